@@ -1,0 +1,356 @@
+//! Decisions that span several aggregates and must be committed together.
+//!
+//! Placing an order reads the cart, the products (for prices) and the inventories (for stock),
+//! and produces events for the new order stream, every inventory stream and the cart stream.
+//! The caller appends them atomically with the versions it read, so the stock check and the
+//! reservation are one decision and a cart becomes at most one order.
+
+use std::collections::BTreeMap;
+
+use crate::aggregate::Aggregate;
+use crate::cart::{Cart, CartCommand, CartError, CartEvent};
+use crate::inventory::{Inventory, InventoryCommand, InventoryError, InventoryEvent};
+use crate::order::{Order, OrderCommand, OrderError, OrderEvent, OrderLine};
+use crate::product::Product;
+use crate::values::{CustomerId, OrderId, Sku};
+
+/// Why an order could not be placed or cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckoutError {
+    /// The cart refused (for example, it is empty).
+    #[error(transparent)]
+    Cart(#[from] CartError),
+    /// The order refused.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// An inventory refused (for example, not enough stock).
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// A product in the cart is not (or no longer) in the catalog.
+    #[error("product {0} is not available")]
+    ProductUnavailable(Sku),
+    /// One order is paid in one currency.
+    #[error("the cart mixes currencies")]
+    MixedCurrencies,
+}
+
+impl CheckoutError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CheckoutError::Cart(e) => e.code(),
+            CheckoutError::Order(e) => e.code(),
+            CheckoutError::Inventory(e) => e.code(),
+            CheckoutError::ProductUnavailable(_) => "product_unavailable",
+            CheckoutError::MixedCurrencies => "mixed_currencies",
+        }
+    }
+}
+
+/// What the current state of the world says about a checkout.
+pub struct CheckoutState<'a> {
+    /// The customer's cart.
+    pub cart: &'a Cart,
+    /// Every product in the cart, by SKU.
+    pub products: &'a BTreeMap<Sku, Product>,
+    /// The inventory of every SKU in the cart.
+    pub inventories: &'a BTreeMap<Sku, Inventory>,
+}
+
+/// Events to append, per stream, when an order is placed or cancelled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiStreamDecision {
+    /// Events for the order stream.
+    pub order: Vec<OrderEvent>,
+    /// Events for the cart stream.
+    pub cart: Vec<CartEvent>,
+    /// Events per inventory stream.
+    pub inventory: BTreeMap<Sku, Vec<InventoryEvent>>,
+}
+
+/// Prices the cart with current catalog prices, reserves stock for every line and checks out
+/// the cart, as one decision.
+pub fn place_order(
+    state: CheckoutState<'_>,
+    customer_id: CustomerId,
+    order_id: OrderId,
+) -> Result<MultiStreamDecision, CheckoutError> {
+    let cart_events = state.cart.decide(CartCommand::CheckOut {
+        customer_id,
+        order_id,
+    })?;
+
+    let mut lines = Vec::with_capacity(state.cart.items.len());
+    let mut inventory = BTreeMap::new();
+    let mut currency = None;
+    for (sku, quantity) in &state.cart.items {
+        let listing = state
+            .products
+            .get(sku)
+            .and_then(|p| p.listing.as_ref())
+            .ok_or_else(|| CheckoutError::ProductUnavailable(sku.clone()))?;
+        if *currency.get_or_insert(listing.price.currency()) != listing.price.currency() {
+            return Err(CheckoutError::MixedCurrencies);
+        }
+        let empty = Inventory::default();
+        let stock = state.inventories.get(sku).unwrap_or(&empty);
+        let reserved = stock.decide(InventoryCommand::Reserve {
+            sku: sku.clone(),
+            order_id,
+            quantity: *quantity,
+        })?;
+        inventory.insert(sku.clone(), reserved);
+        lines.push(OrderLine {
+            sku: sku.clone(),
+            name: listing.details.name.clone(),
+            unit_price: listing.price,
+            quantity: *quantity,
+            line_total: listing
+                .price
+                .times(*quantity)
+                .map_err(|e| CheckoutError::Order(OrderError::Pricing(e)))?,
+        });
+    }
+
+    let order = Order::default().decide(OrderCommand::Place {
+        order_id,
+        customer_id,
+        lines,
+    })?;
+    Ok(MultiStreamDecision {
+        order,
+        cart: cart_events,
+        inventory,
+    })
+}
+
+/// Cancels an order and releases the stock of every line, as one decision.
+pub fn cancel_order(
+    order: &Order,
+    inventories: &BTreeMap<Sku, Inventory>,
+    reason: String,
+) -> Result<MultiStreamDecision, CheckoutError> {
+    let order_events = order.decide(OrderCommand::Cancel { reason })?;
+    let placed = order.placed.as_ref().ok_or(OrderError::NotFound)?;
+    let mut inventory = BTreeMap::new();
+    for line in &placed.lines {
+        let empty = Inventory::default();
+        let stock = inventories.get(&line.sku).unwrap_or(&empty);
+        let released = stock.decide(InventoryCommand::Release {
+            sku: line.sku.clone(),
+            order_id: placed.order_id,
+        })?;
+        inventory.insert(line.sku.clone(), released);
+    }
+    Ok(MultiStreamDecision {
+        order: order_events,
+        cart: vec![],
+        inventory,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::tests::eur;
+    use crate::product::ProductEvent;
+    use crate::values::{Money, Quantity};
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse(s).unwrap()
+    }
+    fn qty(n: i64) -> Quantity {
+        Quantity::new(n).unwrap()
+    }
+    fn customer() -> CustomerId {
+        CustomerId::from_uuid(uuid::Uuid::from_u128(7))
+    }
+    fn product(s: &str, price: Money) -> Product {
+        Product::from_events(&[ProductEvent::ProductCreated {
+            sku: sku(s),
+            name: format!("{s} name"),
+            description: String::new(),
+            category: "c".into(),
+            price,
+        }])
+    }
+    fn stock(s: &str, n: i64) -> Inventory {
+        Inventory::from_events(&[InventoryEvent::StockReceived {
+            sku: sku(s),
+            quantity: qty(n),
+        }])
+    }
+    fn cart(lines: &[(&str, i64)]) -> Cart {
+        let events: Vec<_> = lines
+            .iter()
+            .map(|(s, n)| CartEvent::CartItemAdded {
+                customer_id: customer(),
+                sku: sku(s),
+                quantity: qty(*n),
+            })
+            .collect();
+        Cart::from_events(&events)
+    }
+
+    #[test]
+    fn placing_prices_reserves_and_checks_out_together() {
+        let order_id = OrderId::generate();
+        let cart = cart(&[("A", 2), ("B", 1)]);
+        let products = BTreeMap::from([
+            (sku("A"), product("A", eur(250))),
+            (sku("B"), product("B", eur(100))),
+        ]);
+        let inventories = BTreeMap::from([(sku("A"), stock("A", 5)), (sku("B"), stock("B", 1))]);
+        let decision = place_order(
+            CheckoutState {
+                cart: &cart,
+                products: &products,
+                inventories: &inventories,
+            },
+            customer(),
+            order_id,
+        )
+        .unwrap();
+
+        match &decision.order[..] {
+            [OrderEvent::OrderPlaced { total, lines, .. }] => {
+                assert_eq!(*total, eur(600));
+                assert_eq!(lines[0].line_total, eur(500));
+                assert_eq!(lines[0].name, "A name");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            decision.cart,
+            vec![CartEvent::CartCheckedOut {
+                customer_id: customer(),
+                order_id
+            }]
+        );
+        assert_eq!(
+            decision.inventory[&sku("B")],
+            vec![InventoryEvent::StockReserved {
+                sku: sku("B"),
+                order_id,
+                quantity: qty(1)
+            }]
+        );
+    }
+
+    #[test]
+    fn placing_with_too_little_stock_is_refused() {
+        let cart = cart(&[("A", 3)]);
+        let products = BTreeMap::from([(sku("A"), product("A", eur(1)))]);
+        let inventories = BTreeMap::from([(sku("A"), stock("A", 2))]);
+        let then = place_order(
+            CheckoutState {
+                cart: &cart,
+                products: &products,
+                inventories: &inventories,
+            },
+            customer(),
+            OrderId::generate(),
+        );
+        assert_eq!(
+            then,
+            Err(CheckoutError::Inventory(
+                InventoryError::InsufficientStock {
+                    sku: sku("A"),
+                    requested: 3,
+                    available: 2
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn placing_an_empty_cart_is_refused() {
+        let then = place_order(
+            CheckoutState {
+                cart: &Cart::default(),
+                products: &BTreeMap::new(),
+                inventories: &BTreeMap::new(),
+            },
+            customer(),
+            OrderId::generate(),
+        );
+        assert_eq!(then, Err(CheckoutError::Cart(CartError::CartEmpty)));
+    }
+
+    #[test]
+    fn placing_with_an_unknown_product_is_refused() {
+        let cart = cart(&[("GONE", 1)]);
+        let then = place_order(
+            CheckoutState {
+                cart: &cart,
+                products: &BTreeMap::new(),
+                inventories: &BTreeMap::new(),
+            },
+            customer(),
+            OrderId::generate(),
+        );
+        assert_eq!(then, Err(CheckoutError::ProductUnavailable(sku("GONE"))));
+    }
+
+    #[test]
+    fn placing_with_mixed_currencies_is_refused() {
+        let usd = Money::new(1, crate::values::Currency::parse("USD").unwrap()).unwrap();
+        let cart = cart(&[("A", 1), ("B", 1)]);
+        let products = BTreeMap::from([
+            (sku("A"), product("A", eur(1))),
+            (sku("B"), product("B", usd)),
+        ]);
+        let inventories = BTreeMap::from([(sku("A"), stock("A", 1)), (sku("B"), stock("B", 1))]);
+        let then = place_order(
+            CheckoutState {
+                cart: &cart,
+                products: &products,
+                inventories: &inventories,
+            },
+            customer(),
+            OrderId::generate(),
+        );
+        assert_eq!(then, Err(CheckoutError::MixedCurrencies));
+    }
+
+    #[test]
+    fn cancelling_releases_every_line() {
+        let order_id = OrderId::generate();
+        let cart = cart(&[("A", 2)]);
+        let products = BTreeMap::from([(sku("A"), product("A", eur(5)))]);
+        let inventories = BTreeMap::from([(sku("A"), stock("A", 2))]);
+        let placed = place_order(
+            CheckoutState {
+                cart: &cart,
+                products: &products,
+                inventories: &inventories,
+            },
+            customer(),
+            order_id,
+        )
+        .unwrap();
+        let order = Order::from_events(&placed.order);
+        let mut inv = inventories.clone();
+        for (s, events) in &placed.inventory {
+            for e in events {
+                inv.get_mut(s).unwrap().apply(e);
+            }
+        }
+        assert_eq!(inv[&sku("A")].available, 0);
+
+        let cancelled = cancel_order(&order, &inv, "out of budget".into()).unwrap();
+        assert!(matches!(
+            cancelled.order[..],
+            [OrderEvent::OrderCancelled { .. }]
+        ));
+        assert_eq!(
+            cancelled.inventory[&sku("A")],
+            vec![InventoryEvent::StockReleased {
+                sku: sku("A"),
+                order_id,
+                quantity: qty(2)
+            }]
+        );
+        assert!(cancelled.cart.is_empty());
+    }
+}

@@ -1,0 +1,24 @@
+//! The commerce domain, free of I/O.
+//!
+//! Each aggregate lives in its own module and follows one shape: a command enum, an event enum,
+//! an error enum, and a state type with a pure `decide` (command -> events or error) and an
+//! infallible `apply` (event -> new state). Everything a decision needs, such as prices or the
+//! state of other aggregates, is loaded by the caller first and passed in.
+//!
+//! - [`values`]: validated value objects (`Sku`, `Money`, `Quantity`, ids).
+//! - [`product`]: catalog entries (one stream per SKU).
+//! - [`inventory`]: stock per SKU; received, reserved, released; never negative.
+//! - [`cart`]: one shopping cart per customer.
+//! - [`order`]: the order life cycle (placed -> paid -> shipped -> delivered, or cancelled).
+//! - [`checkout`]: the one decision that spans cart, products, inventories and a new order.
+
+pub mod aggregate;
+pub mod cart;
+pub mod checkout;
+pub mod inventory;
+pub mod order;
+pub mod product;
+pub mod values;
+
+pub use aggregate::{Aggregate, DomainEvent};
+pub use values::{CustomerId, Money, OrderId, Quantity, Sku, ValueError};

@@ -1,0 +1,617 @@
+//! The order life cycle: placed -> paid -> shipped -> delivered, or cancelled before shipping.
+//! Transitions are guarded; an invalid one is a typed error naming the current status.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{Aggregate, DomainEvent};
+use crate::values::{CustomerId, Money, OrderId, Quantity, Sku};
+
+/// A priced line of an order, fixed when the order is placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// Which product.
+    pub sku: Sku,
+    /// Product name at the time of the order.
+    pub name: String,
+    /// Unit price at the time of the order.
+    pub unit_price: Money,
+    /// Units ordered.
+    pub quantity: Quantity,
+    /// `unit_price * quantity`.
+    pub line_total: Money,
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Stock is reserved; awaiting payment.
+    Placed,
+    /// Paid in full; awaiting shipment.
+    Paid,
+    /// Handed to a carrier.
+    Shipped,
+    /// Received by the customer.
+    Delivered,
+    /// Cancelled; its stock was released.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The status as stored in read models and shown to clients.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "placed",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Commands on an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderCommand {
+    /// Open the order with priced lines (see [`crate::checkout`]).
+    Place {
+        /// New order's id.
+        order_id: OrderId,
+        /// Who ordered.
+        customer_id: CustomerId,
+        /// Priced lines, at least one.
+        lines: Vec<OrderLine>,
+    },
+    /// Record a payment of the full total.
+    Pay {
+        /// Amount paid.
+        amount: Money,
+        /// The payment provider's reference.
+        payment_reference: String,
+    },
+    /// Record the hand-over to a carrier.
+    Ship {
+        /// Carrier name.
+        carrier: String,
+        /// Carrier's tracking number.
+        tracking_number: String,
+    },
+    /// Record the delivery to the customer.
+    Deliver,
+    /// Cancel the order (its stock is released by [`crate::checkout::cancel_order`]).
+    Cancel {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// Events of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum OrderEvent {
+    /// An order was placed; prices are fixed and stock is reserved.
+    OrderPlaced {
+        /// The order.
+        order_id: OrderId,
+        /// Who ordered.
+        customer_id: CustomerId,
+        /// Priced lines.
+        lines: Vec<OrderLine>,
+        /// Sum of the line totals.
+        total: Money,
+    },
+    /// The order was paid in full.
+    OrderPaid {
+        /// The order.
+        order_id: OrderId,
+        /// Amount paid.
+        amount: Money,
+        /// The payment provider's reference.
+        payment_reference: String,
+    },
+    /// The order was handed to a carrier.
+    OrderShipped {
+        /// The order.
+        order_id: OrderId,
+        /// Carrier name.
+        carrier: String,
+        /// Carrier's tracking number.
+        tracking_number: String,
+    },
+    /// The order reached the customer.
+    OrderDelivered {
+        /// The order.
+        order_id: OrderId,
+    },
+    /// The order was cancelled and its stock released.
+    OrderCancelled {
+        /// The order.
+        order_id: OrderId,
+        /// Why, in words.
+        reason: String,
+        /// Amount to refund when the order had been paid.
+        refund: Option<Money>,
+    },
+}
+
+impl DomainEvent for OrderEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            OrderEvent::OrderPlaced { .. } => "OrderPlaced",
+            OrderEvent::OrderPaid { .. } => "OrderPaid",
+            OrderEvent::OrderShipped { .. } => "OrderShipped",
+            OrderEvent::OrderDelivered { .. } => "OrderDelivered",
+            OrderEvent::OrderCancelled { .. } => "OrderCancelled",
+        }
+    }
+}
+
+/// Why an order command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    /// No order with this id was placed.
+    #[error("order not found")]
+    NotFound,
+    /// The order id is taken.
+    #[error("order already placed")]
+    AlreadyPlaced,
+    /// An order needs at least one line.
+    #[error("an order needs at least one line")]
+    NoLines,
+    /// The command does not fit the order's status.
+    #[error("cannot {action} an order that is {status}")]
+    InvalidTransition {
+        /// Current status.
+        status: OrderStatus,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// A payment must match the order total exactly.
+    #[error("payment of {paid} does not match the order total {total}")]
+    PaymentMismatch {
+        /// The order total.
+        total: Money,
+        /// What was offered.
+        paid: Money,
+    },
+    /// A required text field is empty or too long.
+    #[error("invalid {0}: must be 1-200 characters")]
+    InvalidText(&'static str),
+    /// Totals could not be computed (currency mix or overflow).
+    #[error("cannot total the order: {0}")]
+    Pricing(crate::values::ValueError),
+}
+
+impl OrderError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OrderError::NotFound => "order_not_found",
+            OrderError::AlreadyPlaced => "order_already_placed",
+            OrderError::NoLines => "order_has_no_lines",
+            OrderError::InvalidTransition { .. } => "invalid_order_transition",
+            OrderError::PaymentMismatch { .. } => "payment_amount_mismatch",
+            OrderError::InvalidText(_) => "invalid_text",
+            OrderError::Pricing(e) => e.code(),
+        }
+    }
+}
+
+/// An order as rebuilt from its events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Order {
+    /// Present once placed.
+    pub placed: Option<PlacedOrder>,
+}
+
+/// State of an order that exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedOrder {
+    /// The order.
+    pub order_id: OrderId,
+    /// Who ordered.
+    pub customer_id: CustomerId,
+    /// Priced lines.
+    pub lines: Vec<OrderLine>,
+    /// Sum of the line totals.
+    pub total: Money,
+    /// Current status.
+    pub status: OrderStatus,
+    /// Amount paid, if any.
+    pub paid: Option<Money>,
+}
+
+fn check_text(field: &'static str, value: &str) -> Result<(), OrderError> {
+    let len = value.trim().chars().count();
+    if (1..=200).contains(&len) {
+        Ok(())
+    } else {
+        Err(OrderError::InvalidText(field))
+    }
+}
+
+impl Order {
+    fn require(&self) -> Result<&PlacedOrder, OrderError> {
+        self.placed.as_ref().ok_or(OrderError::NotFound)
+    }
+
+    fn transition(
+        &self,
+        action: &'static str,
+        allowed: &[OrderStatus],
+    ) -> Result<&PlacedOrder, OrderError> {
+        let order = self.require()?;
+        if allowed.contains(&order.status) {
+            Ok(order)
+        } else {
+            Err(OrderError::InvalidTransition {
+                status: order.status,
+                action,
+            })
+        }
+    }
+}
+
+impl Aggregate for Order {
+    type Command = OrderCommand;
+    type Event = OrderEvent;
+    type Error = OrderError;
+    const CATEGORY: &'static str = "order";
+
+    fn decide(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
+        use OrderStatus::*;
+        match command {
+            OrderCommand::Place {
+                order_id,
+                customer_id,
+                lines,
+            } => {
+                if self.placed.is_some() {
+                    return Err(OrderError::AlreadyPlaced);
+                }
+                let first = lines.first().ok_or(OrderError::NoLines)?;
+                let mut total = Money::zero(first.unit_price.currency());
+                for line in &lines {
+                    total = total
+                        .checked_add(line.line_total)
+                        .map_err(OrderError::Pricing)?;
+                }
+                Ok(vec![OrderEvent::OrderPlaced {
+                    order_id,
+                    customer_id,
+                    lines,
+                    total,
+                }])
+            }
+            OrderCommand::Pay {
+                amount,
+                payment_reference,
+            } => {
+                let order = self.transition("pay", &[Placed])?;
+                check_text("payment_reference", &payment_reference)?;
+                if amount != order.total {
+                    return Err(OrderError::PaymentMismatch {
+                        total: order.total,
+                        paid: amount,
+                    });
+                }
+                Ok(vec![OrderEvent::OrderPaid {
+                    order_id: order.order_id,
+                    amount,
+                    payment_reference,
+                }])
+            }
+            OrderCommand::Ship {
+                carrier,
+                tracking_number,
+            } => {
+                let order = self.transition("ship", &[Paid])?;
+                check_text("carrier", &carrier)?;
+                check_text("tracking_number", &tracking_number)?;
+                Ok(vec![OrderEvent::OrderShipped {
+                    order_id: order.order_id,
+                    carrier,
+                    tracking_number,
+                }])
+            }
+            OrderCommand::Deliver => {
+                let order = self.transition("deliver", &[Shipped])?;
+                Ok(vec![OrderEvent::OrderDelivered {
+                    order_id: order.order_id,
+                }])
+            }
+            OrderCommand::Cancel { reason } => {
+                let order = self.transition("cancel", &[Placed, Paid])?;
+                check_text("reason", &reason)?;
+                Ok(vec![OrderEvent::OrderCancelled {
+                    order_id: order.order_id,
+                    reason,
+                    refund: order.paid,
+                }])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &OrderEvent) {
+        match event {
+            OrderEvent::OrderPlaced {
+                order_id,
+                customer_id,
+                lines,
+                total,
+            } => {
+                self.placed = Some(PlacedOrder {
+                    order_id: *order_id,
+                    customer_id: *customer_id,
+                    lines: lines.clone(),
+                    total: *total,
+                    status: OrderStatus::Placed,
+                    paid: None,
+                });
+            }
+            OrderEvent::OrderPaid { amount, .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.status = OrderStatus::Paid;
+                    order.paid = Some(*amount);
+                }
+            }
+            OrderEvent::OrderShipped { .. } => self.set_status(OrderStatus::Shipped),
+            OrderEvent::OrderDelivered { .. } => self.set_status(OrderStatus::Delivered),
+            OrderEvent::OrderCancelled { .. } => self.set_status(OrderStatus::Cancelled),
+        }
+    }
+}
+
+impl Order {
+    fn set_status(&mut self, status: OrderStatus) {
+        if let Some(order) = &mut self.placed {
+            order.status = status;
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::values::Currency;
+
+    pub(crate) fn eur(minor: i64) -> Money {
+        Money::new(minor, Currency::parse("EUR").unwrap()).unwrap()
+    }
+
+    fn line(sku: &str, unit: i64, qty: i64) -> OrderLine {
+        let quantity = Quantity::new(qty).unwrap();
+        OrderLine {
+            sku: Sku::parse(sku).unwrap(),
+            name: sku.to_lowercase(),
+            unit_price: eur(unit),
+            quantity,
+            line_total: eur(unit).times(quantity).unwrap(),
+        }
+    }
+
+    fn ids() -> (OrderId, CustomerId) {
+        (
+            OrderId::from_uuid(uuid::Uuid::from_u128(1)),
+            CustomerId::from_uuid(uuid::Uuid::from_u128(2)),
+        )
+    }
+
+    fn placed() -> OrderEvent {
+        let (order_id, customer_id) = ids();
+        OrderEvent::OrderPlaced {
+            order_id,
+            customer_id,
+            lines: vec![line("A", 250, 2), line("B", 100, 1)],
+            total: eur(600),
+        }
+    }
+
+    fn paid() -> OrderEvent {
+        OrderEvent::OrderPaid {
+            order_id: ids().0,
+            amount: eur(600),
+            payment_reference: "psp-1".into(),
+        }
+    }
+
+    fn shipped() -> OrderEvent {
+        OrderEvent::OrderShipped {
+            order_id: ids().0,
+            carrier: "DHL".into(),
+            tracking_number: "T1".into(),
+        }
+    }
+
+    fn pay(minor: i64) -> OrderCommand {
+        OrderCommand::Pay {
+            amount: eur(minor),
+            payment_reference: "psp-1".into(),
+        }
+    }
+
+    fn ship() -> OrderCommand {
+        OrderCommand::Ship {
+            carrier: "DHL".into(),
+            tracking_number: "T1".into(),
+        }
+    }
+
+    fn cancel() -> OrderCommand {
+        OrderCommand::Cancel {
+            reason: "changed my mind".into(),
+        }
+    }
+
+    #[test]
+    fn place_totals_the_lines() {
+        let (order_id, customer_id) = ids();
+        let then = Order::default().decide(OrderCommand::Place {
+            order_id,
+            customer_id,
+            lines: vec![line("A", 250, 2), line("B", 100, 1)],
+        });
+        assert_eq!(then, Ok(vec![placed()]));
+    }
+
+    #[test]
+    fn place_without_lines_is_refused() {
+        let (order_id, customer_id) = ids();
+        let then = Order::default().decide(OrderCommand::Place {
+            order_id,
+            customer_id,
+            lines: vec![],
+        });
+        assert_eq!(then, Err(OrderError::NoLines));
+    }
+
+    #[test]
+    fn place_twice_is_refused() {
+        let (order_id, customer_id) = ids();
+        let then = Order::from_events(&[placed()]).decide(OrderCommand::Place {
+            order_id,
+            customer_id,
+            lines: vec![line("A", 1, 1)],
+        });
+        assert_eq!(then, Err(OrderError::AlreadyPlaced));
+    }
+
+    #[test]
+    fn pay_the_exact_total() {
+        assert_eq!(
+            Order::from_events(&[placed()]).decide(pay(600)),
+            Ok(vec![paid()])
+        );
+    }
+
+    #[test]
+    fn pay_a_wrong_amount_is_refused() {
+        assert_eq!(
+            Order::from_events(&[placed()]).decide(pay(599)),
+            Err(OrderError::PaymentMismatch {
+                total: eur(600),
+                paid: eur(599)
+            })
+        );
+    }
+
+    #[test]
+    fn pay_twice_is_an_invalid_transition() {
+        assert_eq!(
+            Order::from_events(&[placed(), paid()]).decide(pay(600)),
+            Err(OrderError::InvalidTransition {
+                status: OrderStatus::Paid,
+                action: "pay"
+            })
+        );
+    }
+
+    #[test]
+    fn pay_unknown_order_is_not_found() {
+        assert_eq!(Order::default().decide(pay(1)), Err(OrderError::NotFound));
+    }
+
+    #[test]
+    fn ship_a_paid_order() {
+        assert_eq!(
+            Order::from_events(&[placed(), paid()]).decide(ship()),
+            Ok(vec![shipped()])
+        );
+    }
+
+    #[test]
+    fn ship_before_payment_is_refused() {
+        assert_eq!(
+            Order::from_events(&[placed()]).decide(ship()),
+            Err(OrderError::InvalidTransition {
+                status: OrderStatus::Placed,
+                action: "ship"
+            })
+        );
+    }
+
+    #[test]
+    fn ship_needs_a_tracking_number() {
+        let then = Order::from_events(&[placed(), paid()]).decide(OrderCommand::Ship {
+            carrier: "DHL".into(),
+            tracking_number: " ".into(),
+        });
+        assert_eq!(then, Err(OrderError::InvalidText("tracking_number")));
+    }
+
+    #[test]
+    fn deliver_a_shipped_order() {
+        let given = Order::from_events(&[placed(), paid(), shipped()]);
+        let then = given.decide(OrderCommand::Deliver).unwrap();
+        assert_eq!(then, vec![OrderEvent::OrderDelivered { order_id: ids().0 }]);
+        let mut state = given;
+        state.apply(&then[0]);
+        assert_eq!(state.placed.unwrap().status, OrderStatus::Delivered);
+    }
+
+    #[test]
+    fn deliver_before_shipping_is_refused() {
+        assert!(matches!(
+            Order::from_events(&[placed(), paid()]).decide(OrderCommand::Deliver),
+            Err(OrderError::InvalidTransition {
+                status: OrderStatus::Paid,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn cancel_a_placed_order_without_refund() {
+        let then = Order::from_events(&[placed()]).decide(cancel()).unwrap();
+        assert_eq!(
+            then,
+            vec![OrderEvent::OrderCancelled {
+                order_id: ids().0,
+                reason: "changed my mind".into(),
+                refund: None
+            }]
+        );
+    }
+
+    #[test]
+    fn cancel_a_paid_order_refunds_the_payment() {
+        let then = Order::from_events(&[placed(), paid()])
+            .decide(cancel())
+            .unwrap();
+        assert!(matches!(
+            &then[0],
+            OrderEvent::OrderCancelled { refund: Some(m), .. } if *m == eur(600)
+        ));
+    }
+
+    #[test]
+    fn cancel_after_shipping_or_twice_is_refused() {
+        assert!(matches!(
+            Order::from_events(&[placed(), paid(), shipped()]).decide(cancel()),
+            Err(OrderError::InvalidTransition {
+                status: OrderStatus::Shipped,
+                action: "cancel"
+            })
+        ));
+        let cancelled = OrderEvent::OrderCancelled {
+            order_id: ids().0,
+            reason: "x".into(),
+            refund: None,
+        };
+        assert!(matches!(
+            Order::from_events(&[placed(), cancelled]).decide(cancel()),
+            Err(OrderError::InvalidTransition {
+                status: OrderStatus::Cancelled,
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,347 @@
+//! Value objects: small types that are valid by construction.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why a raw value was not accepted as a value object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// SKUs are 1-64 characters of `A-Z a-z 0-9 - _ .`.
+    #[error("invalid SKU {0:?}: use 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.'")]
+    InvalidSku(String),
+    /// Currencies are ISO 4217 alphabetic codes.
+    #[error("invalid currency {0:?}: use a three-letter ISO 4217 code such as EUR")]
+    InvalidCurrency(String),
+    /// Quantities are whole units between 1 and [`Quantity::MAX`].
+    #[error("invalid quantity {0}: must be between 1 and {max}", max = Quantity::MAX)]
+    InvalidQuantity(i64),
+    /// Amounts of money cannot be negative here.
+    #[error("invalid amount {0}: must not be negative")]
+    NegativeAmount(i64),
+    /// Arithmetic on money left the range of `i64` minor units.
+    #[error("amount out of range")]
+    AmountOverflow,
+    /// Two amounts in different currencies were combined.
+    #[error("currency mismatch: {0} and {1}")]
+    CurrencyMismatch(Currency, Currency),
+}
+
+impl ValueError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ValueError::InvalidSku(_) => "invalid_sku",
+            ValueError::InvalidCurrency(_) => "invalid_currency",
+            ValueError::InvalidQuantity(_) => "invalid_quantity",
+            ValueError::NegativeAmount(_) => "negative_amount",
+            ValueError::AmountOverflow => "amount_overflow",
+            ValueError::CurrencyMismatch(_, _) => "currency_mismatch",
+        }
+    }
+}
+
+/// Stock keeping unit: the identity of a product and of its inventory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sku(String);
+
+impl Sku {
+    /// Validates a SKU.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
+        let raw = raw.into();
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(Sku(raw))
+        } else {
+            Err(ValueError::InvalidSku(raw))
+        }
+    }
+
+    /// The SKU as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Sku {
+    type Error = ValueError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Sku::parse(value)
+    }
+}
+
+impl From<Sku> for String {
+    fn from(value: Sku) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Sku {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// ISO 4217 alphabetic currency code (three upper-case ASCII letters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// Validates a currency code.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let bytes = raw.as_bytes();
+        if bytes.len() == 3 && bytes.iter().all(u8::is_ascii_uppercase) {
+            Ok(Currency([bytes[0], bytes[1], bytes[2]]))
+        } else {
+            Err(ValueError::InvalidCurrency(raw.to_owned()))
+        }
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII upper-case letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = ValueError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Currency::parse(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(value: Currency) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An amount of money: integer minor units (cents) and a currency. Never floating point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "MoneyRepr")]
+pub struct Money {
+    amount_minor: i64,
+    currency: Currency,
+}
+
+#[derive(Deserialize)]
+struct MoneyRepr {
+    amount_minor: i64,
+    currency: Currency,
+}
+
+impl TryFrom<MoneyRepr> for Money {
+    type Error = ValueError;
+    fn try_from(value: MoneyRepr) -> Result<Self, Self::Error> {
+        Money::new(value.amount_minor, value.currency)
+    }
+}
+
+impl Money {
+    /// A non-negative amount in minor units.
+    pub fn new(amount_minor: i64, currency: Currency) -> Result<Self, ValueError> {
+        if amount_minor < 0 {
+            return Err(ValueError::NegativeAmount(amount_minor));
+        }
+        Ok(Money {
+            amount_minor,
+            currency,
+        })
+    }
+
+    /// Zero in a currency.
+    pub fn zero(currency: Currency) -> Self {
+        Money {
+            amount_minor: 0,
+            currency,
+        }
+    }
+
+    /// Amount in minor units.
+    pub fn amount_minor(&self) -> i64 {
+        self.amount_minor
+    }
+
+    /// Currency of the amount.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// Sum of two amounts in the same currency.
+    pub fn checked_add(self, other: Money) -> Result<Money, ValueError> {
+        if self.currency != other.currency {
+            return Err(ValueError::CurrencyMismatch(self.currency, other.currency));
+        }
+        let amount_minor = self
+            .amount_minor
+            .checked_add(other.amount_minor)
+            .ok_or(ValueError::AmountOverflow)?;
+        Ok(Money {
+            amount_minor,
+            currency: self.currency,
+        })
+    }
+
+    /// The amount times a quantity.
+    pub fn times(self, quantity: Quantity) -> Result<Money, ValueError> {
+        let amount_minor = self
+            .amount_minor
+            .checked_mul(i64::from(quantity.get()))
+            .ok_or(ValueError::AmountOverflow)?;
+        Ok(Money {
+            amount_minor,
+            currency: self.currency,
+        })
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.amount_minor, self.currency)
+    }
+}
+
+/// A positive number of units, bounded to keep totals far from overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "u32")]
+pub struct Quantity(u32);
+
+impl Quantity {
+    /// Largest quantity accepted in one command or cart line.
+    pub const MAX: u32 = 1_000_000;
+
+    /// Validates a quantity.
+    pub fn new(raw: i64) -> Result<Self, ValueError> {
+        if (1..=i64::from(Self::MAX)).contains(&raw) {
+            Ok(Quantity(raw as u32))
+        } else {
+            Err(ValueError::InvalidQuantity(raw))
+        }
+    }
+
+    /// The number of units.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Quantity {
+    type Error = ValueError;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        Quantity::new(value)
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(value: Quantity) -> Self {
+        value.0
+    }
+}
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// Wraps an existing id.
+            pub fn from_uuid(id: Uuid) -> Self {
+                $name(id)
+            }
+
+            /// A new time-ordered (v7) id.
+            pub fn generate() -> Self {
+                $name(Uuid::now_v7())
+            }
+
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// Identity of a customer (the owner of a cart and of orders).
+    CustomerId
+);
+uuid_id!(
+    /// Identity of an order.
+    OrderId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sku_rules() {
+        assert!(Sku::parse("TSHIRT-RED_M.1").is_ok());
+        assert_eq!(Sku::parse(""), Err(ValueError::InvalidSku(String::new())));
+        assert!(Sku::parse("has space").is_err());
+        assert!(Sku::parse("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn currency_rules() {
+        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
+        assert!(Currency::parse("eur").is_err());
+        assert!(Currency::parse("EURO").is_err());
+    }
+
+    #[test]
+    fn money_is_checked() {
+        let eur = Currency::parse("EUR").unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(Money::new(-1, eur), Err(ValueError::NegativeAmount(-1)));
+        let a = Money::new(250, eur).unwrap();
+        assert_eq!(
+            a.times(Quantity::new(3).unwrap()).unwrap().amount_minor(),
+            750
+        );
+        assert_eq!(
+            a.checked_add(Money::new(1, usd).unwrap()),
+            Err(ValueError::CurrencyMismatch(eur, usd))
+        );
+        let big = Money::new(i64::MAX, eur).unwrap();
+        assert_eq!(big.checked_add(a), Err(ValueError::AmountOverflow));
+    }
+
+    #[test]
+    fn money_deserialization_validates() {
+        let ok: Money = serde_json::from_str(r#"{"amount_minor":5,"currency":"EUR"}"#).unwrap();
+        assert_eq!(ok.amount_minor(), 5);
+        assert!(serde_json::from_str::<Money>(r#"{"amount_minor":-5,"currency":"EUR"}"#).is_err());
+        assert!(serde_json::from_str::<Money>(r#"{"amount_minor":5,"currency":"eu"}"#).is_err());
+    }
+
+    #[test]
+    fn quantity_bounds() {
+        assert!(Quantity::new(0).is_err());
+        assert!(Quantity::new(-3).is_err());
+        assert_eq!(Quantity::new(1).unwrap().get(), 1);
+        assert!(Quantity::new(i64::from(Quantity::MAX) + 1).is_err());
+    }
+}
