@@ -1,0 +1,148 @@
+//! Domain events to envelopes and back, and the catalogue of published event types.
+
+use serde::{de::DeserializeOwned, Serialize};
+use uuid::Uuid;
+
+use domain::DomainEvent;
+
+use crate::envelope::{Metadata, NewEvent, RecordedEvent};
+use crate::store::StoreError;
+
+/// Wraps a domain event in a new envelope with a fresh UUIDv7.
+pub fn encode<E: DomainEvent + Serialize>(event: &E, metadata: &Metadata) -> NewEvent {
+    // Domain events serialize adjacently tagged: {"type": ..., "data": {...}}.
+    let mut tagged = serde_json::to_value(event).unwrap_or_default();
+    let payload = tagged
+        .get_mut("data")
+        .map(serde_json::Value::take)
+        .unwrap_or_default();
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event.event_type().to_owned(),
+        schema_version: i32::from(event.schema_version()),
+        payload,
+        metadata: metadata.clone(),
+    }
+}
+
+/// Decodes a stored envelope into a domain event of the stream's aggregate.
+pub fn decode<E: DeserializeOwned>(event: &RecordedEvent) -> Result<E, StoreError> {
+    let known = CATALOGUE
+        .iter()
+        .any(|t| t.name == event.event_type && i32::from(t.schema_version) == event.schema_version);
+    if !known {
+        return Err(StoreError::Decode {
+            event_id: event.event_id,
+            reason: format!(
+                "unknown event type {} v{}",
+                event.event_type, event.schema_version
+            ),
+        });
+    }
+    let tagged = serde_json::json!({ "type": event.event_type, "data": event.payload });
+    serde_json::from_value(tagged).map_err(|e| StoreError::Decode {
+        event_id: event.event_id,
+        reason: e.to_string(),
+    })
+}
+
+/// One entry of the event catalogue: a published event type and its current schema version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EventType {
+    /// Stable type name (Kafka header `event_type`).
+    pub name: &'static str,
+    /// Current schema version (Kafka header `schema_version`).
+    pub schema_version: u16,
+    /// Category of the streams it appears in (`product`, `inventory`, `cart`, `order`).
+    pub category: &'static str,
+    /// What it means.
+    pub description: &'static str,
+}
+
+macro_rules! catalogue {
+    ($($name:literal, $category:literal, $description:literal;)*) => {
+        /// Every event type the engine writes. Consumers can rely on these names and versions.
+        pub const CATALOGUE: &[EventType] = &[
+            $(EventType { name: $name, schema_version: 1, category: $category, description: $description },)*
+        ];
+    };
+}
+
+catalogue! {
+    "ProductCreated", "product", "A product was listed with its SKU, name, description, category and price.";
+    "ProductPriceChanged", "product", "A product's unit price changed; placed orders keep their prices.";
+    "StockReceived", "inventory", "Units of a SKU were added to stock.";
+    "StockReserved", "inventory", "Units of a SKU were reserved for an order.";
+    "StockReleased", "inventory", "An order's reservation ended (cancellation); the units are available again.";
+    "CartItemAdded", "cart", "Units of a product were added to a customer's cart.";
+    "CartItemQuantityChanged", "cart", "A cart line's quantity was set.";
+    "CartItemRemoved", "cart", "A cart line was removed.";
+    "CartCleared", "cart", "The customer emptied the cart.";
+    "CartCheckedOut", "cart", "The cart became an order and is now empty.";
+    "OrderPlaced", "order", "An order was placed: priced lines, total, customer; stock is reserved.";
+    "OrderPaid", "order", "The order was paid in full.";
+    "OrderShipped", "order", "The order was handed to a carrier.";
+    "OrderDelivered", "order", "The order reached the customer.";
+    "OrderCancelled", "order", "The order was cancelled (with the refund due, if it was paid); its stock is released.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::cart::CartEvent;
+    use domain::values::{CustomerId, Quantity, Sku};
+
+    #[test]
+    fn round_trip_through_an_envelope() {
+        let event = CartEvent::CartItemAdded {
+            customer_id: CustomerId::generate(),
+            sku: Sku::parse("A-1").unwrap(),
+            quantity: Quantity::new(2).unwrap(),
+        };
+        let new = encode(&event, &Metadata::default());
+        assert_eq!(new.event_type, "CartItemAdded");
+        assert_eq!(new.schema_version, 1);
+        assert_eq!(new.payload["quantity"], 2);
+        assert_eq!(new.event_id.get_version_num(), 7);
+        let recorded = RecordedEvent {
+            event_id: new.event_id,
+            stream_id: "cart-x".into(),
+            stream_version: 1,
+            global_position: 1,
+            event_type: new.event_type,
+            schema_version: new.schema_version,
+            payload: new.payload,
+            metadata: new.metadata,
+            recorded_at: chrono::Utc::now(),
+        };
+        assert_eq!(decode::<CartEvent>(&recorded).unwrap(), event);
+    }
+
+    #[test]
+    fn unknown_types_and_versions_are_refused() {
+        let mut recorded = RecordedEvent {
+            event_id: Uuid::now_v7(),
+            stream_id: "cart-x".into(),
+            stream_version: 1,
+            global_position: 1,
+            event_type: "CartCleared".into(),
+            schema_version: 9,
+            payload: serde_json::json!({"customer_id": Uuid::nil()}),
+            metadata: Metadata::default(),
+            recorded_at: chrono::Utc::now(),
+        };
+        assert!(decode::<CartEvent>(&recorded).is_err());
+        recorded.schema_version = 1;
+        assert!(decode::<CartEvent>(&recorded).is_ok());
+        recorded.event_type = "Nope".into();
+        assert!(decode::<CartEvent>(&recorded).is_err());
+    }
+
+    #[test]
+    fn catalogue_names_are_unique() {
+        let mut names: Vec<_> = CATALOGUE.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len());
+    }
+}

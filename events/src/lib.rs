@@ -1,0 +1,24 @@
+//! The event store: the engine's source of truth.
+//!
+//! - [`envelope`]: what is written (`NewEvent`) and what is read back (`RecordedEvent`), with
+//!   stream version, global position, type, schema version and metadata.
+//! - [`store`]: the [`EventStore`] port: optimistic, multi-stream atomic appends and reads of
+//!   one stream or of the global log in commit-safe order.
+//! - [`postgres`] and [`memory`]: the two adapters. Both pass the same [`contract`] suite.
+//! - [`codec`]: turns domain events into envelopes and back, and lists the event catalogue.
+//! - [`testing`]: fresh PostgreSQL databases for tests.
+
+pub mod codec;
+pub mod contract;
+pub mod envelope;
+pub mod memory;
+pub mod postgres;
+pub mod store;
+pub mod testing;
+
+pub use envelope::{
+    AppendOutcome, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamAppend,
+};
+pub use memory::MemoryEventStore;
+pub use postgres::PgEventStore;
+pub use store::{EventStore, StoreError};

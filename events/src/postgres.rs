@@ -1,0 +1,254 @@
+//! PostgreSQL event store.
+//!
+//! # Commit order
+//! Positions come from an identity column, and sequences hand out numbers in call order, not
+//! commit order: a reader that remembers "the last position I saw" can skip an event whose
+//! transaction took a smaller number but committed later. Filtering by transaction id against
+//! the snapshot's `xmin` is not enough on its own either, because a transaction that started
+//! early (small xid) may take its positions late.
+//!
+//! This store therefore takes a transaction-level advisory lock right before inserting events
+//! and keeps it until commit. PostgreSQL marks a transaction visible before it releases its
+//! locks, so the next appender can only take positions once every smaller position is visible
+//! (or rolled back). Readers can then page through the log by position alone. The lock covers
+//! only the insert and the commit; loading aggregates and deciding happen outside it, and the
+//! per-stream version checks use row locks taken earlier, in stream-id order (no deadlocks).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use uuid::Uuid;
+
+use crate::envelope::{AppendOutcome, Metadata, RecordedEvent, StreamAppend};
+use crate::store::{check_distinct, version_matches, EventStore, StoreError};
+
+/// The engine's whole schema (event store, checkpoints, read models), from `migrations/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Advisory lock key that serializes position assignment ("commerce" in ASCII).
+const APPEND_LOCK: i64 = 0x636f_6d6d_6572_6365;
+
+/// Opens a pool, creating the database first when it does not exist.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    use sqlx::migrate::MigrateDatabase;
+    if !sqlx::Postgres::database_exists(url).await? {
+        tracing::info!("creating database");
+        sqlx::Postgres::create_database(url).await.or_else(|e| {
+            // Another process may have created it in the meantime.
+            match &e {
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P04") => Ok(()),
+                _ => Err(e),
+            }
+        })?;
+    }
+    let options: PgConnectOptions = url.parse()?;
+    let options = options.disable_statement_logging();
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options)
+        .await
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Event store on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+}
+
+impl PgEventStore {
+    /// Wraps a pool whose database has been migrated.
+    pub fn new(pool: PgPool) -> Self {
+        PgEventStore { pool }
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    global_position: i64,
+    event_id: Uuid,
+    stream_id: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+    recorded_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for RecordedEvent {
+    type Error = StoreError;
+    fn try_from(row: EventRow) -> Result<Self, StoreError> {
+        let metadata: Metadata =
+            serde_json::from_value(row.metadata).map_err(|e| StoreError::Decode {
+                event_id: row.event_id,
+                reason: e.to_string(),
+            })?;
+        Ok(RecordedEvent {
+            event_id: row.event_id,
+            stream_id: row.stream_id,
+            stream_version: row.stream_version,
+            global_position: row.global_position,
+            event_type: row.event_type,
+            schema_version: row.schema_version,
+            payload: row.payload,
+            metadata,
+            recorded_at: row.recorded_at,
+        })
+    }
+}
+
+const SELECT_EVENTS: &str = "select global_position, event_id, stream_id, stream_version, \
+     event_type, schema_version, payload, metadata, recorded_at from events";
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
+        check_distinct(&appends)?;
+        let mut tx = self.pool.begin().await?;
+
+        // Lock every stream row in stream-id order and check its version.
+        let mut by_id: Vec<usize> = (0..appends.len()).collect();
+        by_id.sort_by(|a, b| appends[*a].stream_id.cmp(&appends[*b].stream_id));
+        let mut new_versions = vec![0_i64; appends.len()];
+        let mut start_versions = vec![0_i64; appends.len()];
+        for i in by_id {
+            let append = &appends[i];
+            let (actual,): (i64,) = sqlx::query_as(
+                "insert into streams (stream_id, version) values ($1, 0)
+                 on conflict (stream_id) do update set version = streams.version
+                 returning version",
+            )
+            .bind(&append.stream_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !version_matches(append.expected, actual) {
+                return Err(StoreError::Conflict {
+                    stream_id: append.stream_id.clone(),
+                    expected: append.expected,
+                    actual,
+                });
+            }
+            let added = append.events.len() as i64;
+            start_versions[i] = actual;
+            new_versions[i] = actual + added;
+            if added > 0 {
+                sqlx::query("update streams set version = $2 where stream_id = $1")
+                    .bind(&append.stream_id)
+                    .bind(actual + added)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+
+        let total: usize = appends.iter().map(|a| a.events.len()).sum();
+        let mut last_position = None;
+        if total > 0 {
+            let mut ids = Vec::with_capacity(total);
+            let mut streams = Vec::with_capacity(total);
+            let mut versions = Vec::with_capacity(total);
+            let mut types = Vec::with_capacity(total);
+            let mut schemas = Vec::with_capacity(total);
+            let mut payloads = Vec::with_capacity(total);
+            let mut metadata = Vec::with_capacity(total);
+            for (i, append) in appends.iter().enumerate() {
+                for (n, event) in append.events.iter().enumerate() {
+                    ids.push(event.event_id);
+                    streams.push(append.stream_id.as_str());
+                    versions.push(start_versions[i] + n as i64 + 1);
+                    types.push(event.event_type.as_str());
+                    schemas.push(event.schema_version);
+                    payloads.push(&event.payload);
+                    metadata.push(serde_json::to_value(&event.metadata).unwrap_or_default());
+                }
+            }
+            // Serialize position assignment until commit (see the module docs).
+            sqlx::query("select pg_advisory_xact_lock($1)")
+                .bind(APPEND_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let positions: Vec<(i64,)> = sqlx::query_as(
+                "insert into events
+                    (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
+                 select e.id, e.stream, e.version, e.type, e.schema, e.payload, e.metadata
+                 from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[],
+                             $6::jsonb[], $7::jsonb[])
+                      with ordinality as e(id, stream, version, type, schema, payload, metadata, n)
+                 order by e.n
+                 returning global_position",
+            )
+            .bind(&ids)
+            .bind(&streams)
+            .bind(&versions)
+            .bind(&types)
+            .bind(&schemas)
+            .bind(&payloads)
+            .bind(&metadata)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
+                    StoreError::InvalidAppend("an event id is already stored".into())
+                }
+                _ => StoreError::Backend(e),
+            })?;
+            last_position = positions.iter().map(|(p,)| *p).max();
+        }
+        tx.commit().await?;
+
+        Ok(AppendOutcome {
+            versions: appends
+                .into_iter()
+                .zip(new_versions)
+                .map(|(a, v)| (a.stream_id, v))
+                .collect(),
+            last_position,
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "{SELECT_EVENTS} where stream_id = $1 and stream_version >= $2 order by stream_version"
+        ))
+        .bind(stream_id)
+        .bind(from_version)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "{SELECT_EVENTS} where global_position > $1 order by global_position limit $2"
+        ))
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    async fn head_position(&self) -> Result<i64, StoreError> {
+        let (head,): (i64,) =
+            sqlx::query_as("select coalesce(max(global_position), 0) from events")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(head)
+    }
+}

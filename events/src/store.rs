@@ -1,0 +1,83 @@
+//! The event store port.
+
+use async_trait::async_trait;
+
+use crate::envelope::{AppendOutcome, ExpectedVersion, RecordedEvent, StreamAppend};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A stream was not at the expected version; nothing was written.
+    #[error("stream {stream_id} is at version {actual} (expected {expected:?})")]
+    Conflict {
+        /// The stream that failed the check.
+        stream_id: String,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's current version (0 when it does not exist).
+        actual: i64,
+    },
+    /// The request itself is malformed (for example, one stream named twice).
+    #[error("invalid append: {0}")]
+    InvalidAppend(String),
+    /// A stored payload could not be decoded.
+    #[error("cannot decode event {event_id}: {reason}")]
+    Decode {
+        /// The event that failed to decode.
+        event_id: uuid::Uuid,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The backing database failed.
+    #[error("event store unavailable: {0}")]
+    Backend(#[from] sqlx::Error),
+}
+
+/// An append-only store of event streams with a global, commit-ordered log.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends to one or more streams atomically: either every stream passes its version check
+    /// and every event is written, or nothing is.
+    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError>;
+
+    /// Reads a stream from `from_version` (inclusive, 1-based) to its end.
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `limit` events of the global log with a position greater than `after`,
+    /// in position order. A reader that resumes from the last position it saw never skips an
+    /// event: positions become visible in increasing order.
+    async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Position of the newest event in the log (0 when empty).
+    async fn head_position(&self) -> Result<i64, StoreError>;
+}
+
+/// Checks that no stream is named twice in one append.
+pub(crate) fn check_distinct(appends: &[StreamAppend]) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    for append in appends {
+        if !seen.insert(append.stream_id.as_str()) {
+            return Err(StoreError::InvalidAppend(format!(
+                "stream {} appears twice",
+                append.stream_id
+            )));
+        }
+        if append.stream_id.is_empty() {
+            return Err(StoreError::InvalidAppend("empty stream id".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `actual` satisfies `expected`.
+pub(crate) fn version_matches(expected: ExpectedVersion, actual: i64) -> bool {
+    match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => actual == 0,
+        ExpectedVersion::Exact(v) => v == actual,
+    }
+}
