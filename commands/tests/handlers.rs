@@ -1,0 +1,227 @@
+//! Command handlers against the in-memory event store.
+
+use std::sync::Arc;
+
+use commands::{CommandContext, CommandError, CommandHandler, Rejection};
+use domain::checkout::CheckoutError;
+use domain::inventory::InventoryError;
+use domain::product::ProductDetails;
+use domain::values::Currency;
+use domain::{CustomerId, Money, Quantity, Sku};
+use events::{EventStore, MemoryEventStore};
+
+fn ctx() -> CommandContext {
+    CommandContext::new(Some("test".into()))
+}
+fn sku(s: &str) -> Sku {
+    Sku::parse(s).unwrap()
+}
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("EUR").unwrap()).unwrap()
+}
+fn qty(n: i64) -> Quantity {
+    Quantity::new(n).unwrap()
+}
+fn details(name: &str) -> ProductDetails {
+    ProductDetails {
+        name: name.into(),
+        description: String::new(),
+        category: "misc".into(),
+    }
+}
+
+async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
+    let store = Arc::new(MemoryEventStore::new());
+    let handler = CommandHandler::new(store.clone());
+    handler
+        .create_product(&ctx(), sku("MUG"), details("Mug"), eur(900))
+        .await
+        .unwrap();
+    handler
+        .receive_stock(&ctx(), sku("MUG"), qty(stock))
+        .await
+        .unwrap();
+    (handler, store)
+}
+
+#[tokio::test]
+async fn journey_from_cart_to_delivery() {
+    let (handler, store) = shop(5).await;
+    let customer = CustomerId::generate();
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(2))
+        .await
+        .unwrap();
+    // The price at placement time wins over the price when added.
+    handler
+        .change_price(&ctx(), sku("MUG"), eur(1000))
+        .await
+        .unwrap();
+    let (order_id, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
+    assert_eq!(placed.stream_version, 1);
+    let order_stream = format!("order-{order_id}");
+    let events = store.read_stream(&order_stream, 1).await.unwrap();
+    assert_eq!(events[0].payload["total"]["amount_minor"], 2000);
+    assert_eq!(events[0].metadata.actor.as_deref(), Some("test"));
+    assert_eq!(placed.global_position, store.head_position().await.ok());
+
+    // The cart is empty and stock reserved.
+    let cart = store
+        .read_stream(&format!("cart-{customer}"), 1)
+        .await
+        .unwrap();
+    assert_eq!(cart.last().unwrap().event_type, "CartCheckedOut");
+    let inventory = store.read_stream("inventory-MUG", 1).await.unwrap();
+    assert_eq!(inventory.last().unwrap().event_type, "StockReserved");
+
+    handler
+        .pay_order(&ctx(), order_id, None, eur(2000), "psp-1".into())
+        .await
+        .unwrap();
+    handler
+        .ship_order(&ctx(), order_id, None, "DHL".into(), "T1".into())
+        .await
+        .unwrap();
+    let delivered = handler.deliver_order(&ctx(), order_id, None).await.unwrap();
+    assert_eq!(delivered.stream_version, 4);
+}
+
+#[tokio::test]
+async fn cancelling_releases_stock_for_the_next_customer() {
+    let (handler, store) = shop(1).await;
+    let first = CustomerId::generate();
+    handler
+        .add_to_cart(&ctx(), first, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    let (order_id, _) = handler.place_order(&ctx(), first, None).await.unwrap();
+
+    let second = CustomerId::generate();
+    handler
+        .add_to_cart(&ctx(), second, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    let refused = handler.place_order(&ctx(), second, None).await;
+    assert!(matches!(
+        refused,
+        Err(CommandError::Rejected(Rejection::Checkout(
+            CheckoutError::Inventory(InventoryError::InsufficientStock { available: 0, .. })
+        )))
+    ));
+
+    handler
+        .cancel_order(&ctx(), order_id, None, "changed my mind".into())
+        .await
+        .unwrap();
+    let inventory = store.read_stream("inventory-MUG", 1).await.unwrap();
+    assert_eq!(inventory.last().unwrap().event_type, "StockReleased");
+    handler.place_order(&ctx(), second, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pinned_version_that_moved_is_a_conflict() {
+    let (handler, _) = shop(5).await;
+    let customer = CustomerId::generate();
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    let (order_id, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
+    let stale = Some(placed.stream_version + 1);
+    match handler
+        .pay_order(&ctx(), order_id, stale, eur(900), "psp".into())
+        .await
+    {
+        Err(CommandError::Conflict { actual, .. }) => assert_eq!(actual, 1),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    handler
+        .pay_order(&ctx(), order_id, Some(1), eur(900), "psp".into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_retried_order_with_the_same_key_is_placed_once() {
+    let (handler, store) = shop(5).await;
+    let customer = CustomerId::generate();
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    let (first_id, first) = handler
+        .place_order(&ctx(), customer, Some("key-1"))
+        .await
+        .unwrap();
+    let (again_id, again) = handler
+        .place_order(&ctx(), customer, Some("key-1"))
+        .await
+        .unwrap();
+    assert_eq!(first_id, again_id);
+    assert!(again.replayed && !first.replayed);
+    assert!(again.global_position >= first.global_position);
+    let reservations = store
+        .read_stream("inventory-MUG", 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "StockReserved")
+        .count();
+    assert_eq!(reservations, 1);
+}
+
+#[tokio::test]
+async fn unknown_products_and_orders_are_reported() {
+    let (handler, _) = shop(1).await;
+    let customer = CustomerId::generate();
+    assert!(matches!(
+        handler
+            .add_to_cart(&ctx(), customer, sku("NOPE"), qty(1))
+            .await,
+        Err(CommandError::Rejected(Rejection::UnknownProduct(_)))
+    ));
+    assert!(matches!(
+        handler.receive_stock(&ctx(), sku("NOPE"), qty(1)).await,
+        Err(CommandError::NotFound {
+            code: "product_not_found",
+            ..
+        })
+    ));
+    assert!(matches!(
+        handler
+            .deliver_order(&ctx(), domain::OrderId::generate(), None)
+            .await,
+        Err(CommandError::NotFound {
+            code: "order_not_found",
+            ..
+        })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_orders_never_oversell() {
+    let (handler, store) = shop(3).await;
+    let customers: Vec<_> = (0..10).map(|_| CustomerId::generate()).collect();
+    for c in &customers {
+        handler
+            .add_to_cart(&ctx(), *c, sku("MUG"), qty(1))
+            .await
+            .unwrap();
+    }
+    let results = futures::future::join_all(customers.iter().map(|c| {
+        let handler = handler.clone();
+        let c = *c;
+        tokio::spawn(async move { handler.place_order(&ctx(), c, None).await })
+    }))
+    .await;
+    let placed = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    assert_eq!(placed, 3);
+    let reserved = store
+        .read_stream("inventory-MUG", 1)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == "StockReserved")
+        .count();
+    assert_eq!(reserved, 3);
+}
