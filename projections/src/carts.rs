@@ -1,0 +1,217 @@
+//! Cart read model: each customer's lines, shown with current catalog names and prices.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::cart::CartEvent;
+use events::RecordedEvent;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::catalog::Price;
+use crate::projection::{decode_known, Projection, ProjectionError};
+
+/// Builds `carts` and `cart_lines`.
+pub struct CartProjection;
+
+#[async_trait]
+impl Projection for CartProjection {
+    fn name(&self) -> &'static str {
+        "carts"
+    }
+
+    fn categories(&self) -> &'static [&'static str] {
+        &["cart"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let Some(cart) = decode_known::<CartEvent>(event)? else {
+            return Ok(());
+        };
+        let at = event.recorded_at;
+        let (customer, last_order) = match &cart {
+            CartEvent::CartItemAdded {
+                customer_id,
+                sku,
+                quantity,
+            } => {
+                sqlx::query(
+                    "insert into cart_lines (customer_id, sku, quantity, added_at)
+                     values ($1, $2, $3, $4)
+                     on conflict (customer_id, sku)
+                     do update set quantity = cart_lines.quantity + excluded.quantity",
+                )
+                .bind(customer_id.as_uuid())
+                .bind(sku.as_str())
+                .bind(quantity.get() as i32)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                (customer_id, None)
+            }
+            CartEvent::CartItemQuantityChanged {
+                customer_id,
+                sku,
+                quantity,
+            } => {
+                sqlx::query(
+                    "update cart_lines set quantity = $3 where customer_id = $1 and sku = $2",
+                )
+                .bind(customer_id.as_uuid())
+                .bind(sku.as_str())
+                .bind(quantity.get() as i32)
+                .execute(&mut *tx)
+                .await?;
+                (customer_id, None)
+            }
+            CartEvent::CartItemRemoved { customer_id, sku } => {
+                sqlx::query("delete from cart_lines where customer_id = $1 and sku = $2")
+                    .bind(customer_id.as_uuid())
+                    .bind(sku.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                (customer_id, None)
+            }
+            CartEvent::CartCleared { customer_id } => {
+                clear(tx, customer_id.as_uuid()).await?;
+                (customer_id, None)
+            }
+            CartEvent::CartCheckedOut {
+                customer_id,
+                order_id,
+            } => {
+                clear(tx, customer_id.as_uuid()).await?;
+                (customer_id, Some(order_id.as_uuid()))
+            }
+        };
+        sqlx::query(
+            "insert into carts (customer_id, last_order_id, updated_at) values ($1, $2, $3)
+             on conflict (customer_id) do update set updated_at = excluded.updated_at,
+               last_order_id = coalesce(excluded.last_order_id, carts.last_order_id)",
+        )
+        .bind(customer.as_uuid())
+        .bind(last_order)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn clear(tx: &mut PgConnection, customer: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from cart_lines where customer_id = $1")
+        .bind(customer)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// A cart line with the product's current name and price (absent when the catalog does not
+/// show the product yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CartLineView {
+    /// Product SKU.
+    pub sku: String,
+    /// Units in the cart.
+    pub quantity: i32,
+    /// Product name now.
+    pub name: Option<String>,
+    /// Unit price now.
+    pub unit_price: Option<Price>,
+    /// `unit_price * quantity`.
+    pub line_total: Option<Price>,
+}
+
+/// A customer's cart. A customer who never touched a cart has an empty one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CartView {
+    /// Owner.
+    pub customer_id: Uuid,
+    /// Lines in the order they were first added.
+    pub lines: Vec<CartLineView>,
+    /// Sum of line totals at current prices, when every line is priced in one currency.
+    pub subtotal: Option<Price>,
+    /// The order the cart last became, if any.
+    pub last_order_id: Option<Uuid>,
+    /// Last change.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    sku: String,
+    quantity: i32,
+    name: Option<String>,
+    price_minor: Option<i64>,
+    currency: Option<String>,
+}
+
+/// A customer's cart.
+pub async fn get_cart(pool: &PgPool, customer_id: Uuid) -> Result<CartView, sqlx::Error> {
+    let header: Option<(Option<Uuid>, DateTime<Utc>)> =
+        sqlx::query_as("select last_order_id, updated_at from carts where customer_id = $1")
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?;
+    let rows: Vec<LineRow> = sqlx::query_as(
+        "select l.sku, l.quantity, p.name, p.price_minor, p.currency
+         from cart_lines l left join catalog_products p on p.sku = l.sku
+         where l.customer_id = $1 order by l.added_at, l.sku",
+    )
+    .bind(customer_id)
+    .fetch_all(pool)
+    .await?;
+
+    let mut subtotal: Option<Price> = None;
+    let mut priced_in_one_currency = true;
+    let lines: Vec<CartLineView> = rows
+        .into_iter()
+        .map(|r| {
+            let unit_price = r
+                .price_minor
+                .zip(r.currency)
+                .map(|(amount_minor, currency)| Price {
+                    amount_minor,
+                    currency,
+                });
+            let line_total = unit_price.as_ref().and_then(|p| {
+                p.amount_minor
+                    .checked_mul(i64::from(r.quantity))
+                    .map(|amount_minor| Price {
+                        amount_minor,
+                        currency: p.currency.clone(),
+                    })
+            });
+            match (&line_total, &mut subtotal) {
+                (None, _) => priced_in_one_currency = false,
+                (Some(t), None) => subtotal = Some(t.clone()),
+                (Some(t), Some(s)) if s.currency == t.currency => {
+                    s.amount_minor = s.amount_minor.saturating_add(t.amount_minor)
+                }
+                (Some(_), Some(_)) => priced_in_one_currency = false,
+            }
+            CartLineView {
+                sku: r.sku,
+                quantity: r.quantity,
+                name: r.name,
+                unit_price,
+                line_total,
+            }
+        })
+        .collect();
+    Ok(CartView {
+        customer_id,
+        subtotal: if priced_in_one_currency {
+            subtotal
+        } else {
+            None
+        },
+        lines,
+        last_order_id: header.as_ref().and_then(|h| h.0),
+        updated_at: header.map(|h| h.1),
+    })
+}

@@ -1,0 +1,175 @@
+//! Orders by customer: a summary per order, newest first, with keyset pagination.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::order::OrderEvent;
+use events::RecordedEvent;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::projection::{decode_known, Projection, ProjectionError};
+
+/// Builds `customer_orders`.
+pub struct CustomerOrdersProjection;
+
+#[async_trait]
+impl Projection for CustomerOrdersProjection {
+    fn name(&self) -> &'static str {
+        "customer_orders"
+    }
+
+    fn categories(&self) -> &'static [&'static str] {
+        &["order"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let Some(order) = decode_known::<OrderEvent>(event)? else {
+            return Ok(());
+        };
+        let (order_id, status) = match order {
+            OrderEvent::OrderPlaced {
+                order_id,
+                customer_id,
+                lines,
+                total,
+            } => {
+                let items: i64 = lines.iter().map(|l| i64::from(l.quantity.get())).sum();
+                sqlx::query(
+                    "insert into customer_orders (customer_id, order_id, placed_at, status,
+                       total_minor, currency, item_count)
+                     values ($1, $2, $3, 'placed', $4, $5, $6)",
+                )
+                .bind(customer_id.as_uuid())
+                .bind(order_id.as_uuid())
+                .bind(event.recorded_at)
+                .bind(total.amount_minor())
+                .bind(total.currency().as_str())
+                .bind(i32::try_from(items).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+                return Ok(());
+            }
+            OrderEvent::OrderPaid { order_id, .. } => (order_id, "paid"),
+            OrderEvent::OrderShipped { order_id, .. } => (order_id, "shipped"),
+            OrderEvent::OrderDelivered { order_id } => (order_id, "delivered"),
+            OrderEvent::OrderCancelled { order_id, .. } => (order_id, "cancelled"),
+        };
+        sqlx::query("update customer_orders set status = $2 where order_id = $1")
+            .bind(order_id.as_uuid())
+            .bind(status)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// One order in a customer's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OrderSummary {
+    /// The order.
+    pub order_id: Uuid,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
+    /// Current status.
+    pub status: String,
+    /// Total in minor units.
+    pub total_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Units over all lines.
+    pub item_count: i32,
+}
+
+/// One page of a customer's orders, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderSummaryPage {
+    /// Orders on this page.
+    pub items: Vec<OrderSummary>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Position in the list, opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    placed_at: DateTime<Utc>,
+    order_id: Uuid,
+}
+
+impl Cursor {
+    /// Text form handed to clients.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}",
+            self.placed_at.timestamp_micros(),
+            self.order_id.simple()
+        )
+    }
+
+    /// Parses a cursor a client sent back; `None` if it was not produced by [`Cursor::encode`].
+    pub fn decode(raw: &str) -> Option<Cursor> {
+        let (micros, id) = raw.split_once('.')?;
+        Some(Cursor {
+            placed_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            order_id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+/// A page of a customer's orders after `after` (exclusive), newest first.
+pub async fn list_customer_orders(
+    pool: &PgPool,
+    customer_id: Uuid,
+    limit: i64,
+    after: Option<Cursor>,
+) -> Result<OrderSummaryPage, sqlx::Error> {
+    let mut items: Vec<OrderSummary> = sqlx::query_as(
+        "select order_id, placed_at, status, total_minor, currency, item_count
+         from customer_orders
+         where customer_id = $1
+           and ($2::timestamptz is null or (placed_at, order_id) < ($2, $3))
+         order by placed_at desc, order_id desc
+         limit $4",
+    )
+    .bind(customer_id)
+    .bind(after.map(|c| c.placed_at))
+    .bind(after.map(|c| c.order_id))
+    .bind(limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit.max(0) as usize);
+    let next_cursor = if more {
+        items.last().map(|o| {
+            Cursor {
+                placed_at: o.placed_at,
+                order_id: o.order_id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(OrderSummaryPage { items, next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip() {
+        let c = Cursor {
+            placed_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            order_id: Uuid::now_v7(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("garbage"), None);
+        assert_eq!(Cursor::decode("12.not-a-uuid"), None);
+    }
+}

@@ -1,0 +1,24 @@
+//! Projections turn the event log into read models in PostgreSQL.
+//!
+//! Projection code does not know where events come from. A [`Projector`] applies a batch of
+//! [`events::RecordedEvent`]s inside one transaction: for every projection interested in the
+//! event's stream category it bumps that projection's per-stream version (the de-duplication
+//! state) and, only if the version moved forward, applies the change. A redelivered event
+//! therefore changes nothing, whichever feed delivered it:
+//!
+//! - [`follow::follow_log`] reads the event store's global log directly (no broker);
+//! - the `kafka` crate's consumer feeds the same projector from a Kafka topic.
+//!
+//! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`]. Each module holds the
+//! projection and the queries that read its tables.
+
+pub mod carts;
+pub mod catalog;
+pub mod customer_orders;
+pub mod follow;
+pub mod orders;
+pub mod projection;
+pub mod projector;
+
+pub use projection::{Projection, ProjectionError};
+pub use projector::{all_projections, Projector};

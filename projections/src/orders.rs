@@ -1,0 +1,219 @@
+//! Order read model: status, totals, priced lines, payment and shipping details.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::order::OrderEvent;
+use events::RecordedEvent;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::catalog::Price;
+use crate::projection::{decode_known, Projection, ProjectionError};
+
+/// Builds `orders` and `order_lines`.
+pub struct OrderProjection;
+
+#[async_trait]
+impl Projection for OrderProjection {
+    fn name(&self) -> &'static str {
+        "orders"
+    }
+
+    fn categories(&self) -> &'static [&'static str] {
+        &["order"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let Some(order) = decode_known::<OrderEvent>(event)? else {
+            return Ok(());
+        };
+        let at = event.recorded_at;
+        match order {
+            OrderEvent::OrderPlaced {
+                order_id,
+                customer_id,
+                lines,
+                total,
+            } => {
+                sqlx::query(
+                    "insert into orders (order_id, customer_id, status, total_minor, currency,
+                       placed_at, updated_at)
+                     values ($1, $2, 'placed', $3, $4, $5, $5)",
+                )
+                .bind(order_id.as_uuid())
+                .bind(customer_id.as_uuid())
+                .bind(total.amount_minor())
+                .bind(total.currency().as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                for (n, line) in lines.iter().enumerate() {
+                    sqlx::query(
+                        "insert into order_lines (order_id, line_no, sku, name, unit_price_minor,
+                           quantity, line_total_minor)
+                         values ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(order_id.as_uuid())
+                    .bind(n as i32 + 1)
+                    .bind(line.sku.as_str())
+                    .bind(&line.name)
+                    .bind(line.unit_price.amount_minor())
+                    .bind(line.quantity.get() as i32)
+                    .bind(line.line_total.amount_minor())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            OrderEvent::OrderPaid {
+                order_id,
+                payment_reference,
+                ..
+            } => {
+                sqlx::query(
+                    "update orders set status = 'paid', paid_at = $2, payment_reference = $3,
+                       updated_at = $2 where order_id = $1",
+                )
+                .bind(order_id.as_uuid())
+                .bind(at)
+                .bind(payment_reference)
+                .execute(&mut *tx)
+                .await?;
+            }
+            OrderEvent::OrderShipped {
+                order_id,
+                carrier,
+                tracking_number,
+            } => {
+                sqlx::query(
+                    "update orders set status = 'shipped', shipped_at = $2, carrier = $3,
+                       tracking_number = $4, updated_at = $2 where order_id = $1",
+                )
+                .bind(order_id.as_uuid())
+                .bind(at)
+                .bind(carrier)
+                .bind(tracking_number)
+                .execute(&mut *tx)
+                .await?;
+            }
+            OrderEvent::OrderDelivered { order_id } => {
+                sqlx::query(
+                    "update orders set status = 'delivered', delivered_at = $2, updated_at = $2
+                     where order_id = $1",
+                )
+                .bind(order_id.as_uuid())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            OrderEvent::OrderCancelled {
+                order_id,
+                reason,
+                refund,
+            } => {
+                sqlx::query(
+                    "update orders set status = 'cancelled', cancelled_at = $2, cancel_reason = $3,
+                       refund_minor = $4, updated_at = $2 where order_id = $1",
+                )
+                .bind(order_id.as_uuid())
+                .bind(at)
+                .bind(reason)
+                .bind(refund.map(|m| m.amount_minor()))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A priced order line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OrderLineView {
+    /// Product SKU.
+    pub sku: String,
+    /// Product name when ordered.
+    pub name: String,
+    /// Unit price in minor units.
+    pub unit_price_minor: i64,
+    /// Units ordered.
+    pub quantity: i32,
+    /// Line total in minor units.
+    pub line_total_minor: i64,
+}
+
+/// An order as shown to its customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OrderView {
+    /// The order.
+    pub order_id: Uuid,
+    /// Who ordered.
+    pub customer_id: Uuid,
+    /// placed, paid, shipped, delivered or cancelled.
+    pub status: String,
+    /// Total in minor units.
+    pub total_minor: i64,
+    /// ISO 4217 code of every amount of the order.
+    pub currency: String,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
+    /// When it was paid.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Payment provider's reference.
+    pub payment_reference: Option<String>,
+    /// When it was shipped.
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// Carrier.
+    pub carrier: Option<String>,
+    /// Carrier's tracking number.
+    pub tracking_number: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why it was cancelled.
+    pub cancel_reason: Option<String>,
+    /// Refund due after cancelling a paid order, in minor units.
+    pub refund_minor: Option<i64>,
+    /// Priced lines.
+    #[sqlx(skip)]
+    pub lines: Vec<OrderLineView>,
+}
+
+/// One order with its lines.
+pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {
+    let order: Option<OrderView> = sqlx::query_as(
+        "select order_id, customer_id, status, total_minor, currency, placed_at, paid_at,
+           payment_reference, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
+           cancel_reason, refund_minor
+         from orders where order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(mut order) = order else {
+        return Ok(None);
+    };
+    order.lines = sqlx::query_as(
+        "select sku, name, unit_price_minor, quantity, line_total_minor
+         from order_lines where order_id = $1 order by line_no",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(order))
+}
+
+impl OrderView {
+    /// The total as a price.
+    pub fn total(&self) -> Price {
+        Price {
+            amount_minor: self.total_minor,
+            currency: self.currency.clone(),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The projection port.
+
+use async_trait::async_trait;
+use events::RecordedEvent;
+use sqlx::PgConnection;
+
+/// Why applying events failed. The batch is rolled back and retried later.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// A known event could not be decoded; the feed stops rather than skip it.
+    #[error(transparent)]
+    Decode(#[from] events::StoreError),
+    /// The read-model database failed.
+    #[error("read model database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A read model fed by events.
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name; keys the de-duplication state and read-your-writes watermark.
+    fn name(&self) -> &'static str;
+
+    /// Stream categories whose events this projection reads.
+    fn categories(&self) -> &'static [&'static str];
+
+    /// Applies one event inside the caller's transaction. Called at most once per
+    /// (stream, version); events of unknown types are to be ignored.
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError>;
+}
+
+/// Decodes an event of a known type; `None` for event types this build does not know
+/// (written by a newer version), which projections skip.
+pub(crate) fn decode_known<E: serde::de::DeserializeOwned>(
+    event: &RecordedEvent,
+) -> Result<Option<E>, ProjectionError> {
+    if !events::codec::CATALOGUE
+        .iter()
+        .any(|t| t.name == event.event_type)
+    {
+        tracing::debug!(event_type = %event.event_type, "skipping unknown event type");
+        return Ok(None);
+    }
+    Ok(Some(events::codec::decode(event)?))
+}

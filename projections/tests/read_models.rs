@@ -1,0 +1,268 @@
+//! Projections against a real PostgreSQL, fed from the event store's log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use commands::{CommandContext, CommandHandler};
+use domain::product::ProductDetails;
+use domain::values::Currency;
+use domain::{CustomerId, Money, Quantity, Sku};
+use events::testing::TestDatabase;
+use events::{EventStore, PgEventStore};
+use projections::projector::{self, has_reached, snapshot};
+use projections::{all_projections, carts, catalog, customer_orders, orders, Projector};
+
+fn ctx() -> CommandContext {
+    CommandContext::new(None)
+}
+fn eur(m: i64) -> Money {
+    Money::new(m, Currency::parse("EUR").unwrap()).unwrap()
+}
+fn q(n: i64) -> Quantity {
+    Quantity::new(n).unwrap()
+}
+fn sku(s: &str) -> Sku {
+    Sku::parse(s).unwrap()
+}
+
+struct Shop {
+    db: TestDatabase,
+    store: Arc<PgEventStore>,
+    handler: CommandHandler,
+    projector: Projector,
+}
+
+async fn shop() -> Shop {
+    let db = TestDatabase::create().await;
+    let store = Arc::new(PgEventStore::new(db.pool.clone()));
+    let handler = CommandHandler::new(store.clone());
+    let projector = Projector::new(db.pool.clone(), all_projections());
+    Shop {
+        db,
+        store,
+        handler,
+        projector,
+    }
+}
+
+impl Shop {
+    /// Projects everything in the log, in batches of `batch`.
+    async fn catch_up(&self, batch: usize) -> usize {
+        let mut after = self.projector.checkpoint("test").await.unwrap();
+        let mut applied = 0;
+        loop {
+            let events = self.store.read_all(after, batch).await.unwrap();
+            if events.is_empty() {
+                return applied;
+            }
+            applied += self
+                .projector
+                .apply_batch(&events, Some("test"))
+                .await
+                .unwrap();
+            after = events.last().unwrap().global_position;
+        }
+    }
+
+    async fn product(&self, s: &str, price: i64, stock: i64) {
+        let details = ProductDetails {
+            name: format!("{s} name"),
+            description: "d".into(),
+            category: "kitchen".into(),
+        };
+        self.handler
+            .create_product(&ctx(), sku(s), details, eur(price))
+            .await
+            .unwrap();
+        self.handler
+            .receive_stock(&ctx(), sku(s), q(stock))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn read_models_follow_the_journey() {
+    let shop = shop().await;
+    shop.product("MUG", 900, 10).await;
+    shop.product("CUP", 300, 5).await;
+    let customer = CustomerId::generate();
+    shop.handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), q(2))
+        .await
+        .unwrap();
+    shop.handler
+        .add_to_cart(&ctx(), customer, sku("CUP"), q(1))
+        .await
+        .unwrap();
+    shop.catch_up(100).await;
+
+    let cart = carts::get_cart(&shop.db.pool, customer.as_uuid())
+        .await
+        .unwrap();
+    assert_eq!(cart.lines.len(), 2);
+    assert_eq!(cart.lines[0].sku, "MUG");
+    assert_eq!(cart.subtotal.as_ref().unwrap().amount_minor, 2100);
+
+    let (order_id, placed) = shop
+        .handler
+        .place_order(&ctx(), customer, None)
+        .await
+        .unwrap();
+    let projection = &*all_projections()[2];
+    assert!(
+        !has_reached(&shop.db.pool, projection, placed.global_position.unwrap())
+            .await
+            .unwrap()
+    );
+    shop.catch_up(3).await;
+    assert!(
+        has_reached(&shop.db.pool, projection, placed.global_position.unwrap())
+            .await
+            .unwrap()
+    );
+
+    let order = orders::get_order(&shop.db.pool, order_id.as_uuid())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status, "placed");
+    assert_eq!(order.total_minor, 2100);
+    assert_eq!(order.lines.len(), 2);
+    let mug = catalog::get_product(&shop.db.pool, "MUG")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mug.stock_on_hand, 8);
+    let cart = carts::get_cart(&shop.db.pool, customer.as_uuid())
+        .await
+        .unwrap();
+    assert!(cart.lines.is_empty());
+    assert_eq!(cart.last_order_id, Some(order_id.as_uuid()));
+
+    shop.handler
+        .cancel_order(&ctx(), order_id, None, "no longer needed".into())
+        .await
+        .unwrap();
+    shop.catch_up(100).await;
+    let mug = catalog::get_product(&shop.db.pool, "MUG")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mug.stock_on_hand, 10);
+    let list = customer_orders::list_customer_orders(&shop.db.pool, customer.as_uuid(), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(list.items[0].status, "cancelled");
+    assert_eq!(list.items[0].item_count, 3);
+}
+
+#[tokio::test]
+async fn redelivered_events_change_nothing() {
+    let shop = shop().await;
+    shop.product("MUG", 900, 10).await;
+    let customer = CustomerId::generate();
+    shop.handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), q(2))
+        .await
+        .unwrap();
+    shop.handler
+        .place_order(&ctx(), customer, None)
+        .await
+        .unwrap();
+    let first = shop.catch_up(100).await;
+    assert!(first > 0);
+    let before = snapshot(&shop.db.pool).await.unwrap();
+
+    // Deliver the whole log again, in different batch shapes.
+    let all = shop.store.read_all(0, 1000).await.unwrap();
+    assert_eq!(shop.projector.apply_batch(&all, None).await.unwrap(), 0);
+    for event in &all {
+        assert_eq!(
+            shop.projector
+                .apply_batch(std::slice::from_ref(event), None)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+    assert_eq!(snapshot(&shop.db.pool).await.unwrap(), before);
+
+    // A full reset and re-projection gives the same read models.
+    projector::reset(&shop.db.pool).await.unwrap();
+    assert_eq!(shop.catch_up(1).await, first);
+    assert_eq!(snapshot(&shop.db.pool).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn customer_orders_page_by_keyset() {
+    let shop = shop().await;
+    shop.product("MUG", 100, 100).await;
+    let customer = CustomerId::generate();
+    let mut placed = Vec::new();
+    for _ in 0..5 {
+        shop.handler
+            .add_to_cart(&ctx(), customer, sku("MUG"), q(1))
+            .await
+            .unwrap();
+        placed.push(
+            shop.handler
+                .place_order(&ctx(), customer, None)
+                .await
+                .unwrap()
+                .0,
+        );
+    }
+    shop.catch_up(100).await;
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page =
+            customer_orders::list_customer_orders(&shop.db.pool, customer.as_uuid(), 2, cursor)
+                .await
+                .unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|o| o.order_id));
+        match page.next_cursor {
+            Some(c) => cursor = customer_orders::Cursor::decode(&c),
+            None => break,
+        }
+    }
+    placed.reverse();
+    assert_eq!(seen, placed.iter().map(|o| o.as_uuid()).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn the_log_follower_projects_and_checkpoints() {
+    let shop = shop().await;
+    shop.product("MUG", 900, 4).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let follower = tokio::spawn(projections::follow::follow_log(
+        shop.store.clone(),
+        shop.projector.clone(),
+        50,
+        Duration::from_millis(10),
+        shutdown.clone(),
+    ));
+    let head = shop.store.head_position().await.unwrap();
+    let catalog = &*all_projections()[0];
+    assert!(
+        projector::wait_for(&shop.db.pool, catalog, head, Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
+    shutdown.cancel();
+    follower.await.unwrap();
+    assert_eq!(
+        shop.projector
+            .checkpoint(projections::follow::LOG_CHECKPOINT)
+            .await
+            .unwrap(),
+        head
+    );
+    let mug = catalog::get_product(&shop.db.pool, "MUG")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mug.stock_on_hand, 4);
+}
