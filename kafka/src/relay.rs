@@ -1,0 +1,180 @@
+//! The relay: committed events from the store's global log to Kafka.
+//!
+//! Only committed events are in the log, so nothing reaches Kafka before its transaction
+//! commits. A batch is sent, every delivery report awaited, and the checkpoint moved to the end
+//! of the acknowledged prefix. After a crash the relay resumes from its checkpoint and resends
+//! what was not confirmed: delivery is at least once, and consumers de-duplicate by event id
+//! (projections by stream version). The producer is idempotent, so broker-side retries keep
+//! per-partition order and add no duplicates within a session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use events::{EventStore, RecordedEvent};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::{message, KafkaConfig, KafkaError};
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Events read and sent per round.
+    pub batch_size: usize,
+    /// Sleep when the log has nothing new.
+    pub poll_interval: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Publishes the event log to a Kafka topic.
+pub struct Relay {
+    store: Arc<dyn EventStore>,
+    checkpoints: PgPool,
+    producer: FutureProducer,
+    config: KafkaConfig,
+    options: RelayOptions,
+}
+
+impl Relay {
+    /// A relay for `store`, keeping its checkpoint in the `checkpoints` table of `checkpoints`.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        checkpoints: PgPool,
+        config: KafkaConfig,
+        options: RelayOptions,
+    ) -> Result<Self, KafkaError> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        Ok(Relay {
+            store,
+            checkpoints,
+            producer,
+            config,
+            options,
+        })
+    }
+
+    fn checkpoint_name(&self) -> String {
+        format!("relay:{}", self.config.topic)
+    }
+
+    /// Last position acknowledged by the broker (0 when never run).
+    pub async fn checkpoint(&self) -> Result<i64, KafkaError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("select position from checkpoints where name = $1")
+                .bind(self.checkpoint_name())
+                .fetch_optional(&self.checkpoints)
+                .await?;
+        Ok(row.map_or(0, |(p,)| p))
+    }
+
+    async fn save_checkpoint(&self, position: i64) -> Result<(), KafkaError> {
+        sqlx::query(
+            "insert into checkpoints (name, position) values ($1, $2)
+             on conflict (name) do update set position = excluded.position, updated_at = now()",
+        )
+        .bind(self.checkpoint_name())
+        .bind(position)
+        .execute(&self.checkpoints)
+        .await?;
+        Ok(())
+    }
+
+    /// Sends a batch; returns the position of the last event of the acknowledged prefix.
+    async fn publish(&self, batch: &[RecordedEvent]) -> (Option<i64>, Option<KafkaError>) {
+        let mut deliveries = Vec::with_capacity(batch.len());
+        let mut refused = None;
+        for event in batch {
+            let value = message::value(event);
+            let record = FutureRecord::to(&self.config.topic)
+                .key(&event.stream_id)
+                .payload(&value)
+                .headers(message::headers(event));
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push((event.global_position, delivery)),
+                Err((e, _)) => {
+                    // Local queue full or similar: settle what is in flight, retry the rest.
+                    refused = Some(KafkaError::Client(e));
+                    break;
+                }
+            }
+        }
+        let mut acked = None;
+        for (position, delivery) in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => acked = Some(position),
+                Ok(Err((e, _))) => return (acked, Some(KafkaError::Client(e))),
+                Err(_) => {
+                    return (
+                        acked,
+                        Some(KafkaError::Client(rdkafka::error::KafkaError::Canceled)),
+                    )
+                }
+            }
+        }
+        (acked, refused)
+    }
+
+    /// Runs until `shutdown` fires.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), KafkaError> {
+        let mut position = self.checkpoint().await?;
+        tracing::info!(position, topic = %self.config.topic, "relay started");
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let batch = match self.store.read_all(position, self.options.batch_size).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::error!(error = %e, "relay cannot read the log; retrying");
+                    sleep_or_stop(backoff, &shutdown).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                sleep_or_stop(self.options.poll_interval, &shutdown).await;
+                continue;
+            }
+            let (acked, error) = self.publish(&batch).await;
+            if let Some(last) = acked {
+                // Checkpoint failures are retried on the next round; resending is safe.
+                match self.save_checkpoint(last).await {
+                    Ok(()) => position = last,
+                    Err(e) => tracing::error!(error = %e, "relay cannot save its checkpoint"),
+                }
+                tracing::debug!(position, events = batch.len(), "relayed");
+            }
+            if let Some(e) = error {
+                tracing::error!(error = %e, position, "relay delivery failed; resending from checkpoint");
+                sleep_or_stop(backoff, &shutdown).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            } else {
+                backoff = Duration::from_millis(100);
+            }
+        }
+        let _ = self.producer.flush(Duration::from_secs(5));
+        tracing::info!(position, "relay stopped");
+        Ok(())
+    }
+}
+
+async fn sleep_or_stop(duration: Duration, shutdown: &CancellationToken) {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => {}
+        _ = shutdown.cancelled() => {}
+    }
+}
