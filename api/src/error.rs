@@ -1,0 +1,142 @@
+//! Errors as RFC 9457 problem details with a stable `code`.
+//!
+//! - 400: malformed request (`invalid_body`, `invalid_path`, `invalid_query`, ...);
+//! - 404: the addressed resource does not exist;
+//! - 409: optimistic-concurrency conflict, with `stream_id` and `current_version`;
+//! - 422: a domain rule refused the command (the domain error's code);
+//! - 503: the store or a read model is unavailable or behind; details are logged, not sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use commands::CommandError;
+use serde_json::{json, Map, Value};
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    extra: Map<String, Value>,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    /// An error with a status, code and human-readable detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            extra: Map::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// 404 with a code.
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    /// 422 with a code.
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+
+    /// Adds a member to the problem document.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Asks the client to retry after some seconds.
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// An infrastructure failure: logged in full, answered without details.
+    pub fn unavailable(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "infrastructure failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "a backing service is unavailable; try again shortly",
+        )
+        .retry_after(1)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("https://errors.commerce.example/{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if let Value::Object(map) = &mut body {
+            map.extend(self.extra);
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::NotFound { code, what } => {
+                ApiError::not_found(code, format!("{what} not found"))
+            }
+            CommandError::Rejected(rejection) => {
+                ApiError::unprocessable(rejection.code(), rejection.to_string())
+            }
+            CommandError::Conflict { stream_id, actual } => ApiError::new(
+                StatusCode::CONFLICT,
+                "concurrency_conflict",
+                format!("{stream_id} is at version {actual}; reload and retry"),
+            )
+            .with("stream_id", stream_id)
+            .with("current_version", actual),
+            CommandError::Store(e) => ApiError::unavailable(&e),
+        }
+    }
+}
+
+impl From<domain::ValueError> for ApiError {
+    fn from(e: domain::ValueError) -> Self {
+        ApiError::unprocessable(e.code(), e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::unavailable(&e)
+    }
+}
+
+/// Answer for unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("route_not_found", "no such route")
+}

@@ -1,0 +1,190 @@
+//! Query routes, served from read models only.
+//!
+//! Every query accepts `min_position=<global position>`: the answer then reflects at least
+//! every event up to that position, waiting up to the server's bound (and `wait_ms`, if
+//! smaller) for the projections to catch up; if they do not, 503 `read_model_behind` with
+//! `Retry-After`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use projections::{carts, catalog, customer_orders, orders, projector};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::AppState;
+
+/// Query routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/products", get(list_products))
+        .route("/products/{sku}", get(get_product))
+        .route("/customers/{customer_id}/cart", get(get_cart))
+        .route("/customers/{customer_id}/orders", get(list_orders))
+        .route("/orders/{order_id}", get(get_order))
+}
+
+/// Parameters every query accepts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consistency {
+    /// Wait until read models include every event up to this global position.
+    pub min_position: Option<i64>,
+    /// Wait at most this long (capped by the server's bound).
+    pub wait_ms: Option<u64>,
+}
+
+async fn consistent(
+    state: &AppState,
+    consistency: &Consistency,
+    read_models: &[&str],
+) -> Result<(), ApiError> {
+    let Some(position) = consistency.min_position else {
+        return Ok(());
+    };
+    if position < 0 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "min_position must not be negative",
+        ));
+    }
+    let bound = consistency.wait_ms.map_or(state.max_read_wait, |ms| {
+        Duration::from_millis(ms).min(state.max_read_wait)
+    });
+    for name in read_models {
+        let projection = state.projection(name);
+        if !projector::wait_for(&state.read_pool, &*projection, position, bound).await? {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "read_model_behind",
+                format!("the {name} read model has not reached position {position} yet"),
+            )
+            .with("min_position", position)
+            .retry_after(1));
+        }
+    }
+    Ok(())
+}
+
+/// `GET /products` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductsQuery {
+    category: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    min_position: Option<i64>,
+    wait_ms: Option<u64>,
+}
+
+fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit.unwrap_or(20) {
+        l @ 1..=100 => Ok(l),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        )),
+    }
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ProductsQuery>,
+) -> Result<Json<catalog::ProductPage>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let offset = q.offset.unwrap_or(0);
+    if !(0..=100_000).contains(&offset) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "offset must be between 0 and 100000",
+        ));
+    }
+    let consistency = Consistency {
+        min_position: q.min_position,
+        wait_ms: q.wait_ms,
+    };
+    consistent(&state, &consistency, &["catalog"]).await?;
+    let page =
+        catalog::list_products(&state.read_pool, q.category.as_deref(), limit, offset).await?;
+    Ok(Json(page))
+}
+
+async fn get_product(
+    State(state): State<AppState>,
+    ApiPath(sku): ApiPath<String>,
+    ApiQuery(consistency): ApiQuery<Consistency>,
+) -> Result<Json<catalog::ProductView>, ApiError> {
+    consistent(&state, &consistency, &["catalog"]).await?;
+    catalog::get_product(&state.read_pool, &sku)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("product_not_found", format!("no product {sku}")))
+}
+
+async fn get_cart(
+    State(state): State<AppState>,
+    ApiPath(customer): ApiPath<Uuid>,
+    ApiQuery(consistency): ApiQuery<Consistency>,
+) -> Result<Json<carts::CartView>, ApiError> {
+    consistent(&state, &consistency, &["carts", "catalog"]).await?;
+    Ok(Json(carts::get_cart(&state.read_pool, customer).await?))
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    ApiPath(order): ApiPath<Uuid>,
+    ApiQuery(consistency): ApiQuery<Consistency>,
+) -> Result<Json<orders::OrderView>, ApiError> {
+    consistent(&state, &consistency, &["orders"]).await?;
+    orders::get_order(&state.read_pool, order)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("order_not_found", "no such order"))
+}
+
+/// `GET /customers/{id}/orders` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersQuery {
+    limit: Option<i64>,
+    after: Option<String>,
+    min_position: Option<i64>,
+    wait_ms: Option<u64>,
+}
+
+async fn list_orders(
+    State(state): State<AppState>,
+    ApiPath(customer): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<OrdersQuery>,
+) -> Result<Json<customer_orders::OrderSummaryPage>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(raw) => Some(customer_orders::Cursor::decode(raw).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "after must be a next_cursor from a previous page",
+            )
+        })?),
+    };
+    let consistency = Consistency {
+        min_position: q.min_position,
+        wait_ms: q.wait_ms,
+    };
+    consistent(&state, &consistency, &["customer_orders"]).await?;
+    Ok(Json(
+        customer_orders::list_customer_orders(&state.read_pool, customer, limit, after).await?,
+    ))
+}
+
+/// `GET /health`: 200 when the database answers.
+pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    sqlx::query("select 1").execute(&state.read_pool).await?;
+    Ok(Json(json!({ "status": "ok" })))
+}

@@ -1,0 +1,204 @@
+//! Helpers for the integration tests: start `commerce` roles as real processes against the
+//! real PostgreSQL and Kafka broker, and talk to the HTTP API.
+
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+pub use events::testing::TestDatabase;
+
+/// Environment for one engine: its database, and a private Kafka topic and group.
+#[derive(Clone)]
+pub struct EngineEnv {
+    pub vars: Vec<(String, String)>,
+}
+
+impl EngineEnv {
+    /// No Kafka: projections follow the store.
+    pub fn embedded(db: &TestDatabase) -> Self {
+        EngineEnv {
+            vars: vec![
+                ("DATABASE_URL".into(), db.url.clone()),
+                ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
+                ("RUST_LOG".into(), "warn,commerce=info".into()),
+                ("KAFKA_BROKERS".into(), String::new()),
+            ],
+        }
+    }
+
+    /// Kafka mode, with a topic and group nobody else uses.
+    pub fn kafka(db: &TestDatabase) -> Self {
+        let brokers = brokers();
+        let id = Uuid::new_v4().simple().to_string();
+        let mut env = Self::embedded(db);
+        env.vars.retain(|(k, _)| k != "KAFKA_BROKERS");
+        env.vars.extend([
+            ("KAFKA_BROKERS".into(), brokers),
+            ("KAFKA_TOPIC".into(), format!("it-events-{id}")),
+            ("KAFKA_GROUP_ID".into(), format!("it-projections-{id}")),
+            ("KAFKA_PARTITIONS".into(), "3".into()),
+        ]);
+        env
+    }
+}
+
+/// The broker the tests use; fails the test loudly when nothing listens there.
+pub fn brokers() -> String {
+    let brokers = std::env::var("KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "127.0.0.1:9092".into());
+    let first = brokers.split(',').next().unwrap_or_default().to_owned();
+    if std::net::TcpStream::connect_timeout(
+        &first.parse().expect("KAFKA_BROKERS host:port"),
+        Duration::from_secs(3),
+    )
+    .is_err()
+    {
+        panic!(
+            "a Kafka broker is required at {brokers} and none answers: run ./scripts/test, \
+             which starts one, or set KAFKA_BROKERS"
+        );
+    }
+    brokers
+}
+
+/// A running `commerce` process, killed (SIGKILL) when dropped.
+pub struct Process {
+    pub child: Child,
+    pub role: String,
+}
+
+impl Process {
+    /// Starts `commerce <role>`.
+    pub fn start(role: &str, env: &EngineEnv) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_commerce"));
+        command
+            .arg(role)
+            .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let child = command.spawn().expect("start commerce");
+        Process {
+            child,
+            role: role.to_owned(),
+        }
+    }
+
+    /// Kills the process without warning, as a crash would.
+    pub async fn crash(mut self) {
+        self.child.kill().await.expect("kill");
+    }
+
+    /// Waits for the "listening on" line and returns the base URL.
+    pub async fn base_url(&mut self) -> String {
+        let stdout = self.child.stdout.take().expect("stdout piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let found = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(url) = line.strip_prefix("commerce: listening on ") {
+                    return Some(url.to_owned());
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(url)) => url,
+            _ => panic!("commerce {} did not start listening", self.role),
+        }
+    }
+}
+
+/// A client of one engine.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: String) -> Self {
+        Api {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body), &[])
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None, &[]).await
+    }
+
+    /// A command that must succeed; returns its answer.
+    pub async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.send(method.clone(), path, body, &[]).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} answered {status}: {value}"
+        );
+        value
+    }
+
+    /// Reads `path` once the read models include `position`.
+    pub async fn read_at(&self, path: &str, position: &Value) -> Value {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (status, value) = self
+            .get(&format!(
+                "{path}{sep}min_position={}",
+                position.as_i64().expect("position")
+            ))
+            .await;
+        assert_eq!(status, 200, "GET {path}: {value}");
+        value
+    }
+}
+
+/// Polls `check` until it returns true or the deadline passes.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

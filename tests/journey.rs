@@ -1,0 +1,325 @@
+//! One shopper's journey through every layer, on real PostgreSQL and (in Kafka mode) the real
+//! broker: HTTP command -> aggregate -> event store -> [relay -> Kafka -> consumer group] ->
+//! read models -> HTTP query. Also: concurrent orders for the last units never oversell.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Api, EngineEnv, Process, TestDatabase};
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+async fn start(env: &EngineEnv) -> (Process, Api) {
+    let mut engine = Process::start("up", env);
+    let base = engine.base_url().await;
+    (engine, Api::new(base))
+}
+
+async fn product(api: &Api, sku: &str, price: i64, stock: i64) {
+    let (status, body) = api
+        .post(
+            "/products",
+            json!({"sku": sku, "name": format!("{sku} name"), "description": "test product",
+                   "category": "kitchen", "price": {"amount_minor": price, "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    api.ok(
+        Method::POST,
+        &format!("/products/{sku}/stock"),
+        Some(json!({ "quantity": stock })),
+    )
+    .await;
+}
+
+/// Time from a command's answer until a plain query (no `min_position`) shows its effect.
+async fn time_to_visible(api: &Api, path: &str, visible: impl Fn(&Value) -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let (status, body) = api.get(path).await;
+        if status == 200 && visible(&body) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{path} never showed the change"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn journey(api: &Api, mode: &str) {
+    product(api, "MUG", 1250, 10).await;
+    product(api, "CUP", 400, 10).await;
+    product(api, "PLATE", 900, 10).await;
+    let customer = Uuid::now_v7();
+    let cart = format!("/customers/{customer}/cart");
+
+    // Cart: add, change quantity, remove.
+    api.ok(
+        Method::POST,
+        &format!("{cart}/items"),
+        Some(json!({"sku": "MUG", "quantity": 1})),
+    )
+    .await;
+    api.ok(
+        Method::POST,
+        &format!("{cart}/items"),
+        Some(json!({"sku": "CUP", "quantity": 3})),
+    )
+    .await;
+    api.ok(
+        Method::POST,
+        &format!("{cart}/items"),
+        Some(json!({"sku": "PLATE", "quantity": 1})),
+    )
+    .await;
+    api.ok(
+        Method::PUT,
+        &format!("{cart}/items/MUG"),
+        Some(json!({"quantity": 2})),
+    )
+    .await;
+    let removed = api
+        .ok(Method::DELETE, &format!("{cart}/items/PLATE"), None)
+        .await;
+    assert_eq!(removed["stream_version"], 5);
+    let view = api.read_at(&cart, &removed["global_position"]).await;
+    let lines: Vec<_> = view["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["sku"].clone(), l["quantity"].clone()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![(json!("MUG"), json!(2)), (json!("CUP"), json!(3))]
+    );
+    assert_eq!(
+        view["subtotal"],
+        json!({"amount_minor": 3700, "currency": "EUR"})
+    );
+
+    // Place the order: prices and stock decided now.
+    let (status, placed) = api
+        .post(&format!("/customers/{customer}/orders"), json!(null))
+        .await;
+    assert_eq!(status, 201, "{placed}");
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let order_path = format!("/orders/{order_id}");
+    let visible = time_to_visible(api, &order_path, |o| o["status"] == "placed").await;
+    eprintln!("figure[{mode}]: order placed -> visible in the order read model in {visible:?}");
+
+    let order = api.read_at(&order_path, &placed["global_position"]).await;
+    assert_eq!(order["total_minor"], 3700);
+    assert_eq!(order["customer_id"], customer.to_string());
+    assert_eq!(order["lines"].as_array().unwrap().len(), 2);
+    let view = api.read_at(&cart, &placed["global_position"]).await;
+    assert!(
+        view["lines"].as_array().unwrap().is_empty(),
+        "cart emptied by checkout"
+    );
+    assert_eq!(view["last_order_id"], order_id.as_str());
+    let mug = api
+        .read_at("/products/MUG", &placed["global_position"])
+        .await;
+    assert_eq!(mug["stock_on_hand"], 8);
+
+    // Pay, ship, deliver.
+    api.ok(Method::POST, &format!("{order_path}/payment"),
+        Some(json!({"amount": {"amount_minor": 3700, "currency": "EUR"}, "payment_reference": "psp-42"}))).await;
+    api.ok(
+        Method::POST,
+        &format!("{order_path}/shipment"),
+        Some(json!({"carrier": "DHL", "tracking_number": "JD0001"})),
+    )
+    .await;
+    let delivered = api
+        .ok(Method::POST, &format!("{order_path}/delivery"), None)
+        .await;
+    assert_eq!(delivered["stream_version"], 4);
+    let order = api
+        .read_at(&order_path, &delivered["global_position"])
+        .await;
+    assert_eq!(order["status"], "delivered");
+    assert_eq!(order["payment_reference"], "psp-42");
+    assert_eq!(order["tracking_number"], "JD0001");
+    for field in ["paid_at", "shipped_at", "delivered_at"] {
+        assert!(order[field].is_string(), "{field} set");
+    }
+
+    // Invalid transition and version conflict.
+    let (status, error) = api
+        .post(
+            &format!("{order_path}/cancellation"),
+            json!({"reason": "late"}),
+        )
+        .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (422, Some("invalid_order_transition"))
+    );
+    let (status, error) = api
+        .send(
+            Method::POST,
+            &format!("{order_path}/delivery"),
+            None,
+            &[("if-match", "2")],
+        )
+        .await;
+    assert_eq!((status, error["current_version"].clone()), (409, json!(4)));
+
+    // A second order, cancelled: its stock comes back.
+    api.ok(
+        Method::POST,
+        &format!("{cart}/items"),
+        Some(json!({"sku": "PLATE", "quantity": 4})),
+    )
+    .await;
+    let key = [("idempotency-key", "checkout-2")];
+    let (status, second) = api
+        .send(
+            Method::POST,
+            &format!("/customers/{customer}/orders"),
+            None,
+            &key,
+        )
+        .await;
+    assert_eq!(status, 201);
+    // A retried checkout with the same key answers with the same order, placing nothing new.
+    let (status, retried) = api
+        .send(
+            Method::POST,
+            &format!("/customers/{customer}/orders"),
+            None,
+            &key,
+        )
+        .await;
+    assert_eq!((status, &retried["order_id"]), (200, &second["order_id"]));
+    let plate = api
+        .read_at("/products/PLATE", &second["global_position"])
+        .await;
+    assert_eq!(plate["stock_on_hand"], 6);
+    let second_path = format!("/orders/{}", second["order_id"].as_str().unwrap());
+    let cancelled = api
+        .ok(
+            Method::POST,
+            &format!("{second_path}/cancellation"),
+            Some(json!({"reason": "changed my mind"})),
+        )
+        .await;
+    let plate = api
+        .read_at("/products/PLATE", &cancelled["global_position"])
+        .await;
+    assert_eq!(plate["stock_on_hand"], 10);
+    let order = api
+        .read_at(&second_path, &cancelled["global_position"])
+        .await;
+    assert_eq!(order["status"], "cancelled");
+    assert_eq!(order["cancel_reason"], "changed my mind");
+
+    // The customer's orders, newest first, one per page.
+    let (_, page) = api
+        .get(&format!(
+            "/customers/{customer}/orders?limit=1&min_position={}",
+            cancelled["global_position"]
+        ))
+        .await;
+    assert_eq!(page["items"][0]["order_id"], second["order_id"]);
+    assert_eq!(page["items"][0]["status"], "cancelled");
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let (_, page) = api
+        .get(&format!(
+            "/customers/{customer}/orders?limit=1&after={cursor}"
+        ))
+        .await;
+    assert_eq!(page["items"][0]["order_id"], order_id.as_str());
+    assert_eq!(page["items"][0]["status"], "delivered");
+    assert!(page["next_cursor"].is_null());
+
+    // Catalog listing, paginated.
+    let (_, catalog) = api.get("/products?limit=2&offset=0").await;
+    assert_eq!(catalog["total"], 3);
+    assert_eq!(catalog["items"].as_array().unwrap().len(), 2);
+    assert_eq!(catalog["items"][0]["sku"], "CUP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journey_over_kafka() {
+    let db = TestDatabase::create().await;
+    let (_engine, api) = start(&EngineEnv::kafka(&db)).await;
+    journey(&api, "kafka").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journey_embedded_without_kafka() {
+    let db = TestDatabase::create().await;
+    let (_engine, api) = start(&EngineEnv::embedded(&db)).await;
+    journey(&api, "embedded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_orders_for_the_last_units_never_oversell() {
+    const STOCK: i64 = 5;
+    const SHOPPERS: usize = 24;
+    let db = TestDatabase::create().await;
+    let (_engine, api) = start(&EngineEnv::kafka(&db)).await;
+    product(&api, "LAST", 1000, STOCK).await;
+    let shoppers: Vec<Uuid> = (0..SHOPPERS).map(|_| Uuid::now_v7()).collect();
+    for s in &shoppers {
+        api.ok(
+            Method::POST,
+            &format!("/customers/{s}/cart/items"),
+            Some(json!({"sku": "LAST", "quantity": 1})),
+        )
+        .await;
+    }
+
+    let attempts = shoppers.iter().map(|s| {
+        let api = api.clone();
+        let path = format!("/customers/{s}/orders");
+        tokio::spawn(async move { api.post(&path, json!(null)).await })
+    });
+    let results: Vec<(u16, Value)> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let sold: Vec<_> = results.iter().filter(|(s, _)| *s == 201).collect();
+    let refused = results
+        .iter()
+        .filter(|(s, b)| *s == 422 && b["code"] == "insufficient_stock")
+        .count();
+    assert_eq!(
+        sold.len() as i64,
+        STOCK,
+        "exactly the available units are sold: {results:?}"
+    );
+    assert_eq!(
+        refused,
+        SHOPPERS - STOCK as usize,
+        "everyone else is told why: {results:?}"
+    );
+
+    // The log agrees, and so does the catalog read model.
+    let (reserved,): (i64,) = sqlx::query_as(
+        "select coalesce(sum((payload->>'quantity')::bigint), 0)::bigint from events
+         where stream_id = 'inventory-LAST' and event_type = 'StockReserved'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(reserved, STOCK);
+    let last = sold
+        .iter()
+        .map(|(_, b)| b["global_position"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let product = api.read_at("/products/LAST", &json!(last)).await;
+    assert_eq!(product["stock_on_hand"], 0);
+}
