@@ -26,7 +26,10 @@ impl EngineEnv {
             vars: vec![
                 ("DATABASE_URL".into(), db.url.clone()),
                 ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
-                ("RUST_LOG".into(), "warn,commerce=info".into()),
+                (
+                    "RUST_LOG".into(),
+                    std::env::var("IT_RUST_LOG").unwrap_or_else(|_| "warn,commerce=info".into()),
+                ),
                 ("KAFKA_BROKERS".into(), String::new()),
             ],
         }
