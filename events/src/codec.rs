@@ -146,3 +146,16 @@ mod tests {
         assert_eq!(names.len(), CATALOGUE.len());
     }
 }
+
+#[cfg(test)]
+mod catalogue_docs {
+    /// The published catalogue (docs/EVENTS.md) lists every event type the engine writes.
+    #[test]
+    fn every_event_type_is_documented() {
+        let docs = include_str!("../../docs/EVENTS.md");
+        for t in super::CATALOGUE {
+            let row = format!("| `{}` | {} | {} |", t.name, t.schema_version, t.category);
+            assert!(docs.contains(&row), "docs/EVENTS.md lacks the row for {}", t.name);
+        }
+    }
+}
