@@ -155,7 +155,11 @@ mod catalogue_docs {
         let docs = include_str!("../../docs/EVENTS.md");
         for t in super::CATALOGUE {
             let row = format!("| `{}` | {} | {} |", t.name, t.schema_version, t.category);
-            assert!(docs.contains(&row), "docs/EVENTS.md lacks the row for {}", t.name);
+            assert!(
+                docs.contains(&row),
+                "docs/EVENTS.md lacks the row for {}",
+                t.name
+            );
         }
     }
 }

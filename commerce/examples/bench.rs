@@ -1,0 +1,288 @@
+//! Pipeline benchmark: prints figures, asserts nothing (machines here are shared and noisy).
+//!
+//! ```sh
+//! cargo run --release -p commerce --example bench                       # embedded
+//! KAFKA_BROKERS=127.0.0.1:9092 cargo run --release -p commerce --example bench   # via Kafka
+//! ```
+//!
+//! Figures: commands and events appended per second by concurrent shoppers; time from a
+//! command's answer until its read model shows it (idle and under that load); replay rate of
+//! the whole log into empty read models. Uses a throw-away database on `TEST_DATABASE_URL`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use commands::{CommandContext, CommandHandler};
+use domain::product::ProductDetails;
+use domain::values::Currency;
+use domain::{CustomerId, Money, Quantity, Sku};
+use events::testing::TestDatabase;
+use events::{EventStore, PgEventStore};
+use kafka::relay::{Relay, RelayOptions};
+use kafka::KafkaConfig;
+use projections::{all_projections, projector, Projection, Projector};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+const SKUS: usize = 50;
+const SHOPPERS: usize = 8;
+const LOAD_SECONDS: u64 = 15;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ctx() -> CommandContext {
+    CommandContext::new(Some("bench".into()))
+}
+
+fn sku(i: usize) -> Sku {
+    Sku::parse(format!("SKU-{i:04}")).unwrap()
+}
+
+/// One shopper's visit: two cart lines, checkout, payment. Returns (commands, last position).
+async fn visit(handler: &CommandHandler, n: usize) -> (u64, i64) {
+    let customer = CustomerId::generate();
+    for k in 0..2 {
+        handler
+            .add_to_cart(
+                &ctx(),
+                customer,
+                sku((n * 7 + k * 13) % SKUS),
+                Quantity::new(1).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let (order, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
+    let total = events_total(handler, placed.global_position.unwrap_or(0), order).await;
+    let paid = handler
+        .pay_order(&ctx(), order, None, total, "bench".into())
+        .await
+        .unwrap();
+    (4, paid.global_position.unwrap_or(0))
+}
+
+async fn events_total(handler: &CommandHandler, _position: i64, order: domain::OrderId) -> Money {
+    let events = handler
+        .store()
+        .read_stream(&format!("order-{order}"), 1)
+        .await
+        .unwrap();
+    let total = &events[0].payload["total"];
+    Money::new(
+        total["amount_minor"].as_i64().unwrap(),
+        Currency::parse(total["currency"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Time from a command's answer until the order read model includes it.
+async fn visibility(
+    handler: &CommandHandler,
+    pool: &PgPool,
+    orders: &dyn Projection,
+    n: usize,
+) -> Duration {
+    let customer = CustomerId::generate();
+    handler
+        .add_to_cart(&ctx(), customer, sku(n % SKUS), Quantity::new(1).unwrap())
+        .await
+        .unwrap();
+    let (_, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
+    let start = Instant::now();
+    let position = placed.global_position.unwrap();
+    while !projector::has_reached(pool, orders, position)
+        .await
+        .unwrap()
+    {
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    start.elapsed()
+}
+
+fn percentiles(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
+    println!(
+        "{label}: n={} p50={:.1?} p95={:.1?} p99={:.1?} max={:.1?}",
+        samples.len(),
+        at(0.50),
+        at(0.95),
+        at(0.99),
+        samples[samples.len() - 1]
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let load_seconds = env_usize("BENCH_SECONDS", LOAD_SECONDS as usize) as u64;
+    let shoppers = env_usize("BENCH_SHOPPERS", SHOPPERS);
+    let db = TestDatabase::create().await;
+    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.pool.clone()));
+    let handler = CommandHandler::new(store.clone());
+    let projector = Projector::new(db.pool.clone(), all_projections());
+    let shutdown = CancellationToken::new();
+
+    let kafka = std::env::var("KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .map(|brokers| {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            KafkaConfig {
+                brokers,
+                topic: format!("bench-{id}"),
+                group_id: format!("bench-{id}"),
+                partitions: 6,
+                replication: 1,
+            }
+        });
+    let mode = if kafka.is_some() { "kafka" } else { "embedded" };
+    let mut tasks = Vec::new();
+    match &kafka {
+        Some(config) => {
+            kafka::admin::ensure_topic(config).await.unwrap();
+            let relay = Relay::new(
+                store.clone(),
+                db.pool.clone(),
+                config.clone(),
+                RelayOptions::default(),
+            )
+            .unwrap();
+            let s = shutdown.clone();
+            tasks.push(tokio::spawn(async move { relay.run(s).await.unwrap() }));
+            for _ in 0..2 {
+                let (c, p, s) = (config.clone(), projector.clone(), shutdown.clone());
+                tasks.push(tokio::spawn(async move {
+                    kafka::consumer::run(&c, p, s).await.unwrap()
+                }));
+            }
+        }
+        None => {
+            let (st, p, s) = (store.clone(), projector.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(projections::follow::follow_log(
+                st,
+                p,
+                500,
+                Duration::from_millis(20),
+                s,
+            )));
+        }
+    }
+
+    let eur = Currency::parse("EUR").unwrap();
+    for i in 0..SKUS {
+        let details = ProductDetails {
+            name: format!("Product {i}"),
+            description: String::new(),
+            category: "bench".into(),
+        };
+        handler
+            .create_product(
+                &ctx(),
+                sku(i),
+                details,
+                Money::new(100 + i as i64, eur).unwrap(),
+            )
+            .await
+            .unwrap();
+        handler
+            .receive_stock(&ctx(), sku(i), Quantity::new(1_000_000).unwrap())
+            .await
+            .unwrap();
+    }
+    let orders = all_projections()
+        .into_iter()
+        .find(|p| p.name() == "orders")
+        .unwrap();
+    // Warm up (consumer group join, connection pools).
+    visibility(&handler, &db.pool, &*orders, 0).await;
+
+    let mut idle = Vec::new();
+    for n in 0..100 {
+        idle.push(visibility(&handler, &db.pool, &*orders, n).await);
+    }
+
+    println!("mode: {mode}; {shoppers} concurrent shoppers for {load_seconds}s, {SKUS} SKUs");
+    let head_before = store.head_position().await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let commands = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut load = Vec::new();
+    for w in 0..shoppers {
+        let (handler, stop, commands) = (handler.clone(), stop.clone(), commands.clone());
+        load.push(tokio::spawn(async move {
+            let mut n = w;
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let (c, _) = visit(&handler, n).await;
+                latencies.push(t.elapsed() / c as u32);
+                commands.fetch_add(c, Ordering::Relaxed);
+                n += shoppers;
+            }
+            latencies
+        }));
+    }
+    let mut loaded = Vec::new();
+    while started.elapsed() < Duration::from_secs(load_seconds) {
+        loaded.push(visibility(&handler, &db.pool, &*orders, loaded.len()).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut per_command = Vec::new();
+    for l in load {
+        per_command.extend(l.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let head = store.head_position().await.unwrap();
+    let appended = head - head_before;
+    println!(
+        "write: {} commands, {appended} events in {elapsed:.1}s = {:.0} commands/s, {:.0} events/s",
+        commands.load(Ordering::Relaxed),
+        commands.load(Ordering::Relaxed) as f64 / elapsed,
+        appended as f64 / elapsed
+    );
+    percentiles("command latency (mean per command of a visit)", per_command);
+    percentiles("command -> order read model, idle", idle);
+    percentiles("command -> order read model, under load", loaded);
+
+    let catch_up = Instant::now();
+    for p in all_projections() {
+        projector::wait_for(&db.pool, &*p, head, Duration::from_secs(600))
+            .await
+            .unwrap();
+    }
+    println!(
+        "projections caught up with the head {:.1?} after the load stopped",
+        catch_up.elapsed()
+    );
+    shutdown.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+
+    // Replay: the whole log into empty read models, in batches of 500.
+    projector::reset(&db.pool).await.unwrap();
+    let t = Instant::now();
+    let mut after = 0;
+    let mut replayed = 0;
+    loop {
+        let batch = store.read_all(after, 500).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        after = batch.last().unwrap().global_position;
+        replayed += batch.len();
+        projector.apply_batch(&batch, None).await.unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "replay: {replayed} events into 4 read models in {secs:.1}s = {:.0} events/s",
+        replayed as f64 / secs
+    );
+}
