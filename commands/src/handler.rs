@@ -145,6 +145,23 @@ impl CommandHandler {
         true
     }
 
+    /// Runs `attempt` until it succeeds, fails for another reason than a conflict, or the
+    /// conflict must surface (pinned version, or attempts exhausted).
+    async fn with_retries<T, F, Fut>(&self, pinned: bool, mut attempt: F) -> Result<T, CommandError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CommandError>>,
+    {
+        let mut n = 0;
+        loop {
+            n += 1;
+            let result = attempt().await;
+            if !self.retry(&result, pinned, n).await {
+                return result;
+            }
+        }
+    }
+
     /// Runs a decision on one aggregate and appends its events.
     async fn single<A>(
         &self,
@@ -159,17 +176,13 @@ impl CommandHandler {
     {
         let span = tracing::info_span!("command", stream_id = %stream, correlation_id = %ctx.correlation_id);
         async {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let result = self.try_single(ctx, &stream, pinned, &decide).await;
-                if !self.retry(&result, pinned.is_some(), attempt).await {
-                    if let Ok(outcome) = &result {
-                        tracing::info!(version = outcome.stream_version, position = ?outcome.global_position, "accepted");
-                    }
-                    return result;
-                }
+            let result = self
+                .with_retries(pinned.is_some(), || self.try_single(ctx, &stream, pinned, &decide))
+                .await;
+            if let Ok(outcome) = &result {
+                tracing::info!(version = outcome.stream_version, position = ?outcome.global_position, "accepted");
             }
+            result
         }
         .instrument(span)
         .await
@@ -362,14 +375,9 @@ impl CommandHandler {
         };
         let span = tracing::info_span!("command", stream_id = %stream_id::<Order>(order_id), correlation_id = %ctx.correlation_id);
         async {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let result = self.try_place_order(ctx, customer_id, order_id).await;
-                if !self.retry(&result, false, attempt).await {
-                    return result.map(|outcome| (order_id, outcome));
-                }
-            }
+            self.with_retries(false, || self.try_place_order(ctx, customer_id, order_id))
+                .await
+                .map(|outcome| (order_id, outcome))
         }
         .instrument(span)
         .await
@@ -527,16 +535,10 @@ impl CommandHandler {
         let order_stream = stream_id::<Order>(order_id);
         let span = tracing::info_span!("command", stream_id = %order_stream, correlation_id = %ctx.correlation_id);
         async {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let result = self
-                    .try_cancel_order(ctx, &order_stream, pinned, reason.clone())
-                    .await;
-                if !self.retry(&result, pinned.is_some(), attempt).await {
-                    return result;
-                }
-            }
+            self.with_retries(pinned.is_some(), || {
+                self.try_cancel_order(ctx, &order_stream, pinned, reason.clone())
+            })
+            .await
         }
         .instrument(span)
         .await
