@@ -14,6 +14,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{message, KafkaConfig, KafkaError};
 
@@ -74,9 +75,15 @@ pub async fn run(
             }
         }
 
+        let span = tracing::debug_span!(
+            "projection_batch",
+            records = batch.len(),
+            from = events.first().map(|e| e.global_position),
+            to = events.last().map(|e| e.global_position),
+        );
         let mut backoff = Duration::from_millis(100);
         loop {
-            match projector.apply_batch(&events, None).await {
+            match projector.apply_batch(&events, None).instrument(span.clone()).await {
                 Ok(applied) => {
                     tracing::debug!(records = batch.len(), applied, "projected");
                     break;

@@ -31,6 +31,8 @@ impl EngineEnv {
                     std::env::var("IT_RUST_LOG").unwrap_or_else(|_| "warn,commerce=info".into()),
                 ),
                 ("KAFKA_BROKERS".into(), String::new()),
+                // A consumer group can take seconds to form on a loaded machine.
+                ("READ_WAIT_MAX_MS".into(), "30000".into()),
             ],
         }
     }
