@@ -6,12 +6,14 @@
 //! state of other aggregates, is loaded by the caller first and passed in.
 //!
 //! - [`values`]: validated value objects (`Sku`, `Money`, `Quantity`, ids).
+//! - [`account`]: accounts and roles; email uniqueness through per-email claims.
 //! - [`product`]: catalog entries (one stream per SKU).
 //! - [`inventory`]: stock per SKU; received, reserved, released; never negative.
 //! - [`cart`]: one shopping cart per customer.
 //! - [`order`]: the order life cycle (placed -> paid -> shipped -> delivered, or cancelled).
 //! - [`checkout`]: the one decision that spans cart, products, inventories and a new order.
 
+pub mod account;
 pub mod aggregate;
 pub mod cart;
 pub mod checkout;
@@ -21,4 +23,4 @@ pub mod product;
 pub mod values;
 
 pub use aggregate::{Aggregate, DomainEvent};
-pub use values::{CustomerId, Money, OrderId, Quantity, Sku, ValueError};
+pub use values::{AccountId, CustomerId, Money, OrderId, Quantity, Sku, ValueError};

@@ -291,6 +291,16 @@ uuid_id!(
     /// Identity of an order.
     OrderId
 );
+uuid_id!(
+    /// Identity of an account. A customer's id is their account's id.
+    AccountId
+);
+
+impl From<AccountId> for CustomerId {
+    fn from(id: AccountId) -> Self {
+        CustomerId(id.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -31,6 +31,9 @@ pub fn subscribe(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
+        // Brokers that hold a fetch for the whole wait (tansu does) would otherwise add up to
+        // librdkafka's default 500 ms to every event's way into the read models.
+        .set("fetch.wait.max.ms", "50")
         .create()?;
     consumer.subscribe(&[&config.topic])?;
     Ok(consumer)
