@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Api, EngineEnv, Process, TestDatabase};
+use common::{Api, EngineEnv, Process, Staff, TestDatabase};
 use projections::{all_projections, projector, Projector};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 async fn head(pool: &PgPool) -> i64 {
     sqlx::query_as::<_, (i64,)>("select coalesce(max(global_position), 0) from events")
@@ -25,9 +24,10 @@ async fn head(pool: &PgPool) -> i64 {
 }
 
 /// Customers shopping: add to cart, place, pay, and every fourth one cancels.
-async fn shoppers(api: Api, count: usize, done: Arc<AtomicUsize>) {
+async fn shoppers(anonymous: Api, count: usize, done: Arc<AtomicUsize>) {
     for i in 0..count {
-        let customer = Uuid::now_v7();
+        let api = anonymous.customer().await;
+        let customer = api.id();
         let sku = ["RED", "GREEN", "BLUE"][i % 3];
         api.ok(
             Method::POST,
@@ -124,6 +124,7 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
     let env = EngineEnv::kafka(&db);
     let mut server = Process::start("serve", &env);
     let api = Api::new(server.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
     let mut relay = Process::start("relay", &env);
     let mut workers = vec![
         Process::start("project", &env),
@@ -131,19 +132,23 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
     ];
 
     for sku in ["RED", "GREEN", "BLUE"] {
-        api.ok(
-            Method::POST,
-            "/products",
-            Some(json!({"sku": sku, "name": sku, "category": "mugs",
+        staff
+            .seller
+            .ok(
+                Method::POST,
+                "/products",
+                Some(json!({"sku": sku, "name": sku, "category": "mugs",
                         "price": {"amount_minor": 700, "currency": "EUR"}})),
-        )
-        .await;
-        api.ok(
-            Method::POST,
-            &format!("/products/{sku}/stock"),
-            Some(json!({"quantity": 10_000})),
-        )
-        .await;
+            )
+            .await;
+        staff
+            .seller
+            .ok(
+                Method::POST,
+                &format!("/products/{sku}/stock"),
+                Some(json!({"quantity": 10_000})),
+            )
+            .await;
     }
 
     let done = Arc::new(AtomicUsize::new(0));

@@ -6,15 +6,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Api, EngineEnv, Process, TestDatabase};
+use common::{Api, EngineEnv, Process, Staff, TestDatabase};
 use reqwest::Method;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
-async fn start(env: &EngineEnv) -> (Process, Api) {
+async fn start(env: &EngineEnv) -> (Process, Api, Staff) {
     let mut engine = Process::start("up", env);
-    let base = engine.base_url().await;
-    (engine, Api::new(base))
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, env).await;
+    (engine, api, staff)
 }
 
 async fn product(api: &Api, sku: &str, price: i64, stock: i64) {
@@ -50,11 +50,12 @@ async fn time_to_visible(api: &Api, path: &str, visible: impl Fn(&Value) -> bool
     }
 }
 
-async fn journey(api: &Api, mode: &str) {
-    product(api, "MUG", 1250, 10).await;
-    product(api, "CUP", 400, 10).await;
-    product(api, "PLATE", 900, 10).await;
-    let customer = Uuid::now_v7();
+async fn journey(anonymous: &Api, staff: &Staff, db: &TestDatabase, mode: &str) {
+    product(&staff.seller, "MUG", 1250, 10).await;
+    product(&staff.seller, "CUP", 400, 10).await;
+    product(&staff.seller, "PLATE", 900, 10).await;
+    let api = &anonymous.customer().await;
+    let customer = api.id();
     let cart = format!("/customers/{customer}/cart");
 
     // Cart: add, change quantity, remove.
@@ -127,16 +128,25 @@ async fn journey(api: &Api, mode: &str) {
         .await;
     assert_eq!(mug["stock_on_hand"], 8);
 
-    // Pay, ship, deliver.
+    // The customer pays; the shop ships and delivers.
     api.ok(Method::POST, &format!("{order_path}/payment"),
         Some(json!({"amount": {"amount_minor": 3700, "currency": "EUR"}, "payment_reference": "psp-42"}))).await;
-    api.ok(
-        Method::POST,
-        &format!("{order_path}/shipment"),
-        Some(json!({"carrier": "DHL", "tracking_number": "JD0001"})),
-    )
-    .await;
-    let delivered = api
+    let admin = &staff.admin;
+    let (status, _) = api
+        .post(
+            &format!("{order_path}/shipment"),
+            json!({"carrier": "DHL", "tracking_number": "X"}),
+        )
+        .await;
+    assert_eq!(status, 403, "customers do not ship");
+    admin
+        .ok(
+            Method::POST,
+            &format!("{order_path}/shipment"),
+            Some(json!({"carrier": "DHL", "tracking_number": "JD0001"})),
+        )
+        .await;
+    let delivered = admin
         .ok(Method::POST, &format!("{order_path}/delivery"), None)
         .await;
     assert_eq!(delivered["stream_version"], 4);
@@ -161,7 +171,7 @@ async fn journey(api: &Api, mode: &str) {
         (status, error["code"].as_str()),
         (422, Some("invalid_order_transition"))
     );
-    let (status, error) = api
+    let (status, error) = admin
         .send(
             Method::POST,
             &format!("{order_path}/delivery"),
@@ -242,25 +252,48 @@ async fn journey(api: &Api, mode: &str) {
     assert_eq!(page["items"][0]["status"], "delivered");
     assert!(page["next_cursor"].is_null());
 
-    // Catalog listing, paginated.
-    let (_, catalog) = api.get("/products?limit=2&offset=0").await;
+    // Catalog listing, paginated, for anyone.
+    let (_, catalog) = anonymous.get("/products?limit=2&offset=0").await;
     assert_eq!(catalog["total"], 3);
     assert_eq!(catalog["items"].as_array().unwrap().len(), 2);
     assert_eq!(catalog["items"][0]["sku"], "CUP");
+    assert_eq!(
+        catalog["items"][0]["seller_id"],
+        staff.seller.id().to_string()
+    );
+
+    // Every event names the authenticated actor who caused it.
+    let actors: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select event_type, metadata->>'actor' from events
+         where event_type in ('OrderPlaced', 'OrderPaid', 'OrderShipped', 'ProductCreated')
+         order by global_position",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let label = |a: &Api| Some(format!("account:{}", a.id()));
+    for (event_type, actor) in actors {
+        let expected = match event_type.as_str() {
+            "ProductCreated" => label(&staff.seller),
+            "OrderShipped" => label(admin),
+            _ => label(api),
+        };
+        assert_eq!(actor, expected, "{event_type}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_over_kafka() {
     let db = TestDatabase::create().await;
-    let (_engine, api) = start(&EngineEnv::kafka(&db)).await;
-    journey(&api, "kafka").await;
+    let (_engine, api, staff) = start(&EngineEnv::kafka(&db)).await;
+    journey(&api, &staff, &db, "kafka").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_embedded_without_kafka() {
     let db = TestDatabase::create().await;
-    let (_engine, api) = start(&EngineEnv::embedded(&db)).await;
-    journey(&api, "embedded").await;
+    let (_engine, api, staff) = start(&EngineEnv::embedded(&db)).await;
+    journey(&api, &staff, &db, "embedded").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -268,21 +301,24 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
     const STOCK: i64 = 5;
     const SHOPPERS: usize = 24;
     let db = TestDatabase::create().await;
-    let (_engine, api) = start(&EngineEnv::kafka(&db)).await;
-    product(&api, "LAST", 1000, STOCK).await;
-    let shoppers: Vec<Uuid> = (0..SHOPPERS).map(|_| Uuid::now_v7()).collect();
-    for s in &shoppers {
-        api.ok(
-            Method::POST,
-            &format!("/customers/{s}/cart/items"),
-            Some(json!({"sku": "LAST", "quantity": 1})),
-        )
-        .await;
+    let (_engine, api, staff) = start(&EngineEnv::kafka(&db)).await;
+    product(&staff.seller, "LAST", 1000, STOCK).await;
+    let mut shoppers = Vec::new();
+    for _ in 0..SHOPPERS {
+        let shopper = api.customer().await;
+        shopper
+            .ok(
+                Method::POST,
+                &format!("/customers/{}/cart/items", shopper.id()),
+                Some(json!({"sku": "LAST", "quantity": 1})),
+            )
+            .await;
+        shoppers.push(shopper);
     }
 
     let attempts = shoppers.iter().map(|s| {
-        let api = api.clone();
-        let path = format!("/customers/{s}/orders");
+        let api = s.clone();
+        let path = format!("/customers/{}/orders", s.id());
         tokio::spawn(async move { api.post(&path, json!(null)).await })
     });
     let results: Vec<(u16, Value)> = futures::future::join_all(attempts)
@@ -320,6 +356,6 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
         .map(|(_, b)| b["global_position"].as_i64().unwrap())
         .max()
         .unwrap();
-    let product = api.read_at("/products/LAST", &json!(last)).await;
+    let product = shoppers[0].read_at("/products/LAST", &json!(last)).await;
     assert_eq!(product["stock_on_hand"], 0);
 }

@@ -89,12 +89,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Context {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let causation_id = header_uuid(parts, "x-request-id").unwrap_or_else(Uuid::now_v7);
         let correlation_id = header_uuid(parts, "x-correlation-id").unwrap_or(causation_id);
+        // Only a verified token names the actor; nothing the client writes is trusted for it.
+        let actor = parts
+            .extensions
+            .get::<crate::security::Actor>()
+            .map(crate::security::Actor::label);
         Ok(Context(CommandContext {
             correlation_id,
             causation_id,
-            // Authenticated actors arrive with accounts and tokens; until then commands are
-            // recorded as anonymous rather than trusting a client-supplied name.
-            actor: None,
+            actor,
         }))
     }
 }

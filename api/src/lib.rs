@@ -5,24 +5,33 @@
 //! only from read models; a query may pass `min_position` (from a command's answer) to wait,
 //! bounded, until the read model has caught up with that position.
 //!
+//! Every route is registered with an access rule ([`routes`]); a guard middleware verifies
+//! the bearer token, applies rate limits and refuses what the rule does not allow, and any
+//! route without a rule (deny by default).
+//!
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
-//! - [`write`] and [`read`]: the routes, one `router()` each, merged in [`router`].
+//! - [`security`]: authentication, authorization, rate limits, hardening headers;
+//! - [`write`], [`read`], [`accounts`]: the routes, one `routes()` each, merged in [`routes`].
 
+pub mod accounts;
 pub mod error;
 pub mod extract;
 pub mod read;
+pub mod routes;
+pub mod security;
 pub mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, HeaderValue, Method, Request};
 use axum::Router;
 use commands::CommandHandler;
 use projections::Projection;
 use sqlx::PgPool;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -40,6 +49,12 @@ pub struct AppState {
     pub projections: Arc<Vec<Arc<dyn Projection>>>,
     /// Longest a query waits for `min_position`.
     pub max_read_wait: Duration,
+    /// Tokens, passwords, rate limits.
+    pub security: Arc<security::Security>,
+    /// Access rules (filled by [`router`]).
+    pub policies: Arc<routes::Policies>,
+    /// Origins allowed by CORS; empty means same-origin only.
+    pub cors_origins: Arc<Vec<String>>,
 }
 
 impl AppState {
@@ -55,13 +70,46 @@ impl AppState {
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Every route of the API with its access rule.
+pub fn routes() -> routes::Routes {
+    write::routes()
+        .merge(read::routes())
+        .merge(accounts::routes())
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::IF_MATCH,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-correlation-id"),
+            ])
+            .expose_headers([REQUEST_ID])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
 /// The whole API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(write::router())
-        .merge(read::router())
-        .route("/health", axum::routing::get(read::health))
+pub fn router(mut state: AppState) -> Router {
+    let (routes, policies) = routes().into_parts();
+    state.policies = Arc::new(policies);
+    let cors = cors(&state.cors_origins);
+    let router = routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(security::headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -74,6 +122,10 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
 }

@@ -8,9 +8,8 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::http::{Method, StatusCode};
+use axum::Json;
 use projections::{carts, catalog, customer_orders, orders, projector};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,16 +17,34 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::routes::{Access, Routes, CUSTOMERS};
+use crate::security::Caller;
 use crate::AppState;
 
-/// Query routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products", get(list_products))
-        .route("/products/{sku}", get(get_product))
-        .route("/customers/{customer_id}/cart", get(get_cart))
-        .route("/customers/{customer_id}/orders", get(list_orders))
-        .route("/orders/{order_id}", get(get_order))
+/// Query routes and who may call them.
+pub fn routes() -> Routes {
+    Routes::default()
+        .add(Method::GET, "/products", Access::Public, list_products)
+        .add(Method::GET, "/products/{sku}", Access::Public, get_product)
+        .add(
+            Method::GET,
+            "/customers/{customer_id}/cart",
+            Access::Roles(CUSTOMERS),
+            get_cart,
+        )
+        .add(
+            Method::GET,
+            "/customers/{customer_id}/orders",
+            Access::Roles(CUSTOMERS),
+            list_orders,
+        )
+        .add(
+            Method::GET,
+            "/orders/{order_id}",
+            Access::Roles(CUSTOMERS),
+            get_order,
+        )
+        .add(Method::GET, "/health", Access::Public, health)
 }
 
 /// Parameters every query accepts.
@@ -83,7 +100,7 @@ pub struct ProductsQuery {
     wait_ms: Option<u64>,
 }
 
-fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit.unwrap_or(20) {
         l @ 1..=100 => Ok(l),
         _ => Err(ApiError::bad_request(
@@ -129,23 +146,27 @@ async fn get_product(
 
 async fn get_cart(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     ApiPath(customer): ApiPath<Uuid>,
     ApiQuery(consistency): ApiQuery<Consistency>,
 ) -> Result<Json<carts::CartView>, ApiError> {
+    actor.owns(customer, "customer_not_found")?;
     consistent(&state, &consistency, &["carts", "catalog"]).await?;
     Ok(Json(carts::get_cart(&state.read_pool, customer).await?))
 }
 
 async fn get_order(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     ApiPath(order): ApiPath<Uuid>,
     ApiQuery(consistency): ApiQuery<Consistency>,
 ) -> Result<Json<orders::OrderView>, ApiError> {
     consistent(&state, &consistency, &["orders"]).await?;
-    orders::get_order(&state.read_pool, order)
+    let view = orders::get_order(&state.read_pool, order)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("order_not_found", "no such order"))
+        .ok_or_else(|| ApiError::not_found("order_not_found", "not found"))?;
+    actor.owns(view.customer_id, "order_not_found")?;
+    Ok(Json(view))
 }
 
 /// `GET /customers/{id}/orders` parameters.
@@ -160,9 +181,11 @@ pub struct OrdersQuery {
 
 async fn list_orders(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     ApiPath(customer): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<OrdersQuery>,
 ) -> Result<Json<customer_orders::OrderSummaryPage>, ApiError> {
+    actor.owns(customer, "customer_not_found")?;
     let limit = page_limit(q.limit)?;
     let after = match q.after.as_deref() {
         None => None,
@@ -184,7 +207,7 @@ async fn list_orders(
 }
 
 /// `GET /health`: 200 when the database answers.
-pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     sqlx::query("select 1").execute(&state.read_pool).await?;
     Ok(Json(json!({ "status": "ok" })))
 }

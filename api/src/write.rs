@@ -3,37 +3,125 @@
 //! `min_position` to read their own writes.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{delete, post, put};
-use axum::{Json, Router};
+use axum::http::{Method, StatusCode};
+use axum::Json;
 use commands::CommandOutcome;
 use domain::product::ProductDetails;
 use domain::values::Currency;
-use domain::{CustomerId, Money, OrderId, Quantity, Sku};
+use domain::{AccountId, CustomerId, Money, OrderId, Quantity, Sku};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, Context, IdempotencyKey, IfMatch};
+use crate::routes::{Access, Routes, ADMINS, CUSTOMERS, SELLERS};
+use crate::security::{Actor, Caller};
 use crate::AppState;
 
-/// Command routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products", post(create_product))
-        .route("/products/{sku}/price", put(change_price))
-        .route("/products/{sku}/stock", post(receive_stock))
-        .route("/customers/{customer_id}/cart/items", post(add_to_cart))
-        .route(
-            "/customers/{customer_id}/cart/items/{sku}",
-            put(change_quantity).delete(remove_from_cart),
+/// Command routes and who may call them.
+pub fn routes() -> Routes {
+    use Access::Roles;
+    Routes::default()
+        .add(Method::POST, "/products", Roles(SELLERS), create_product)
+        .add(
+            Method::PUT,
+            "/products/{sku}/price",
+            Roles(SELLERS),
+            change_price,
         )
-        .route("/customers/{customer_id}/cart", delete(clear_cart))
-        .route("/customers/{customer_id}/orders", post(place_order))
-        .route("/orders/{order_id}/payment", post(pay_order))
-        .route("/orders/{order_id}/shipment", post(ship_order))
-        .route("/orders/{order_id}/delivery", post(deliver_order))
-        .route("/orders/{order_id}/cancellation", post(cancel_order))
+        .add(
+            Method::POST,
+            "/products/{sku}/stock",
+            Roles(SELLERS),
+            receive_stock,
+        )
+        .add(
+            Method::POST,
+            "/customers/{customer_id}/cart/items",
+            Roles(CUSTOMERS),
+            add_to_cart,
+        )
+        .add(
+            Method::PUT,
+            "/customers/{customer_id}/cart/items/{sku}",
+            Roles(CUSTOMERS),
+            change_quantity,
+        )
+        .add(
+            Method::DELETE,
+            "/customers/{customer_id}/cart/items/{sku}",
+            Roles(CUSTOMERS),
+            remove_from_cart,
+        )
+        .add(
+            Method::DELETE,
+            "/customers/{customer_id}/cart",
+            Roles(CUSTOMERS),
+            clear_cart,
+        )
+        .add(
+            Method::POST,
+            "/customers/{customer_id}/orders",
+            Roles(CUSTOMERS),
+            place_order,
+        )
+        .add(
+            Method::POST,
+            "/orders/{order_id}/payment",
+            Roles(CUSTOMERS),
+            pay_order,
+        )
+        .add(
+            Method::POST,
+            "/orders/{order_id}/shipment",
+            Roles(ADMINS),
+            ship_order,
+        )
+        .add(
+            Method::POST,
+            "/orders/{order_id}/delivery",
+            Roles(ADMINS),
+            deliver_order,
+        )
+        .add(
+            Method::POST,
+            "/orders/{order_id}/cancellation",
+            Roles(CUSTOMERS),
+            cancel_order,
+        )
+}
+
+/// A seller may change only their own products; admins any. Products are public, so another
+/// seller's product answers 403, a missing one 404.
+async fn own_product(state: &AppState, actor: &Actor, sku: &Sku) -> Result<(), ApiError> {
+    match state.commands.product_seller(sku).await? {
+        None => Err(ApiError::not_found(
+            "product_not_found",
+            "product not found",
+        )),
+        Some(seller)
+            if seller.as_uuid() == actor.account_id || actor.has(domain::account::Role::Admin) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this product belongs to another seller",
+        )),
+    }
+}
+
+/// A customer may act only on their own orders; admins on any. Another customer's order
+/// answers exactly like a missing one.
+async fn own_order(state: &AppState, actor: &Actor, order: Uuid) -> Result<OrderId, ApiError> {
+    let order = OrderId::from_uuid(order);
+    match state.commands.order_owner(order).await? {
+        Some(owner) => actor
+            .owns(owner.as_uuid(), "order_not_found")
+            .map(|()| order),
+        None => Err(ApiError::not_found("order_not_found", "not found")),
+    }
 }
 
 /// An amount in a request.
@@ -83,6 +171,7 @@ pub struct CreateProduct {
 
 async fn create_product(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     ApiJson(body): ApiJson<CreateProduct>,
 ) -> Result<Accepted, ApiError> {
@@ -93,17 +182,25 @@ async fn create_product(
     };
     let outcome = state
         .commands
-        .create_product(&ctx, sku(&body.sku)?, details, body.price.parse()?)
+        .create_product(
+            &ctx,
+            AccountId::from_uuid(actor.account_id),
+            sku(&body.sku)?,
+            details,
+            body.price.parse()?,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(outcome)))
 }
 
 async fn change_price(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     ApiPath(raw_sku): ApiPath<String>,
     ApiJson(body): ApiJson<MoneyInput>,
 ) -> Result<Accepted, ApiError> {
+    own_product(&state, &actor, &sku(&raw_sku)?).await?;
     let outcome = state
         .commands
         .change_price(&ctx, sku(&raw_sku)?, body.parse()?)
@@ -120,10 +217,12 @@ pub struct QuantityInput {
 
 async fn receive_stock(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     ApiPath(raw_sku): ApiPath<String>,
     ApiJson(body): ApiJson<QuantityInput>,
 ) -> Result<Accepted, ApiError> {
+    own_product(&state, &actor, &sku(&raw_sku)?).await?;
     let outcome = state
         .commands
         .receive_stock(&ctx, sku(&raw_sku)?, quantity(body.quantity)?)
@@ -141,10 +240,12 @@ pub struct AddItem {
 
 async fn add_to_cart(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     ApiPath(customer): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AddItem>,
 ) -> Result<Accepted, ApiError> {
+    actor.owns(customer, "customer_not_found")?;
     let outcome = state
         .commands
         .add_to_cart(
@@ -159,10 +260,12 @@ async fn add_to_cart(
 
 async fn change_quantity(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     ApiPath((customer, raw_sku)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<QuantityInput>,
 ) -> Result<Accepted, ApiError> {
+    actor.owns(customer, "customer_not_found")?;
     let outcome = state
         .commands
         .change_cart_quantity(
@@ -177,9 +280,11 @@ async fn change_quantity(
 
 async fn remove_from_cart(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     ApiPath((customer, raw_sku)): ApiPath<(Uuid, String)>,
 ) -> Result<Accepted, ApiError> {
+    actor.owns(customer, "customer_not_found")?;
     let outcome = state
         .commands
         .remove_from_cart(&ctx, CustomerId::from_uuid(customer), sku(&raw_sku)?)
@@ -189,9 +294,11 @@ async fn remove_from_cart(
 
 async fn clear_cart(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     ApiPath(customer): ApiPath<Uuid>,
 ) -> Result<Accepted, ApiError> {
+    actor.owns(customer, "customer_not_found")?;
     let outcome = state
         .commands
         .clear_cart(&ctx, CustomerId::from_uuid(customer))
@@ -211,10 +318,12 @@ pub struct OrderPlaced {
 
 async fn place_order(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     IdempotencyKey(key): IdempotencyKey,
     ApiPath(customer): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<OrderPlaced>), ApiError> {
+    actor.owns(customer, "customer_not_found")?;
     let (order_id, outcome) = state
         .commands
         .place_order(&ctx, CustomerId::from_uuid(customer), key.as_deref())
@@ -243,16 +352,18 @@ pub struct Payment {
 
 async fn pay_order(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     IfMatch(pinned): IfMatch,
     ApiPath(order): ApiPath<Uuid>,
     ApiJson(body): ApiJson<Payment>,
 ) -> Result<Accepted, ApiError> {
+    let order_id = own_order(&state, &actor, order).await?;
     let outcome = state
         .commands
         .pay_order(
             &ctx,
-            OrderId::from_uuid(order),
+            order_id,
             pinned,
             body.amount.parse()?,
             body.payment_reference,
@@ -271,34 +382,29 @@ pub struct Shipment {
 
 async fn ship_order(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     IfMatch(pinned): IfMatch,
     ApiPath(order): ApiPath<Uuid>,
     ApiJson(body): ApiJson<Shipment>,
 ) -> Result<Accepted, ApiError> {
+    let order_id = own_order(&state, &actor, order).await?;
     let outcome = state
         .commands
-        .ship_order(
-            &ctx,
-            OrderId::from_uuid(order),
-            pinned,
-            body.carrier,
-            body.tracking_number,
-        )
+        .ship_order(&ctx, order_id, pinned, body.carrier, body.tracking_number)
         .await?;
     Ok(ok(outcome))
 }
 
 async fn deliver_order(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     IfMatch(pinned): IfMatch,
     ApiPath(order): ApiPath<Uuid>,
 ) -> Result<Accepted, ApiError> {
-    let outcome = state
-        .commands
-        .deliver_order(&ctx, OrderId::from_uuid(order), pinned)
-        .await?;
+    let order_id = own_order(&state, &actor, order).await?;
+    let outcome = state.commands.deliver_order(&ctx, order_id, pinned).await?;
     Ok(ok(outcome))
 }
 
@@ -311,14 +417,16 @@ pub struct Cancellation {
 
 async fn cancel_order(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     IfMatch(pinned): IfMatch,
     ApiPath(order): ApiPath<Uuid>,
     ApiJson(body): ApiJson<Cancellation>,
 ) -> Result<Accepted, ApiError> {
+    let order_id = own_order(&state, &actor, order).await?;
     let outcome = state
         .commands
-        .cancel_order(&ctx, OrderId::from_uuid(order), pinned, body.reason)
+        .cancel_order(&ctx, order_id, pinned, body.reason)
         .await?;
     Ok(ok(outcome))
 }

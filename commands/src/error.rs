@@ -1,5 +1,6 @@
 //! Why a command failed.
 
+use domain::account::AccountError;
 use domain::cart::CartError;
 use domain::checkout::CheckoutError;
 use domain::inventory::InventoryError;
@@ -29,6 +30,9 @@ pub enum Rejection {
     /// Placing or cancelling refused.
     #[error(transparent)]
     Checkout(#[from] CheckoutError),
+    /// An account rule refused.
+    #[error(transparent)]
+    Account(#[from] AccountError),
     /// A product named in the command does not exist.
     #[error("product {0} does not exist")]
     UnknownProduct(String),
@@ -44,6 +48,7 @@ impl Rejection {
             Rejection::Cart(e) => e.code(),
             Rejection::Order(e) => e.code(),
             Rejection::Checkout(e) => e.code(),
+            Rejection::Account(e) => e.code(),
             Rejection::UnknownProduct(_) => "product_not_found",
         }
     }
@@ -103,6 +108,18 @@ rejection_from!(
     CartError,
     CheckoutError
 );
+
+impl From<AccountError> for CommandError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::NotFound => CommandError::NotFound {
+                code: "account_not_found",
+                what: "account",
+            },
+            other => CommandError::Rejected(Rejection::Account(other)),
+        }
+    }
+}
 
 impl From<OrderError> for CommandError {
     fn from(e: OrderError) -> Self {

@@ -9,12 +9,15 @@ use serde::Serialize;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use domain::account::{
+    Account, AccountCommand, Email, EmailClaim, EmailClaimCommand, Profile, Role,
+};
 use domain::cart::{Cart, CartCommand};
 use domain::checkout::{self, CheckoutState, MultiStreamDecision};
 use domain::inventory::{Inventory, InventoryCommand};
 use domain::order::{Order, OrderCommand};
 use domain::product::{Product, ProductCommand, ProductDetails};
-use domain::{Aggregate, CustomerId, Money, OrderId, Quantity, Sku};
+use domain::{AccountId, Aggregate, CustomerId, Money, OrderId, Quantity, Sku};
 use events::codec::{decode, encode};
 use events::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamAppend};
 
@@ -226,10 +229,12 @@ impl CommandHandler {
         })
     }
 
-    /// Lists a new product. Its SKU is its identity, so a SKU is listed once.
+    /// Lists a new product owned by `seller_id`. Its SKU is its identity, so a SKU is listed
+    /// once.
     pub async fn create_product(
         &self,
         ctx: &CommandContext,
+        seller_id: AccountId,
         sku: Sku,
         details: ProductDetails,
         price: Money,
@@ -238,6 +243,7 @@ impl CommandHandler {
         self.single::<Product>(ctx, stream, None, |p| {
             Ok(p.decide(ProductCommand::Create {
                 sku: sku.clone(),
+                seller_id,
                 details: details.clone(),
                 price,
             })?)
@@ -589,6 +595,153 @@ impl CommandHandler {
             replayed: false,
         })
     }
+
+    /// The seller owning a product, if it exists.
+    pub async fn product_seller(&self, sku: &Sku) -> Result<Option<AccountId>, CommandError> {
+        Ok(self.product(sku).await?.state.listing.map(|l| l.seller_id))
+    }
+
+    /// The customer who placed an order, if it exists.
+    pub async fn order_owner(&self, order_id: OrderId) -> Result<Option<CustomerId>, CommandError> {
+        let order = self.load::<Order>(&stream_id::<Order>(order_id)).await?;
+        Ok(order.state.placed.map(|p| p.customer_id))
+    }
+
+    /// An account as it stands now (read from its stream, not a read model).
+    pub async fn account(&self, account_id: AccountId) -> Result<Option<Profile>, CommandError> {
+        Ok(self
+            .load::<Account>(&stream_id::<Account>(account_id))
+            .await?
+            .state
+            .profile)
+    }
+
+    /// The account currently holding `email`.
+    pub async fn account_for_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<AccountId>, CommandError> {
+        Ok(self
+            .load::<EmailClaim>(&email_stream(email))
+            .await?
+            .state
+            .owner)
+    }
+
+    /// Opens an account. The email claim and the account are appended together, so of two
+    /// concurrent registrations with one email exactly one succeeds.
+    pub async fn register_account(
+        &self,
+        ctx: &CommandContext,
+        account_id: AccountId,
+        email: Email,
+        display_name: String,
+        roles: std::collections::BTreeSet<Role>,
+    ) -> Result<CommandOutcome, CommandError> {
+        let account_stream = stream_id::<Account>(account_id);
+        let claim_stream = email_stream(&email);
+        self.with_retries(false, || async {
+            let claim = self.load::<EmailClaim>(&claim_stream).await?;
+            let account = self.load::<Account>(&account_stream).await?;
+            let claimed = claim.state.decide(EmailClaimCommand::Claim(account_id))?;
+            let registered = account.state.decide(AccountCommand::Register {
+                account_id,
+                email: email.clone(),
+                display_name: display_name.clone(),
+                roles: roles.clone(),
+            })?;
+            let metadata = ctx.metadata();
+            let outcome = self
+                .store
+                .append(vec![
+                    StreamAppend {
+                        stream_id: account_stream.clone(),
+                        expected: account.expected(),
+                        events: encode_all(&registered, &metadata),
+                    },
+                    StreamAppend {
+                        stream_id: claim_stream.clone(),
+                        expected: claim.expected(),
+                        events: encode_all(&claimed, &metadata),
+                    },
+                ])
+                .await?;
+            Ok(CommandOutcome {
+                stream_version: outcome.version_of(&account_stream).unwrap_or(0),
+                stream_id: account_stream.clone(),
+                global_position: outcome.last_position,
+                replayed: false,
+            })
+        })
+        .await
+    }
+
+    /// Runs an account command that touches only the account stream.
+    pub async fn account_command(
+        &self,
+        ctx: &CommandContext,
+        account_id: AccountId,
+        command: AccountCommand,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.single::<Account>(ctx, stream_id::<Account>(account_id), None, |account| {
+            Ok(account.decide(command.clone())?)
+        })
+        .await
+    }
+
+    /// Closes an account and frees its email, together.
+    pub async fn close_account(
+        &self,
+        ctx: &CommandContext,
+        account_id: AccountId,
+    ) -> Result<CommandOutcome, CommandError> {
+        let account_stream = stream_id::<Account>(account_id);
+        self.with_retries(false, || async {
+            let account = self.load::<Account>(&account_stream).await?;
+            let closed = account.state.decide(AccountCommand::Close)?;
+            let email = account
+                .state
+                .profile
+                .as_ref()
+                .map(|p| p.email.clone())
+                .ok_or(domain::account::AccountError::NotFound)?;
+            let claim_stream = email_stream(&email);
+            let claim = self.load::<EmailClaim>(&claim_stream).await?;
+            let released = claim.state.decide(EmailClaimCommand::Release(account_id))?;
+            let metadata = ctx.metadata();
+            let outcome = self
+                .store
+                .append(vec![
+                    StreamAppend {
+                        stream_id: account_stream.clone(),
+                        expected: account.expected(),
+                        events: encode_all(&closed, &metadata),
+                    },
+                    StreamAppend {
+                        stream_id: claim_stream,
+                        expected: claim.expected(),
+                        events: encode_all(&released, &metadata),
+                    },
+                ])
+                .await?;
+            Ok(CommandOutcome {
+                stream_version: outcome.version_of(&account_stream).unwrap_or(0),
+                stream_id: account_stream.clone(),
+                global_position: outcome.last_position,
+                replayed: false,
+            })
+        })
+        .await
+    }
+}
+
+/// Stream of the claim on an email: named by the address's SHA-256, so stream ids and Kafka
+/// keys carry no address.
+pub fn email_stream(email: &Email) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(email.as_str().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", EmailClaim::CATEGORY)
 }
 
 fn encode_all<E: domain::DomainEvent + Serialize>(

@@ -34,7 +34,13 @@ async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
     let store = Arc::new(MemoryEventStore::new());
     let handler = CommandHandler::new(store.clone());
     handler
-        .create_product(&ctx(), sku("MUG"), details("Mug"), eur(900))
+        .create_product(
+            &ctx(),
+            domain::AccountId::from_uuid(uuid::Uuid::nil()),
+            sku("MUG"),
+            details("Mug"),
+            eur(900),
+        )
         .await
         .unwrap();
     handler

@@ -184,6 +184,7 @@ async fn main() {
         handler
             .create_product(
                 &ctx(),
+                domain::AccountId::from_uuid(uuid::Uuid::nil()),
                 sku(i),
                 details,
                 Money::new(100 + i as i64, eur).unwrap(),

@@ -63,6 +63,116 @@ pub struct Config {
     /// Idle polling interval of log followers, in milliseconds.
     #[arg(long, env = "POLL_INTERVAL_MS", default_value_t = 20)]
     pub poll_interval_ms: u64,
+    #[command(flatten)]
+    /// Authentication and abuse protection.
+    pub auth: AuthSettings,
+}
+
+/// Authentication and abuse-protection settings.
+#[derive(Clone, Args)]
+pub struct AuthSettings {
+    /// `development` or `production`. Production refuses to start without `JWT_SECRET`.
+    #[arg(long, env = "COMMERCE_ENV", default_value = "development")]
+    pub environment: String,
+    /// Key signing access tokens, at least 32 bytes. Unset in development: a random key per
+    /// process (tokens die with it).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds.
+    #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+    /// argon2id memory in KiB (OWASP: 19456).
+    #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
+    pub argon2_memory_kib: u32,
+    /// argon2id passes (OWASP: 2).
+    #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    #[arg(long, env = "ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+    /// Requests per minute per client IP.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+    /// Requests per minute per account.
+    #[arg(long, env = "RATE_LIMIT_ACCOUNT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_account_per_minute: u32,
+    /// `/auth/*` requests per minute per client IP.
+    #[arg(long, env = "AUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 20)]
+    pub auth_rate_limit_per_minute: u32,
+    /// Login attempts per minute per email address.
+    #[arg(long, env = "LOGIN_RATE_LIMIT_PER_MINUTE", default_value_t = 10)]
+    pub login_rate_limit_per_minute: u32,
+    /// Trust the first `X-Forwarded-For` address as the client IP (behind your own proxy only).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+    /// Comma-separated origins allowed by CORS (unset: same-origin only).
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("environment", &self.environment)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthSettings {
+    fn argon2(&self) -> auth::password::Argon2Params {
+        auth::password::Argon2Params {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+
+    /// The token signing key; a clear error in production when it is missing or short.
+    pub fn jwt_key(&self) -> anyhow::Result<Vec<u8>> {
+        match &self.jwt_secret {
+            Some(secret) if secret.len() >= 32 => Ok(secret.as_bytes().to_vec()),
+            Some(_) => anyhow::bail!("JWT_SECRET must be at least 32 bytes"),
+            None if self.environment == "production" => {
+                anyhow::bail!("JWT_SECRET is required when COMMERCE_ENV=production")
+            }
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random key; tokens end with this process \
+                     and are not valid on other instances"
+                );
+                Ok(auth::random_bytes::<32>().to_vec())
+            }
+        }
+    }
+
+    /// Everything the API needs to authenticate and protect itself.
+    pub fn security(&self, pool: &PgPool) -> anyhow::Result<api::security::Security> {
+        let key = self.jwt_key()?;
+        Ok(api::security::Security {
+            keys: auth::jwt::JwtKeys::new(key, Duration::from_secs(self.access_token_ttl_secs)),
+            hasher: auth::password::PasswordHasherService::new(self.argon2())
+                .context("invalid ARGON2_* parameters")?,
+            credentials: auth::credentials::Credentials::new(pool.clone()),
+            refresh: auth::refresh::RefreshTokens::new(
+                pool.clone(),
+                Duration::from_secs(self.refresh_token_ttl_secs),
+            ),
+            limits: api::security::Limits::new(api::security::LimitConfig {
+                per_ip: self.rate_limit_per_minute,
+                per_account: self.rate_limit_account_per_minute,
+                auth_per_ip: self.auth_rate_limit_per_minute,
+                login_per_email: self.login_rate_limit_per_minute,
+            }),
+            trust_forwarded_for: self.trust_forwarded_for,
+        })
+    }
 }
 
 impl Config {
@@ -104,17 +214,22 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let security = Arc::new(config.auth.security(&pool)?);
     let state = api::AppState {
         commands: CommandHandler::new(store),
         read_pool: pool,
         projections: Arc::new(all_projections()),
         max_read_wait: Duration::from_millis(config.read_wait_max_ms),
+        security,
+        policies: Default::default(),
+        cors_origins: Arc::new(config.auth.cors_allowed_origins.clone()),
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "HTTP API listening");
     // A machine-readable line for scripts and tests that bind port 0.
     println!("commerce: listening on http://{addr}");
-    axum::serve(listener, api::router(state))
+    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())
@@ -202,6 +317,41 @@ pub async fn up(config: &Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.cancel();
     }
     result
+}
+
+/// Creates an admin account from the command line (the only way to get the first admin).
+pub async fn create_admin(
+    config: &Config,
+    email: &str,
+    display_name: &str,
+    password: String,
+) -> anyhow::Result<domain::AccountId> {
+    use domain::account::{check_password_policy, Email, Role};
+    let pool = database(config).await?;
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_password_policy(&password, &email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let commands = CommandHandler::new(store);
+    if commands.account_for_email(&email).await?.is_some() {
+        anyhow::bail!("an account with this email already exists");
+    }
+    let hasher = auth::password::PasswordHasherService::new(config.auth.argon2())?;
+    let hash = hasher.hash(password).await?;
+    let account_id = domain::AccountId::generate();
+    auth::credentials::Credentials::new(pool.clone())
+        .set(account_id.as_uuid(), &hash)
+        .await?;
+    let ctx = commands::CommandContext::new(Some("cli:admin-create".into()));
+    commands
+        .register_account(
+            &ctx,
+            account_id,
+            email,
+            display_name.to_owned(),
+            std::collections::BTreeSet::from([Role::Admin]),
+        )
+        .await?;
+    Ok(account_id)
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM.

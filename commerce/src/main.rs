@@ -33,6 +33,23 @@ enum Role {
     Project,
     /// Create the database if needed and apply migrations.
     Migrate,
+    /// Administration from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin account. The password comes from ADMIN_PASSWORD or the first line of
+    /// standard input.
+    Create {
+        /// The admin's email.
+        #[arg(long)]
+        email: String,
+        /// The admin's display name.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -81,6 +98,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Role::Project => {
             let pool = commerce::database(&config).await?;
             commerce::project(&config, pool, shutdown).await
+        }
+        Role::Admin(AdminCommand::Create { email, name }) => {
+            let password = match std::env::var("ADMIN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password for {email}:");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let id = commerce::create_admin(&config, &email, &name, password).await?;
+            println!("{id}");
+            tracing::info!(account_id = %id, "admin account created");
+            Ok(())
         }
     }
 }

@@ -111,10 +111,14 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 pub fn check_password_policy(password: &str, email: &Email) -> Result<(), AccountError> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
-        return Err(AccountError::WeakPassword("must have at least 8 characters"));
+        return Err(AccountError::WeakPassword(
+            "must have at least 8 characters",
+        ));
     }
     if chars > MAX_PASSWORD_CHARS {
-        return Err(AccountError::WeakPassword("must have at most 256 characters"));
+        return Err(AccountError::WeakPassword(
+            "must have at most 256 characters",
+        ));
     }
     if password.trim().to_lowercase() == email.as_str() {
         return Err(AccountError::WeakPassword("must not be the email address"));
@@ -498,7 +502,15 @@ mod tests {
     #[test]
     fn emails_are_normalized_and_checked() {
         assert_eq!(email().as_str(), "ada@example.org");
-        for bad in ["", "ada", "ada@", "@example.org", "ada@example", "a da@example.org", "a@b@c.org"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a da@example.org",
+            "a@b@c.org",
+        ] {
             assert_eq!(Email::parse(bad), Err(AccountError::InvalidEmail), "{bad}");
         }
     }
@@ -509,7 +521,9 @@ mod tests {
         assert!(check_password_policy("correct horse", &e).is_ok());
         assert_eq!(
             check_password_policy("short", &e),
-            Err(AccountError::WeakPassword("must have at least 8 characters"))
+            Err(AccountError::WeakPassword(
+                "must have at least 8 characters"
+            ))
         );
         assert_eq!(
             check_password_policy("ADA@example.org", &e),
@@ -561,7 +575,9 @@ mod tests {
         );
         assert_eq!(
             given.decide(AccountCommand::RecordPasswordChange),
-            Ok(vec![AccountEvent::AccountPasswordChanged { account_id: id(1) }])
+            Ok(vec![AccountEvent::AccountPasswordChanged {
+                account_id: id(1)
+            }])
         );
     }
 
@@ -571,7 +587,10 @@ mod tests {
             registered(),
             AccountEvent::AccountClosed { account_id: id(1) },
         ]);
-        assert_eq!(given.decide(AccountCommand::Close), Err(AccountError::Closed));
+        assert_eq!(
+            given.decide(AccountCommand::Close),
+            Err(AccountError::Closed)
+        );
         assert_eq!(
             given.decide(AccountCommand::GrantRole(Role::Admin)),
             Err(AccountError::Closed)
@@ -585,12 +604,24 @@ mod tests {
     #[test]
     fn roles_are_granted_and_revoked_idempotently() {
         let given = Account::from_events(&[registered()]);
-        let granted = given.decide(AccountCommand::GrantRole(Role::Seller)).unwrap();
+        let granted = given
+            .decide(AccountCommand::GrantRole(Role::Seller))
+            .unwrap();
         let mut state = given.clone();
         state.apply(&granted[0]);
-        assert!(state.profile.as_ref().unwrap().roles.contains(&Role::Seller));
-        assert_eq!(state.decide(AccountCommand::GrantRole(Role::Seller)), Ok(vec![]));
-        let revoked = state.decide(AccountCommand::RevokeRole(Role::Seller)).unwrap();
+        assert!(state
+            .profile
+            .as_ref()
+            .unwrap()
+            .roles
+            .contains(&Role::Seller));
+        assert_eq!(
+            state.decide(AccountCommand::GrantRole(Role::Seller)),
+            Ok(vec![])
+        );
+        let revoked = state
+            .decide(AccountCommand::RevokeRole(Role::Seller))
+            .unwrap();
         state.apply(&revoked[0]);
         assert!(!state.profile.unwrap().roles.contains(&Role::Seller));
     }

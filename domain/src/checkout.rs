@@ -168,6 +168,7 @@ mod tests {
     fn product(s: &str, price: Money) -> Product {
         Product::from_events(&[ProductEvent::ProductCreated {
             sku: sku(s),
+            seller_id: crate::values::AccountId::from_uuid(uuid::Uuid::nil()),
             name: format!("{s} name"),
             description: String::new(),
             category: "c".into(),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, DomainEvent};
-use crate::values::{Money, Sku};
+use crate::values::{AccountId, Money, Sku};
 
 /// Descriptive fields of a product, validated together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub enum ProductCommand {
     Create {
         /// The new product's SKU.
         sku: Sku,
+        /// The seller listing it (its owner).
+        seller_id: AccountId,
         /// Name, description, category.
         details: ProductDetails,
         /// Unit price.
@@ -43,6 +45,8 @@ pub enum ProductEvent {
     ProductCreated {
         /// SKU of the product.
         sku: Sku,
+        /// The seller who listed it.
+        seller_id: AccountId,
         /// Display name.
         name: String,
         /// Free text description.
@@ -112,6 +116,8 @@ pub struct Product {
 pub struct Listing {
     /// SKU.
     pub sku: Sku,
+    /// Owner.
+    pub seller_id: AccountId,
     /// Name, description, category.
     pub details: ProductDetails,
     /// Current unit price.
@@ -150,6 +156,7 @@ impl Aggregate for Product {
         match command {
             ProductCommand::Create {
                 sku,
+                seller_id,
                 details,
                 price,
             } => {
@@ -161,6 +168,7 @@ impl Aggregate for Product {
                 check_text("category", &details.category, 1, 100)?;
                 Ok(vec![ProductEvent::ProductCreated {
                     sku,
+                    seller_id,
                     name: details.name,
                     description: details.description,
                     category: details.category,
@@ -184,6 +192,7 @@ impl Aggregate for Product {
         match event {
             ProductEvent::ProductCreated {
                 sku,
+                seller_id,
                 name,
                 description,
                 category,
@@ -191,6 +200,7 @@ impl Aggregate for Product {
             } => {
                 self.listing = Some(Listing {
                     sku: sku.clone(),
+                    seller_id: *seller_id,
                     details: ProductDetails {
                         name: name.clone(),
                         description: description.clone(),
@@ -226,9 +236,13 @@ mod tests {
             category: "kitchen".into(),
         }
     }
+    fn seller() -> AccountId {
+        AccountId::from_uuid(uuid::Uuid::from_u128(9))
+    }
     fn created() -> ProductEvent {
         ProductEvent::ProductCreated {
             sku: sku(),
+            seller_id: seller(),
             name: "Mug".into(),
             description: "A mug".into(),
             category: "kitchen".into(),
@@ -241,6 +255,7 @@ mod tests {
         let given = Product::default();
         let then = given.decide(ProductCommand::Create {
             sku: sku(),
+            seller_id: seller(),
             details: details(),
             price: eur(900),
         });
@@ -252,6 +267,7 @@ mod tests {
         let given = Product::from_events(&[created()]);
         let then = given.decide(ProductCommand::Create {
             sku: sku(),
+            seller_id: seller(),
             details: details(),
             price: eur(900),
         });
@@ -264,6 +280,7 @@ mod tests {
         bad.name = "  ".into();
         let then = Product::default().decide(ProductCommand::Create {
             sku: sku(),
+            seller_id: seller(),
             details: bad,
             price: eur(1),
         });
@@ -275,6 +292,7 @@ mod tests {
         bad.category = String::new();
         let then = Product::default().decide(ProductCommand::Create {
             sku: sku(),
+            seller_id: seller(),
             details: bad,
             price: eur(1),
         });

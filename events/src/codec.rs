@@ -84,6 +84,14 @@ catalogue! {
     "OrderShipped", "order", "The order was handed to a carrier.";
     "OrderDelivered", "order", "The order reached the customer.";
     "OrderCancelled", "order", "The order was cancelled (with the refund due, if it was paid); its stock is released.";
+    "AccountRegistered", "account", "An account was opened with its email, display name and roles.";
+    "AccountProfileChanged", "account", "The display name changed.";
+    "AccountPasswordChanged", "account", "The password was changed (no credential is ever in an event); sessions were ended.";
+    "AccountClosed", "account", "The account was closed; it can no longer sign in.";
+    "AccountRoleGranted", "account", "A role was granted.";
+    "AccountRoleRevoked", "account", "A role was revoked.";
+    "EmailClaimed", "email", "An account took an email address (stream named by the address's SHA-256).";
+    "EmailReleased", "email", "The address was given up (account closed).";
 }
 
 #[cfg(test)]

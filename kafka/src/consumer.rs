@@ -86,7 +86,11 @@ pub async fn run(
         );
         let mut backoff = Duration::from_millis(100);
         loop {
-            match projector.apply_batch(&events, None).instrument(span.clone()).await {
+            match projector
+                .apply_batch(&events, None)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(applied) => {
                     tracing::debug!(records = batch.len(), applied, "projected");
                     break;

@@ -59,7 +59,13 @@ async fn some_business(handler: &CommandHandler, customers: usize) {
         };
         let sku = Sku::parse(s).unwrap();
         handler
-            .create_product(&ctx(), sku.clone(), details, Money::new(500, eur).unwrap())
+            .create_product(
+                &ctx(),
+                domain::AccountId::from_uuid(Uuid::nil()),
+                sku.clone(),
+                details,
+                Money::new(500, eur).unwrap(),
+            )
             .await
             .unwrap();
         handler

@@ -45,6 +45,7 @@ async fn apply_product(
     match product {
         ProductEvent::ProductCreated {
             sku,
+            seller_id,
             name,
             description,
             category,
@@ -52,9 +53,10 @@ async fn apply_product(
         } => {
             sqlx::query(
                 "insert into catalog_products
-                   (sku, name, description, category, price_minor, currency, created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $7)
-                 on conflict (sku) do update set name = excluded.name,
+                   (sku, name, description, category, price_minor, currency, created_at, updated_at,
+                    seller_id)
+                 values ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+                 on conflict (sku) do update set name = excluded.name, seller_id = excluded.seller_id,
                    description = excluded.description, category = excluded.category,
                    price_minor = excluded.price_minor, currency = excluded.currency,
                    updated_at = excluded.updated_at",
@@ -66,6 +68,7 @@ async fn apply_product(
             .bind(price.amount_minor())
             .bind(price.currency().as_str())
             .bind(event.recorded_at)
+            .bind(seller_id.as_uuid())
             .execute(tx)
             .await?;
         }
@@ -136,6 +139,8 @@ pub struct ProductView {
     pub price: Price,
     /// Units available for new orders.
     pub stock_on_hand: i64,
+    /// The seller who listed it.
+    pub seller_id: Option<uuid::Uuid>,
     /// When the product was listed.
     pub created_at: DateTime<Utc>,
 }
@@ -149,6 +154,7 @@ struct ProductRow {
     price_minor: i64,
     currency: String,
     stock_on_hand: i64,
+    seller_id: Option<uuid::Uuid>,
     created_at: DateTime<Utc>,
 }
 
@@ -164,6 +170,7 @@ impl From<ProductRow> for ProductView {
                 currency: r.currency,
             },
             stock_on_hand: r.stock_on_hand,
+            seller_id: r.seller_id,
             created_at: r.created_at,
         }
     }
@@ -183,7 +190,7 @@ pub struct ProductPage {
 }
 
 const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category, p.price_minor,
-       p.currency, coalesce(s.available, 0) as stock_on_hand, p.created_at
+       p.currency, coalesce(s.available, 0) as stock_on_hand, p.seller_id, p.created_at
      from catalog_products p left join catalog_stock s on s.sku = p.sku";
 
 /// Lists products by SKU, optionally in one category (offset pagination).

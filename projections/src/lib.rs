@@ -9,9 +9,10 @@
 //! - [`follow::follow_log`] reads the event store's global log directly (no broker);
 //! - the `kafka` crate's consumer feeds the same projector from a Kafka topic.
 //!
-//! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`]. Each module holds the
+//! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`]. Each module holds the
 //! projection and the queries that read its tables.
 
+pub mod accounts;
 pub mod carts;
 pub mod catalog;
 pub mod customer_orders;

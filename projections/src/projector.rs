@@ -8,9 +8,10 @@ use sqlx::PgPool;
 
 use crate::projection::{Projection, ProjectionError};
 
-/// The four read models of the engine.
+/// The read models of the engine.
 pub fn all_projections() -> Vec<Arc<dyn Projection>> {
     vec![
+        Arc::new(crate::accounts::AccountProjection),
         Arc::new(crate::catalog::CatalogProjection),
         Arc::new(crate::carts::CartProjection),
         Arc::new(crate::orders::OrderProjection),
@@ -185,6 +186,7 @@ pub async fn wait_for(
 
 /// Read-model tables, i.e. everything a full re-projection rebuilds.
 pub const READ_MODEL_TABLES: &[&str] = &[
+    "accounts",
     "catalog_products",
     "catalog_stock",
     "carts",

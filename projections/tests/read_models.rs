@@ -71,7 +71,13 @@ impl Shop {
             category: "kitchen".into(),
         };
         self.handler
-            .create_product(&ctx(), sku(s), details, eur(price))
+            .create_product(
+                &ctx(),
+                domain::AccountId::from_uuid(uuid::Uuid::nil()),
+                sku(s),
+                details,
+                eur(price),
+            )
             .await
             .unwrap();
         self.handler

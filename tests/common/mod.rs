@@ -33,8 +33,34 @@ impl EngineEnv {
                 ("KAFKA_BROKERS".into(), String::new()),
                 // A consumer group can take seconds to form on a loaded machine.
                 ("READ_WAIT_MAX_MS".into(), "30000".into()),
+                (
+                    "JWT_SECRET".into(),
+                    "integration-test-secret-of-at-least-32-bytes".into(),
+                ),
+                // Cheap hashing and no rate limits, except where a test sets its own.
+                ("ARGON2_MEMORY_KIB".into(), "1024".into()),
+                ("ARGON2_ITERATIONS".into(), "1".into()),
+                ("RATE_LIMIT_PER_MINUTE".into(), "1000000".into()),
+                ("RATE_LIMIT_ACCOUNT_PER_MINUTE".into(), "1000000".into()),
+                ("AUTH_RATE_LIMIT_PER_MINUTE".into(), "1000000".into()),
+                ("LOGIN_RATE_LIMIT_PER_MINUTE".into(), "1000000".into()),
             ],
         }
+    }
+
+    /// Overrides one variable.
+    pub fn with(mut self, key: &str, value: &str) -> Self {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.into(), value.into()));
+        self
+    }
+
+    /// The value of a variable.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Kafka mode, with a topic and group nobody else uses.
@@ -122,11 +148,32 @@ impl Process {
     }
 }
 
-/// A client of one engine.
+/// Creates an admin with `commerce admin create`; returns (email, password).
+pub async fn create_admin(env: &EngineEnv) -> (String, String) {
+    let email = format!("admin-{}@example.org", Uuid::new_v4().simple());
+    let password = "admin password 1".to_owned();
+    let output = Command::new(env!("CARGO_BIN_EXE_commerce"))
+        .args(["admin", "create", "--email", &email, "--name", "Admin"])
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("ADMIN_PASSWORD", &password)
+        .output()
+        .await
+        .expect("run commerce admin create");
+    assert!(
+        output.status.success(),
+        "admin create: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (email, password)
+}
+
+/// A client of one engine, signed in or not.
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    pub token: Option<String>,
+    pub account_id: Option<Uuid>,
 }
 
 impl Api {
@@ -134,7 +181,48 @@ impl Api {
         Api {
             base,
             http: reqwest::Client::new(),
+            token: None,
+            account_id: None,
         }
+    }
+
+    /// Registers an account; returns its id.
+    pub async fn register(&self, email: &str, password: &str) -> Uuid {
+        let (status, body) = self
+            .post(
+                "/auth/register",
+                serde_json::json!({"email": email, "display_name": "Test User", "password": password}),
+            )
+            .await;
+        assert_eq!(status, 201, "register {email}: {body}");
+        body["account_id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Logs in; returns a client carrying the access token, and the token answer.
+    pub async fn login(&self, email: &str, password: &str) -> (Api, Value) {
+        let (status, body) = self
+            .post(
+                "/auth/login",
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "login {email}: {body}");
+        let mut api = Api::new(self.base.clone());
+        api.token = Some(body["access_token"].as_str().unwrap().to_owned());
+        api.account_id = Some(body["account_id"].as_str().unwrap().parse().unwrap());
+        (api, body)
+    }
+
+    /// A new customer, signed in.
+    pub async fn customer(&self) -> Api {
+        let email = format!("c-{}@example.org", Uuid::new_v4().simple());
+        self.register(&email, "customer password").await;
+        self.login(&email, "customer password").await.0
+    }
+
+    /// The signed-in account's id.
+    pub fn id(&self) -> Uuid {
+        self.account_id.expect("signed in")
     }
 
     pub async fn send(
@@ -145,6 +233,9 @@ impl Api {
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -205,5 +296,29 @@ where
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Staff of a test shop: an admin (bootstrapped from the CLI) and a seller.
+pub struct Staff {
+    pub admin: Api,
+    pub seller: Api,
+}
+
+impl Staff {
+    pub async fn hire(api: &Api, env: &EngineEnv) -> Staff {
+        let (email, password) = create_admin(env).await;
+        let (admin, _) = api.login(&email, &password).await;
+        let seller_email = format!("s-{}@example.org", Uuid::new_v4().simple());
+        let seller_id = api.register(&seller_email, "seller password").await;
+        admin
+            .ok(
+                reqwest::Method::PUT,
+                &format!("/admin/accounts/{seller_id}/roles/seller"),
+                None,
+            )
+            .await;
+        let (seller, _) = api.login(&seller_email, "seller password").await;
+        Staff { admin, seller }
     }
 }

@@ -1,0 +1,116 @@
+//! Every route with its access rule, registered together so none can exist without one.
+//!
+//! The `authorize` middleware looks the rule up by method and matched path and refuses any
+//! request whose route has no rule (deny by default). Ownership (a customer's own cart, a
+//! seller's own product) is checked by the handlers on top of the role rule.
+
+use std::collections::HashMap;
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use domain::account::Role;
+
+use crate::AppState;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in account.
+    Authenticated,
+    /// Accounts holding at least one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// A route and its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern as registered (`/orders/{order_id}`).
+    pub path: &'static str,
+    /// Access rule.
+    pub access: Access,
+}
+
+/// Builds the router and its rule table side by side.
+pub struct Routes {
+    router: Router<AppState>,
+    specs: Vec<RouteSpec>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes {
+            router: Router::new(),
+            specs: Vec::new(),
+        }
+    }
+}
+
+impl Routes {
+    /// Adds `handler` for `method path`, callable as `access` allows.
+    pub fn add<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("standard method");
+        self.router = self.router.route(path, on(filter, handler));
+        self.specs.push(RouteSpec {
+            method,
+            path,
+            access,
+        });
+        self
+    }
+
+    /// Adds every route of `other`.
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.specs.extend(other.specs);
+        self
+    }
+
+    /// The rules, for inspection and tests.
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+
+    /// Splits into the router and the rule lookup table.
+    pub fn into_parts(self) -> (Router<AppState>, Policies) {
+        let table = self
+            .specs
+            .iter()
+            .map(|s| ((s.method.clone(), s.path.to_owned()), s.access))
+            .collect();
+        (self.router, Policies(table))
+    }
+}
+
+/// Access rules by (method, path pattern).
+#[derive(Debug, Default)]
+pub struct Policies(HashMap<(Method, String), Access>);
+
+impl Policies {
+    /// The rule of a route, if it has one.
+    pub fn get(&self, method: &Method, path: &str) -> Option<Access> {
+        self.0.get(&(method.clone(), path.to_owned())).copied()
+    }
+}
+
+/// Customers and admins.
+pub const CUSTOMERS: &[Role] = &[Role::Customer, Role::Admin];
+/// Sellers and admins.
+pub const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
+/// Admins only.
+pub const ADMINS: &[Role] = &[Role::Admin];
