@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Api, EngineEnv, Process, Staff, TestDatabase};
+use common::{read_topic, Api, EngineEnv, Process, Staff, TestDatabase};
 use projections::{all_projections, projector, Projector};
 use reqwest::Method;
 use serde_json::json;
@@ -90,30 +90,6 @@ async fn wait_until(what: &str, target: i64, probe: impl AsyncFn() -> i64) -> i6
             "{what} stuck at {now} (< {target})"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Every record of the topic, duplicates included.
-async fn read_topic(env: &EngineEnv, expected_at_least: usize) -> Vec<events::RecordedEvent> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    let var = |k: &str| env.vars.iter().find(|(n, _)| n == k).unwrap().1.clone();
-    let reader: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", var("KAFKA_BROKERS"))
-        .set("group.id", format!("{}-audit", var("KAFKA_GROUP_ID")))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    reader.subscribe(&[&var("KAFKA_TOPIC")]).unwrap();
-    let mut records = Vec::new();
-    // Keep reading until the topic is drained: enough records and a quiet second.
-    loop {
-        match tokio::time::timeout(Duration::from_secs(3), reader.recv()).await {
-            Ok(Ok(m)) => records.push(kafka::message::decode(&m).unwrap()),
-            Ok(Err(e)) => panic!("kafka: {e}"),
-            Err(_) if records.len() >= expected_at_least => return records,
-            Err(_) => {}
-        }
     }
 }
 

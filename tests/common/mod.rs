@@ -123,6 +123,22 @@ impl Process {
         }
     }
 
+    /// Starts `commerce <role>` with its log (stderr) going to `log`.
+    pub fn start_logged(role: &str, env: &EngineEnv, log: &std::path::Path) -> Process {
+        let file = std::fs::File::create(log).expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_commerce"));
+        command
+            .arg(role)
+            .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(file))
+            .kill_on_drop(true);
+        Process {
+            child: command.spawn().expect("start commerce"),
+            role: role.to_owned(),
+        }
+    }
+
     /// Kills the process without warning, as a crash would.
     pub async fn crash(mut self) {
         self.child.kill().await.expect("kill");
@@ -320,5 +336,29 @@ impl Staff {
             .await;
         let (seller, _) = api.login(&seller_email, "seller password").await;
         Staff { admin, seller }
+    }
+}
+
+/// Every record of the topic, duplicates included.
+pub async fn read_topic(env: &EngineEnv, expected_at_least: usize) -> Vec<events::RecordedEvent> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let var = |k: &str| env.get(k).expect("kafka env").to_owned();
+    let reader: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", var("KAFKA_BROKERS"))
+        .set("group.id", format!("{}-audit", var("KAFKA_GROUP_ID")))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    reader.subscribe(&[&var("KAFKA_TOPIC")]).unwrap();
+    let mut records = Vec::new();
+    // Keep reading until the topic is drained: enough records and a quiet second.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), reader.recv()).await {
+            Ok(Ok(m)) => records.push(kafka::message::decode(&m).unwrap()),
+            Ok(Err(e)) => panic!("kafka: {e}"),
+            Err(_) if records.len() >= expected_at_least => return records,
+            Err(_) => {}
+        }
     }
 }
