@@ -23,6 +23,15 @@ pub enum RefreshError {
     Database(#[from] sqlx::Error),
 }
 
+/// (family, account, expires, used, revoked) of a stored token.
+type TokenRow = (
+    Uuid,
+    Uuid,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
 /// Refresh token store.
 #[derive(Clone)]
 pub struct RefreshTokens {
@@ -67,13 +76,7 @@ impl RefreshTokens {
     /// Exchanges a token for its successor; returns (account id, new token).
     pub async fn rotate(&self, token: &str) -> Result<(Uuid, String), RefreshError> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(
-            Uuid,
-            Uuid,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-        )> = sqlx::query_as(
+        let row: Option<TokenRow> = sqlx::query_as(
             "select family_id, account_id, expires_at, used_at, revoked_at
                  from refresh_tokens where token_hash = $1 for update",
         )
