@@ -920,3 +920,71 @@ async fn responses_carry_security_headers_cors_and_size_limits() {
         (413, Some("body_too_large"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_changes_and_closing_an_account() {
+    let db = TestDatabase::create().await;
+    let (_engine, api) = start(&EngineEnv::embedded(&db)).await;
+    let address = email();
+    api.register(&address, "closing password").await;
+    let (me, tokens) = api.login(&address, "closing password").await;
+
+    me.ok(
+        Method::PUT,
+        "/me/profile",
+        Some(json!({"display_name": "  New Name "})),
+    )
+    .await;
+    assert_eq!(me.get("/me").await.1["display_name"], "New Name");
+    let (status, body) = me
+        .send(
+            Method::PUT,
+            "/me/profile",
+            Some(json!({"display_name": ""})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_display_name"))
+    );
+
+    me.ok(Method::DELETE, "/me", None).await;
+    // Closed: no login, no refresh; the email can be registered again by someone new.
+    let (status, body) = api
+        .post(
+            "/auth/login",
+            json!({"email": address, "password": "closing password"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    let (status, _) = api
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let again = api.register(&address, "a new password").await;
+    assert_ne!(again, me.id());
+    api.login(&address, "a new password").await;
+    let types: Vec<(String,)> = sqlx::query_as(
+        "select event_type from events where stream_id = $1 order by stream_version",
+    )
+    .bind(format!("account-{}", me.id()))
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let types: Vec<_> = types.into_iter().map(|(t,)| t).collect();
+    assert_eq!(
+        types,
+        [
+            "AccountRegistered",
+            "AccountProfileChanged",
+            "AccountClosed"
+        ]
+    );
+}
