@@ -292,16 +292,34 @@ impl CommandHandler {
         .await
     }
 
+    /// Runs one command on one aggregate (no other stream involved).
+    async fn aggregate_command<A>(
+        &self,
+        ctx: &CommandContext,
+        stream: String,
+        pinned: Option<i64>,
+        command: A::Command,
+    ) -> Result<CommandOutcome, CommandError>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        A::Error: Into<CommandError>,
+        A::Event: DeserializeOwned + Serialize,
+    {
+        self.single::<A>(ctx, stream, pinned, |state| {
+            state.decide(command.clone()).map_err(Into::into)
+        })
+        .await
+    }
+
     async fn cart_command(
         &self,
         ctx: &CommandContext,
         customer_id: CustomerId,
         command: CartCommand,
     ) -> Result<CommandOutcome, CommandError> {
-        self.single::<Cart>(ctx, stream_id::<Cart>(customer_id), None, |cart| {
-            Ok(cart.decide(command.clone())?)
-        })
-        .await
+        self.aggregate_command::<Cart>(ctx, stream_id::<Cart>(customer_id), None, command)
+            .await
     }
 
     /// Puts units of an existing product in the customer's cart.
@@ -471,20 +489,15 @@ impl CommandHandler {
         })
     }
 
-    fn order_command(
+    async fn order_command(
         &self,
         ctx: &CommandContext,
         order_id: OrderId,
         pinned: Option<i64>,
         command: OrderCommand,
-    ) -> impl std::future::Future<Output = Result<CommandOutcome, CommandError>> + Send + '_ {
-        let ctx = ctx.clone();
-        async move {
-            self.single::<Order>(&ctx, stream_id::<Order>(order_id), pinned, |order| {
-                Ok(order.decide(command.clone())?)
-            })
+    ) -> Result<CommandOutcome, CommandError> {
+        self.aggregate_command::<Order>(ctx, stream_id::<Order>(order_id), pinned, command)
             .await
-        }
     }
 
     /// Records payment of an order's total. `pinned` is the `If-Match` version, if any.
@@ -683,10 +696,8 @@ impl CommandHandler {
         account_id: AccountId,
         command: AccountCommand,
     ) -> Result<CommandOutcome, CommandError> {
-        self.single::<Account>(ctx, stream_id::<Account>(account_id), None, |account| {
-            Ok(account.decide(command.clone())?)
-        })
-        .await
+        self.aggregate_command::<Account>(ctx, stream_id::<Account>(account_id), None, command)
+            .await
     }
 
     /// Closes an account and frees its email, together.
