@@ -6,8 +6,11 @@
 //!   one stream or of the global log in commit-safe order.
 //! - [`postgres`] and [`memory`]: the two adapters. Both pass the same [`contract`] suite.
 //! - [`codec`]: turns domain events into envelopes and back, and lists the event catalogue.
+//! - [`chain`]: the hash chains that make edits, deletions and reorderings detectable;
+//!   [`verify`] walks them.
 //! - [`testing`]: fresh PostgreSQL databases for tests.
 
+pub mod chain;
 pub mod codec;
 pub mod contract;
 pub mod envelope;
@@ -15,6 +18,7 @@ pub mod memory;
 pub mod postgres;
 pub mod store;
 pub mod testing;
+pub mod verify;
 
 pub use envelope::{
     AppendOutcome, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamAppend,

@@ -16,6 +16,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+use crate::chain;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -124,12 +126,13 @@ impl EventStore for PgEventStore {
         by_id.sort_by(|a, b| appends[*a].stream_id.cmp(&appends[*b].stream_id));
         let mut new_versions = vec![0_i64; appends.len()];
         let mut start_versions = vec![0_i64; appends.len()];
+        let mut stream_hashes = vec![chain::GENESIS; appends.len()];
         for i in by_id {
             let append = &appends[i];
-            let (actual,): (i64,) = sqlx::query_as(
+            let (actual, last_hash): (i64, Option<Vec<u8>>) = sqlx::query_as(
                 "insert into streams (stream_id, version) values ($1, 0)
                  on conflict (stream_id) do update set version = streams.version
-                 returning version",
+                 returning version, last_hash",
             )
             .bind(&append.stream_id)
             .fetch_one(&mut *tx)
@@ -141,21 +144,28 @@ impl EventStore for PgEventStore {
                     actual,
                 });
             }
-            let added = append.events.len() as i64;
             start_versions[i] = actual;
-            new_versions[i] = actual + added;
-            if added > 0 {
-                sqlx::query("update streams set version = $2 where stream_id = $1")
-                    .bind(&append.stream_id)
-                    .bind(actual + added)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            new_versions[i] = actual + append.events.len() as i64;
+            stream_hashes[i] = chain::from_column(last_hash.as_deref());
         }
 
         let total: usize = appends.iter().map(|a| a.events.len()).sum();
         let mut last_position = None;
         if total > 0 {
+            // Serialize position assignment until commit (see the module docs). Under this lock
+            // the newest event is also the global chain's predecessor.
+            sqlx::query("select pg_advisory_xact_lock($1)")
+                .bind(APPEND_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let previous: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
+                "select global_hash from events order by global_position desc limit 1",
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut global = chain::from_column(previous.as_ref().and_then(|(h,)| h.as_deref()));
+            let recorded_at = chain::to_micros(Utc::now());
+
             let mut ids = Vec::with_capacity(total);
             let mut streams = Vec::with_capacity(total);
             let mut versions = Vec::with_capacity(total);
@@ -163,29 +173,47 @@ impl EventStore for PgEventStore {
             let mut schemas = Vec::with_capacity(total);
             let mut payloads = Vec::with_capacity(total);
             let mut metadata = Vec::with_capacity(total);
+            let mut hashes = Vec::with_capacity(total);
+            let mut global_hashes = Vec::with_capacity(total);
             for (i, append) in appends.iter().enumerate() {
                 for (n, event) in append.events.iter().enumerate() {
+                    let version = start_versions[i] + n as i64 + 1;
+                    let hash = chain::link(
+                        &stream_hashes[i],
+                        &chain::canonical(&chain::Sealed {
+                            event_id: event.event_id,
+                            stream_id: &append.stream_id,
+                            stream_version: version,
+                            event_type: &event.event_type,
+                            schema_version: event.schema_version,
+                            payload: &event.payload,
+                            metadata: &event.metadata,
+                            recorded_at,
+                        }),
+                    );
+                    stream_hashes[i] = hash;
+                    global = chain::link(&global, &hash);
                     ids.push(event.event_id);
                     streams.push(append.stream_id.as_str());
-                    versions.push(start_versions[i] + n as i64 + 1);
+                    versions.push(version);
                     types.push(event.event_type.as_str());
                     schemas.push(event.schema_version);
                     payloads.push(&event.payload);
                     metadata.push(serde_json::to_value(&event.metadata).unwrap_or_default());
+                    hashes.push(hash.to_vec());
+                    global_hashes.push(global.to_vec());
                 }
             }
-            // Serialize position assignment until commit (see the module docs).
-            sqlx::query("select pg_advisory_xact_lock($1)")
-                .bind(APPEND_LOCK)
-                .execute(&mut *tx)
-                .await?;
             let positions: Vec<(i64,)> = sqlx::query_as(
                 "insert into events
-                    (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
-                 select e.id, e.stream, e.version, e.type, e.schema, e.payload, e.metadata
+                    (event_id, stream_id, stream_version, event_type, schema_version, payload,
+                     metadata, hash, global_hash, recorded_at)
+                 select e.id, e.stream, e.version, e.type, e.schema, e.payload, e.metadata,
+                        e.hash, e.global_hash, $10
                  from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[],
-                             $6::jsonb[], $7::jsonb[])
-                      with ordinality as e(id, stream, version, type, schema, payload, metadata, n)
+                             $6::jsonb[], $7::jsonb[], $8::bytea[], $9::bytea[])
+                      with ordinality
+                      as e(id, stream, version, type, schema, payload, metadata, hash, global_hash, n)
                  order by e.n
                  returning global_position",
             )
@@ -196,6 +224,9 @@ impl EventStore for PgEventStore {
             .bind(&schemas)
             .bind(&payloads)
             .bind(&metadata)
+            .bind(&hashes)
+            .bind(&global_hashes)
+            .bind(recorded_at)
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| match &e {
@@ -205,6 +236,18 @@ impl EventStore for PgEventStore {
                 _ => StoreError::Backend(e),
             })?;
             last_position = positions.iter().map(|(p,)| *p).max();
+
+            for (i, append) in appends.iter().enumerate() {
+                if append.events.is_empty() {
+                    continue;
+                }
+                sqlx::query("update streams set version = $2, last_hash = $3 where stream_id = $1")
+                    .bind(&append.stream_id)
+                    .bind(new_versions[i])
+                    .bind(stream_hashes[i].to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
 

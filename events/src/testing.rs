@@ -74,15 +74,15 @@ impl Drop for TestDatabase {
         }
         let name = self.name.clone();
         let admin_url = self.admin_url.clone();
-        let pool = self.pool.clone();
-        // Drop runs outside any async context guarantee: use a private runtime on a thread.
+        // Drop may run on a test's only runtime thread, so work on a private runtime, and do
+        // not wait for the pool: returning its connections needs the blocked runtime. Dropping
+        // the database with (force) ends them server-side.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                pool.close().await;
                 if let Ok(admin) = PgPool::connect(&admin_url).await {
                     let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
                         .execute(&admin)
