@@ -15,6 +15,7 @@
 //! - [`write`], [`read`], [`accounts`]: the routes, one `routes()` each, merged in [`routes`].
 
 pub mod accounts;
+pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod read;
@@ -75,6 +76,7 @@ pub fn routes() -> routes::Routes {
     write::routes()
         .merge(read::routes())
         .merge(accounts::routes())
+        .merge(audit::routes())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

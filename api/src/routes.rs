@@ -114,3 +114,7 @@ pub const CUSTOMERS: &[Role] = &[Role::Customer, Role::Admin];
 pub const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
 /// Admins only.
 pub const ADMINS: &[Role] = &[Role::Admin];
+/// Auditors and admins.
+pub const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+/// Who may read orders: customers (their own), admins and auditors (any).
+pub const ORDER_READERS: &[Role] = &[Role::Customer, Role::Admin, Role::Auditor];

@@ -69,6 +69,28 @@ pub struct CommandOutcome {
     pub replayed: bool,
 }
 
+/// A past point in an aggregate's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointInTime {
+    /// After this stream version.
+    Version(i64),
+    /// As recorded at this instant.
+    Time(chrono::DateTime<chrono::Utc>),
+    /// Now.
+    Now,
+}
+
+/// An order as it stood at a point in time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderAt {
+    /// Its state then.
+    pub order: domain::order::PlacedOrder,
+    /// Stream version of the last event applied.
+    pub version: i64,
+    /// When that event was recorded.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Name of a stream of aggregate `A`.
 pub fn stream_id<A: Aggregate>(id: impl std::fmt::Display) -> String {
     format!("{}-{}", A::CATEGORY, id)
@@ -612,6 +634,41 @@ impl CommandHandler {
     /// The seller owning a product, if it exists.
     pub async fn product_seller(&self, sku: &Sku) -> Result<Option<AccountId>, CommandError> {
         Ok(self.product(sku).await?.state.listing.map(|l| l.seller_id))
+    }
+
+    /// An order exactly as it stood at a past point, rebuilt from its events by the domain
+    /// (not from a read model). `None` when it did not exist yet.
+    pub async fn order_at(
+        &self,
+        order_id: OrderId,
+        at: PointInTime,
+    ) -> Result<Option<OrderAt>, CommandError> {
+        let recorded = self
+            .store
+            .read_stream(&stream_id::<Order>(order_id), 1)
+            .await?;
+        let mut state = Order::default();
+        let mut last = None;
+        for event in &recorded {
+            let included = match at {
+                PointInTime::Version(v) => event.stream_version <= v,
+                PointInTime::Time(t) => event.recorded_at <= t,
+                PointInTime::Now => true,
+            };
+            if !included {
+                break;
+            }
+            state.apply(&decode::<domain::order::OrderEvent>(event)?);
+            last = Some(event);
+        }
+        Ok(match (state.placed, last) {
+            (Some(order), Some(event)) => Some(OrderAt {
+                order,
+                version: event.stream_version,
+                recorded_at: event.recorded_at,
+            }),
+            _ => None,
+        })
     }
 
     /// The customer who placed an order, if it exists.

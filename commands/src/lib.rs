@@ -13,4 +13,4 @@ pub mod error;
 pub mod handler;
 
 pub use error::{CommandError, Rejection};
-pub use handler::{CommandContext, CommandHandler, CommandOutcome};
+pub use handler::{CommandContext, CommandHandler, CommandOutcome, OrderAt, PointInTime};

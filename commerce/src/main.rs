@@ -36,6 +36,26 @@ enum Role {
     /// Administration from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Recompute the hash chains of the whole event store; exit status 1 on tampering.
+    Verify,
+    /// Replay history from the event store.
+    #[command(subcommand)]
+    Replay(ReplayCommand),
+}
+
+#[derive(Subcommand)]
+enum ReplayCommand {
+    /// An order's timeline and its state now, at a time, or at a version.
+    Order {
+        /// The order id.
+        id: uuid::Uuid,
+        /// RFC 3339 instant.
+        #[arg(long, conflicts_with = "version")]
+        at: Option<String>,
+        /// Stream version.
+        #[arg(long)]
+        version: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,7 +87,7 @@ async fn main() -> std::process::ExitCode {
     }
 
     match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("commerce: {e:#}");
@@ -76,28 +96,54 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let config = cli.config;
     let shutdown = commerce::shutdown_on_signal();
+    let done = std::process::ExitCode::SUCCESS;
     match cli.command {
-        Role::Up => commerce::up(&config, shutdown).await,
+        Role::Verify => Ok(if commerce::verify_store(&config).await? {
+            done
+        } else {
+            std::process::ExitCode::from(1)
+        }),
+        Role::Replay(ReplayCommand::Order { id, at, version }) => {
+            let point = match (at, version) {
+                (Some(at), _) => commands::PointInTime::Time(
+                    chrono::DateTime::parse_from_rfc3339(&at)
+                        .map_err(|e| anyhow::anyhow!("--at must be an RFC 3339 time: {e}"))?
+                        .with_timezone(&chrono::Utc),
+                ),
+                (None, Some(v)) => commands::PointInTime::Version(v),
+                (None, None) => commands::PointInTime::Now,
+            };
+            commerce::replay_order(&config, id, point)
+                .await
+                .map(|()| done)
+        }
+        Role::Up => commerce::up(&config, shutdown).await.map(|()| done),
         Role::Migrate => {
             commerce::database(&config).await?;
             tracing::info!("database is up to date");
-            Ok(())
+            Ok(done)
         }
         Role::Serve => {
             let pool = commerce::database(&config).await?;
             let listener = TcpListener::bind(config.http_addr).await?;
-            commerce::serve(&config, pool, listener, shutdown).await
+            commerce::serve(&config, pool, listener, shutdown)
+                .await
+                .map(|()| done)
         }
         Role::Relay => {
             let pool = commerce::database(&config).await?;
-            commerce::relay(&config, pool, shutdown).await
+            commerce::relay(&config, pool, shutdown)
+                .await
+                .map(|()| done)
         }
         Role::Project => {
             let pool = commerce::database(&config).await?;
-            commerce::project(&config, pool, shutdown).await
+            commerce::project(&config, pool, shutdown)
+                .await
+                .map(|()| done)
         }
         Role::Admin(AdminCommand::Create { email, name }) => {
             let password = match std::env::var("ADMIN_PASSWORD") {
@@ -112,7 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let id = commerce::create_admin(&config, &email, &name, password).await?;
             println!("{id}");
             tracing::info!(account_id = %id, "admin account created");
-            Ok(())
+            Ok(done)
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod chain;
 pub mod codec;
 pub mod contract;
 pub mod envelope;
+pub mod history;
 pub mod memory;
 pub mod postgres;
 pub mod store;

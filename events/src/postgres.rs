@@ -78,7 +78,7 @@ impl PgEventStore {
 }
 
 #[derive(sqlx::FromRow)]
-struct EventRow {
+pub(crate) struct EventRow {
     global_position: i64,
     event_id: Uuid,
     stream_id: String,

@@ -1,0 +1,27 @@
+//! An order's complete history: its own stream and the events of other streams that name it.
+
+use sqlx::PgPool;
+
+use crate::envelope::RecordedEvent;
+use crate::store::StoreError;
+
+/// Every event of the order's stream, and every event of another stream whose payload names
+/// the order (stock reservations and releases, the checkout of the cart), in log order.
+pub async fn order_history(
+    pool: &PgPool,
+    order_id: uuid::Uuid,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    // The literal key lets the partial index events_order_id serve the second condition.
+    let rows: Vec<crate::postgres::EventRow> = sqlx::query_as(
+        "select global_position, event_id, stream_id, stream_version, event_type,
+                schema_version, payload, metadata, recorded_at
+         from events
+         where stream_id = $1 or (payload ? 'order_id' and payload->>'order_id' = $2)
+         order by global_position",
+    )
+    .bind(format!("order-{order_id}"))
+    .bind(order_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(RecordedEvent::try_from).collect()
+}

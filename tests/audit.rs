@@ -1,0 +1,318 @@
+//! Auditors: an order's complete history, its state at any past moment, and proof that the
+//! log was not edited, over HTTP and from the command line.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, EngineEnv, Process, Staff, TestDatabase};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn run_cli(env: &EngineEnv, args: &[&str]) -> (bool, String) {
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_commerce"))
+            .args(args)
+            .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output(),
+    )
+    .await
+    .expect("the command ends")
+    .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+struct Shop {
+    db: TestDatabase,
+    env: EngineEnv,
+    _engine: Process,
+    api: Api,
+    staff: Staff,
+    customer: Api,
+    order: String,
+}
+
+/// A delivered order: placed, paid, shipped, delivered.
+async fn shop() -> Shop {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
+    for (sku, price) in [("PEN", 150), ("INK", 300)] {
+        staff
+            .seller
+            .ok(
+                Method::POST,
+                "/products",
+                Some(json!({"sku": sku, "name": sku, "category": "office",
+                "price": {"amount_minor": price, "currency": "EUR"}})),
+            )
+            .await;
+        staff
+            .seller
+            .ok(
+                Method::POST,
+                &format!("/products/{sku}/stock"),
+                Some(json!({"quantity": 10})),
+            )
+            .await;
+    }
+    let customer = api.customer().await;
+    let cart = format!("/customers/{}/cart/items", customer.id());
+    customer
+        .ok(
+            Method::POST,
+            &cart,
+            Some(json!({"sku": "PEN", "quantity": 2})),
+        )
+        .await;
+    customer
+        .ok(
+            Method::POST,
+            &cart,
+            Some(json!({"sku": "INK", "quantity": 1})),
+        )
+        .await;
+    let placed = customer
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/orders", customer.id()),
+            None,
+        )
+        .await;
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+    customer
+        .ok(Method::POST, &format!("/orders/{order}/payment"),
+            Some(json!({"amount": {"amount_minor": 600, "currency": "EUR"}, "payment_reference": "psp-9"})))
+        .await;
+    staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("/orders/{order}/shipment"),
+            Some(json!({"carrier": "UPS", "tracking_number": "1Z"})),
+        )
+        .await;
+    staff
+        .admin
+        .ok(Method::POST, &format!("/orders/{order}/delivery"), None)
+        .await;
+    Shop {
+        db,
+        env,
+        _engine: engine,
+        api,
+        staff,
+        customer,
+        order,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_history_and_its_state_at_any_point() {
+    let shop = shop().await;
+    let order = &shop.order;
+    let (status, history) = shop.customer.get(&format!("/orders/{order}/history")).await;
+    assert_eq!(status, 200, "{history}");
+    let events = history["events"].as_array().unwrap();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "OrderPlaced",
+            "CartCheckedOut",
+            "StockReserved",
+            "StockReserved",
+            "OrderPaid",
+            "OrderShipped",
+            "OrderDelivered"
+        ]
+        .iter()
+        .filter(|t| types.contains(t))
+        .copied()
+        .collect::<Vec<_>>()
+    );
+    assert_eq!(types.len(), 7, "{types:?}");
+    let positions: Vec<i64> = events
+        .iter()
+        .map(|e| e["global_position"].as_i64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in log order");
+    for e in events {
+        for field in [
+            "event_id",
+            "schema_version",
+            "recorded_at",
+            "correlation_id",
+            "causation_id",
+            "payload",
+        ] {
+            assert!(!e[field].is_null(), "{field} in {e}");
+        }
+    }
+    let by_type = |t: &str| {
+        events
+            .iter()
+            .find(|e| e["event_type"] == t)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by_type("OrderPlaced")["actor"],
+        format!("account:{}", shop.customer.id())
+    );
+    assert_eq!(
+        by_type("OrderShipped")["actor"],
+        format!("account:{}", shop.staff.admin.id())
+    );
+    assert_eq!(
+        by_type("OrderPlaced")["correlation_id"],
+        by_type("StockReserved")["correlation_id"]
+    );
+
+    // The order as it stood after each version, rebuilt from events.
+    for (version, status) in [(1, "placed"), (2, "paid"), (3, "shipped"), (4, "delivered")] {
+        let (code, then) = shop
+            .customer
+            .get(&format!("/orders/{order}?version={version}"))
+            .await;
+        assert_eq!(code, 200, "{then}");
+        assert_eq!(
+            (then["status"].as_str(), then["version"].as_i64()),
+            (Some(status), Some(version))
+        );
+        assert_eq!(then["source"], "events");
+        assert_eq!(
+            then["total"],
+            json!({"amount_minor": 600, "currency": "EUR"})
+        );
+    }
+    // ... and at a moment: just when it was paid, and before it existed.
+    let paid_at = by_type("OrderPaid")["recorded_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, then) = shop
+        .customer
+        .get(&format!(
+            "/orders/{order}?as_of={}",
+            paid_at.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(then["status"], "paid", "{then}");
+    let (code, before) = shop
+        .customer
+        .get(&format!("/orders/{order}?as_of=2000-01-01T00:00:00Z"))
+        .await;
+    assert_eq!(
+        (code, before["code"].as_str()),
+        (404, Some("order_not_found"))
+    );
+    let (code, _) = shop
+        .customer
+        .get(&format!("/orders/{order}?as_of=yesterday"))
+        .await;
+    assert_eq!(code, 400);
+
+    // Auditors see any order; other customers (this seller is one too) see none.
+    let auditor_email = format!("auditor-{}@example.org", uuid::Uuid::new_v4().simple());
+    let auditor_id = shop.api.register(&auditor_email, "auditor password").await;
+    shop.staff
+        .admin
+        .ok(
+            Method::PUT,
+            &format!("/admin/accounts/{auditor_id}/roles/auditor"),
+            None,
+        )
+        .await;
+    let (auditor, _) = shop.api.login(&auditor_email, "auditor password").await;
+    assert_eq!(
+        auditor.get(&format!("/orders/{order}/history")).await.0,
+        200
+    );
+    assert_eq!(
+        auditor.get(&format!("/orders/{order}?version=2")).await.1["status"],
+        "paid"
+    );
+    let stranger = shop.api.customer().await;
+    assert_eq!(
+        stranger.get(&format!("/orders/{order}/history")).await.0,
+        404
+    );
+    assert_eq!(
+        stranger.get(&format!("/orders/{order}?version=1")).await.0,
+        404
+    );
+    assert_eq!(
+        shop.staff
+            .seller
+            .get(&format!("/orders/{order}/history"))
+            .await
+            .0,
+        404
+    );
+
+    // The same from the command line.
+    let (ok, out) = run_cli(&shop.env, &["replay", "order", order, "--version", "2"]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("OrderDelivered") && out.contains("StockReserved"),
+        "timeline: {out}"
+    );
+    assert!(
+        out.contains("\"status\": \"paid\""),
+        "state at version 2: {out}"
+    );
+    let (ok, out) = run_cli(&shop.env, &["replay", "order", order, "--at", &paid_at]).await;
+    assert!(ok && out.contains("\"status\": \"paid\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_tampering_with_its_exit_status_and_over_http() {
+    let shop = shop().await;
+    let (ok, out) = run_cli(&shop.env, &["verify"]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("intact"), "{out}");
+    let (status, report) = shop.staff.admin.get("/audit/verify").await;
+    assert_eq!(status, 200);
+    assert_eq!(report["intact"], true);
+    let head = report["head_hash"].as_str().unwrap().to_owned();
+    assert_eq!(shop.customer.get("/audit/verify").await.0, 403);
+
+    // Someone lowers the amount paid, directly in the database.
+    sqlx::query(
+        "update events set payload = jsonb_set(payload, '{amount,amount_minor}', '1')
+         where stream_id = $1 and event_type = 'OrderPaid'",
+    )
+    .bind(format!("order-{}", shop.order))
+    .execute(&shop.db.pool)
+    .await
+    .unwrap();
+
+    let (ok, out) = run_cli(&shop.env, &["verify"]).await;
+    assert!(!ok, "exit status reports tampering: {out}");
+    assert!(
+        out.contains(&format!(
+            "TAMPERED: first broken stream order-{} version 2: Edited",
+            shop.order
+        )),
+        "{out}"
+    );
+    let (_, report): (u16, Value) = shop.staff.admin.get("/audit/verify").await;
+    assert_eq!(report["intact"], false);
+    assert_eq!(report["first"]["kind"], "edited");
+    assert_eq!(report["first"]["stream_version"], 2);
+    assert_eq!(
+        report["head_hash"],
+        head.as_str(),
+        "the head itself was not rewritten"
+    );
+}
