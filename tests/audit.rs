@@ -316,3 +316,155 @@ async fn verify_reports_tampering_with_its_exit_status_and_over_http() {
         "the head itself was not rewritten"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn old_event_versions_read_as_the_current_schema_everywhere() {
+    use events::{EventStore, ExpectedVersion, Metadata, NewEvent, PgEventStore, StreamAppend};
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::kafka(&db);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
+    staff
+        .seller
+        .ok(
+            Method::POST,
+            "/products",
+            Some(json!({"sku": "OLD", "name": "Old", "category": "c",
+            "price": {"amount_minor": 700, "currency": "EUR"}})),
+        )
+        .await;
+    staff
+        .seller
+        .ok(
+            Method::POST,
+            "/products/OLD/stock",
+            Some(json!({"quantity": 5})),
+        )
+        .await;
+    let customer = api.customer().await;
+    customer
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/cart/items", customer.id()),
+            Some(json!({"sku": "OLD", "quantity": 1})),
+        )
+        .await;
+    let placed = customer
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/orders", customer.id()),
+            None,
+        )
+        .await;
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+
+    // An older release recorded the payment as OrderPaid v1, without payment_method.
+    PgEventStore::new(db.pool.clone())
+        .append(vec![StreamAppend {
+            stream_id: format!("order-{order}"),
+            expected: ExpectedVersion::Exact(1),
+            events: vec![NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: "OrderPaid".into(),
+                schema_version: 1,
+                payload: json!({"order_id": order, "amount": {"amount_minor": 700, "currency": "EUR"},
+                                "payment_reference": "legacy-1"}),
+                metadata: Metadata::default(),
+            }],
+        }])
+        .await
+        .unwrap();
+
+    // The aggregate reads it: the order counts as paid, so it can ship.
+    let shipped = staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("/orders/{order}/shipment"),
+            Some(json!({"carrier": "DHL", "tracking_number": "T"})),
+        )
+        .await;
+    // The read model, fed through Kafka, shows the field the old event lacked.
+    let view = customer
+        .read_at(&format!("/orders/{order}"), &shipped["global_position"])
+        .await;
+    assert_eq!(
+        (view["status"].as_str(), view["payment_method"].as_str()),
+        (Some("shipped"), Some("unspecified"))
+    );
+    // History and time travel show the current schema too.
+    let (_, history) = customer.get(&format!("/orders/{order}/history")).await;
+    let paid = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "OrderPaid")
+        .unwrap()
+        .clone();
+    assert_eq!(paid["schema_version"], 2);
+    assert_eq!(paid["payload"]["payment_method"], "unspecified");
+    assert_eq!(
+        customer.get(&format!("/orders/{order}?version=2")).await.1["status"],
+        "paid"
+    );
+    // So does the Kafka topic.
+    let (count,): (i64,) = sqlx::query_as("select count(*) from events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let records = common::read_topic(&env, count as usize).await;
+    let on_kafka = records
+        .iter()
+        .find(|e| e.event_type == "OrderPaid")
+        .unwrap();
+    assert_eq!(on_kafka.schema_version, 2);
+    assert_eq!(on_kafka.payload["payment_method"], "unspecified");
+    // A new payment records its method as v2.
+    let second = api.customer().await;
+    second
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/cart/items", second.id()),
+            Some(json!({"sku": "OLD", "quantity": 1})),
+        )
+        .await;
+    let placed = second
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/orders", second.id()),
+            None,
+        )
+        .await;
+    let new_order = placed["order_id"].as_str().unwrap();
+    let (status, body) = second
+        .send(Method::POST, &format!("/orders/{new_order}/payment"), Some(json!({
+            "amount": {"amount_minor": 700, "currency": "EUR"}, "payment_reference": "p", "payment_method": "iou"})), &[])
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_payment_method"))
+    );
+    second
+        .ok(Method::POST, &format!("/orders/{new_order}/payment"), Some(json!({
+            "amount": {"amount_minor": 700, "currency": "EUR"}, "payment_reference": "p", "payment_method": "bank_transfer"})))
+        .await;
+    // The stored old event is untouched, and the chains still verify.
+    let stored: Vec<(i32, Value)> = sqlx::query_as(
+        "select schema_version, payload from events where event_type = 'OrderPaid' order by global_position",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored[0].0, 1);
+    assert!(stored[0].1.get("payment_method").is_none());
+    assert_eq!(
+        (stored[1].0, stored[1].1["payment_method"].as_str()),
+        (2, Some("bank_transfer"))
+    );
+    engine.child.kill().await.unwrap();
+    assert!(events::verify::verify(&db.pool, |_, _| {})
+        .await
+        .unwrap()
+        .intact());
+}

@@ -348,6 +348,8 @@ async fn place_order(
 pub struct Payment {
     amount: MoneyInput,
     payment_reference: String,
+    /// `card` (default), `bank_transfer`, `store_credit` or `cash_on_delivery`.
+    payment_method: Option<String>,
 }
 
 async fn pay_order(
@@ -367,6 +369,15 @@ async fn pay_order(
             pinned,
             body.amount.parse()?,
             body.payment_reference,
+            match body.payment_method.as_deref() {
+                None => domain::order::PaymentMethod::Card,
+                Some(raw) => domain::order::PaymentMethod::parse(raw).ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "invalid_payment_method",
+                        "payment_method must be card, bank_transfer, store_credit or cash_on_delivery",
+                    )
+                })?,
+            },
         )
         .await?;
     Ok(ok(outcome))

@@ -530,10 +530,12 @@ impl CommandHandler {
         pinned: Option<i64>,
         amount: Money,
         payment_reference: String,
+        method: domain::order::PaymentMethod,
     ) -> Result<CommandOutcome, CommandError> {
         let command = OrderCommand::Pay {
             amount,
             payment_reference,
+            method,
         };
         self.order_command(ctx, order_id, pinned, command).await
     }

@@ -81,7 +81,14 @@ async fn journey_from_cart_to_delivery() {
     assert_eq!(inventory.last().unwrap().event_type, "StockReserved");
 
     handler
-        .pay_order(&ctx(), order_id, None, eur(2000), "psp-1".into())
+        .pay_order(
+            &ctx(),
+            order_id,
+            None,
+            eur(2000),
+            "psp-1".into(),
+            domain::order::PaymentMethod::Card,
+        )
         .await
         .unwrap();
     handler
@@ -135,14 +142,28 @@ async fn a_pinned_version_that_moved_is_a_conflict() {
     let (order_id, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
     let stale = Some(placed.stream_version + 1);
     match handler
-        .pay_order(&ctx(), order_id, stale, eur(900), "psp".into())
+        .pay_order(
+            &ctx(),
+            order_id,
+            stale,
+            eur(900),
+            "psp".into(),
+            domain::order::PaymentMethod::Card,
+        )
         .await
     {
         Err(CommandError::Conflict { actual, .. }) => assert_eq!(actual, 1),
         other => panic!("expected a conflict, got {other:?}"),
     }
     handler
-        .pay_order(&ctx(), order_id, Some(1), eur(900), "psp".into())
+        .pay_order(
+            &ctx(),
+            order_id,
+            Some(1),
+            eur(900),
+            "psp".into(),
+            domain::order::PaymentMethod::Card,
+        )
         .await
         .unwrap();
 }

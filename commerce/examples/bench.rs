@@ -61,7 +61,14 @@ async fn visit(handler: &CommandHandler, n: usize) -> (u64, i64) {
     let (order, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
     let total = events_total(handler, placed.global_position.unwrap_or(0), order).await;
     let paid = handler
-        .pay_order(&ctx(), order, None, total, "bench".into())
+        .pay_order(
+            &ctx(),
+            order,
+            None,
+            total,
+            "bench".into(),
+            domain::order::PaymentMethod::Card,
+        )
         .await
         .unwrap();
     (4, paid.global_position.unwrap_or(0))

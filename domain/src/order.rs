@@ -58,6 +58,46 @@ impl fmt::Display for OrderStatus {
     }
 }
 
+/// How an order was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// Card through the payment provider.
+    Card,
+    /// Bank transfer.
+    BankTransfer,
+    /// The account's store credit.
+    StoreCredit,
+    /// Paid on delivery.
+    CashOnDelivery,
+    /// Not recorded (payments from before schema version 2 of `OrderPaid`).
+    Unspecified,
+}
+
+impl PaymentMethod {
+    /// Parses a method clients may choose (`unspecified` is not one).
+    pub fn parse(raw: &str) -> Option<PaymentMethod> {
+        match raw {
+            "card" => Some(PaymentMethod::Card),
+            "bank_transfer" => Some(PaymentMethod::BankTransfer),
+            "store_credit" => Some(PaymentMethod::StoreCredit),
+            "cash_on_delivery" => Some(PaymentMethod::CashOnDelivery),
+            _ => None,
+        }
+    }
+
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::BankTransfer => "bank_transfer",
+            PaymentMethod::StoreCredit => "store_credit",
+            PaymentMethod::CashOnDelivery => "cash_on_delivery",
+            PaymentMethod::Unspecified => "unspecified",
+        }
+    }
+}
+
 /// Commands on an order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderCommand {
@@ -76,6 +116,8 @@ pub enum OrderCommand {
         amount: Money,
         /// The payment provider's reference.
         payment_reference: String,
+        /// How it was paid.
+        method: PaymentMethod,
     },
     /// Record the hand-over to a carrier.
     Ship {
@@ -108,7 +150,7 @@ pub enum OrderEvent {
         /// Sum of the line totals.
         total: Money,
     },
-    /// The order was paid in full.
+    /// The order was paid in full. Schema version 2 added `payment_method`.
     OrderPaid {
         /// The order.
         order_id: OrderId,
@@ -116,6 +158,8 @@ pub enum OrderEvent {
         amount: Money,
         /// The payment provider's reference.
         payment_reference: String,
+        /// How it was paid (since schema version 2).
+        payment_method: PaymentMethod,
     },
     /// The order was handed to a carrier.
     OrderShipped {
@@ -150,6 +194,13 @@ impl DomainEvent for OrderEvent {
             OrderEvent::OrderShipped { .. } => "OrderShipped",
             OrderEvent::OrderDelivered { .. } => "OrderDelivered",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",
+        }
+    }
+
+    fn schema_version(&self) -> u16 {
+        match self {
+            OrderEvent::OrderPaid { .. } => 2,
+            _ => 1,
         }
     }
 }
@@ -294,6 +345,7 @@ impl Aggregate for Order {
             OrderCommand::Pay {
                 amount,
                 payment_reference,
+                method,
             } => {
                 let order = self.transition("pay", &[Placed])?;
                 check_text("payment_reference", &payment_reference)?;
@@ -307,6 +359,7 @@ impl Aggregate for Order {
                     order_id: order.order_id,
                     amount,
                     payment_reference,
+                    payment_method: method,
                 }])
             }
             OrderCommand::Ship {
@@ -420,6 +473,7 @@ pub(crate) mod tests {
             order_id: ids().0,
             amount: eur(600),
             payment_reference: "psp-1".into(),
+            payment_method: PaymentMethod::Card,
         }
     }
 
@@ -435,6 +489,7 @@ pub(crate) mod tests {
         OrderCommand::Pay {
             amount: eur(minor),
             payment_reference: "psp-1".into(),
+            method: PaymentMethod::Card,
         }
     }
 

@@ -25,21 +25,19 @@ pub fn encode<E: DomainEvent + Serialize>(event: &E, metadata: &Metadata) -> New
     }
 }
 
-/// Decodes a stored envelope into a domain event of the stream's aggregate.
+/// Decodes an envelope into a domain event of the stream's aggregate, lifting older schema
+/// versions to the current one first (see [`crate::upcast`]).
 pub fn decode<E: DeserializeOwned>(event: &RecordedEvent) -> Result<E, StoreError> {
-    let known = CATALOGUE
-        .iter()
-        .any(|t| t.name == event.event_type && i32::from(t.schema_version) == event.schema_version);
-    if !known {
-        return Err(StoreError::Decode {
-            event_id: event.event_id,
-            reason: format!(
-                "unknown event type {} v{}",
-                event.event_type, event.schema_version
-            ),
-        });
-    }
-    let tagged = serde_json::json!({ "type": event.event_type, "data": event.payload });
+    let (_, payload) = crate::upcast::to_current(
+        &event.event_type,
+        event.schema_version,
+        event.payload.clone(),
+    )
+    .map_err(|reason| StoreError::Decode {
+        event_id: event.event_id,
+        reason,
+    })?;
+    let tagged = serde_json::json!({ "type": event.event_type, "data": payload });
     serde_json::from_value(tagged).map_err(|e| StoreError::Decode {
         event_id: event.event_id,
         reason: e.to_string(),
@@ -60,38 +58,39 @@ pub struct EventType {
 }
 
 macro_rules! catalogue {
-    ($($name:literal, $category:literal, $description:literal;)*) => {
-        /// Every event type the engine writes. Consumers can rely on these names and versions.
+    ($($name:literal, $version:literal, $category:literal, $description:literal;)*) => {
+        /// Every event type the engine writes, at its current schema version. Consumers can
+        /// rely on these names and versions.
         pub const CATALOGUE: &[EventType] = &[
-            $(EventType { name: $name, schema_version: 1, category: $category, description: $description },)*
+            $(EventType { name: $name, schema_version: $version, category: $category, description: $description },)*
         ];
     };
 }
 
 catalogue! {
-    "ProductCreated", "product", "A product was listed with its SKU, name, description, category and price.";
-    "ProductPriceChanged", "product", "A product's unit price changed; placed orders keep their prices.";
-    "StockReceived", "inventory", "Units of a SKU were added to stock.";
-    "StockReserved", "inventory", "Units of a SKU were reserved for an order.";
-    "StockReleased", "inventory", "An order's reservation ended (cancellation); the units are available again.";
-    "CartItemAdded", "cart", "Units of a product were added to a customer's cart.";
-    "CartItemQuantityChanged", "cart", "A cart line's quantity was set.";
-    "CartItemRemoved", "cart", "A cart line was removed.";
-    "CartCleared", "cart", "The customer emptied the cart.";
-    "CartCheckedOut", "cart", "The cart became an order and is now empty.";
-    "OrderPlaced", "order", "An order was placed: priced lines, total, customer; stock is reserved.";
-    "OrderPaid", "order", "The order was paid in full.";
-    "OrderShipped", "order", "The order was handed to a carrier.";
-    "OrderDelivered", "order", "The order reached the customer.";
-    "OrderCancelled", "order", "The order was cancelled (with the refund due, if it was paid); its stock is released.";
-    "AccountRegistered", "account", "An account was opened with its email, display name and roles.";
-    "AccountProfileChanged", "account", "The display name changed.";
-    "AccountPasswordChanged", "account", "The password was changed (no credential is ever in an event); sessions were ended.";
-    "AccountClosed", "account", "The account was closed; it can no longer sign in.";
-    "AccountRoleGranted", "account", "A role was granted.";
-    "AccountRoleRevoked", "account", "A role was revoked.";
-    "EmailClaimed", "email", "An account took an email address (stream named by the address's SHA-256).";
-    "EmailReleased", "email", "The address was given up (account closed).";
+    "ProductCreated", 1, "product", "A product was listed with its SKU, name, description, category and price.";
+    "ProductPriceChanged", 1, "product", "A product's unit price changed; placed orders keep their prices.";
+    "StockReceived", 1, "inventory", "Units of a SKU were added to stock.";
+    "StockReserved", 1, "inventory", "Units of a SKU were reserved for an order.";
+    "StockReleased", 1, "inventory", "An order's reservation ended (cancellation); the units are available again.";
+    "CartItemAdded", 1, "cart", "Units of a product were added to a customer's cart.";
+    "CartItemQuantityChanged", 1, "cart", "A cart line's quantity was set.";
+    "CartItemRemoved", 1, "cart", "A cart line was removed.";
+    "CartCleared", 1, "cart", "The customer emptied the cart.";
+    "CartCheckedOut", 1, "cart", "The cart became an order and is now empty.";
+    "OrderPlaced", 1, "order", "An order was placed: priced lines, total, customer; stock is reserved.";
+    "OrderPaid", 2, "order", "The order was paid in full (v2: with its payment method).";
+    "OrderShipped", 1, "order", "The order was handed to a carrier.";
+    "OrderDelivered", 1, "order", "The order reached the customer.";
+    "OrderCancelled", 1, "order", "The order was cancelled (with the refund due, if it was paid); its stock is released.";
+    "AccountRegistered", 1, "account", "An account was opened with its email, display name and roles.";
+    "AccountProfileChanged", 1, "account", "The display name changed.";
+    "AccountPasswordChanged", 1, "account", "The password was changed (no credential is ever in an event); sessions were ended.";
+    "AccountClosed", 1, "account", "The account was closed; it can no longer sign in.";
+    "AccountRoleGranted", 1, "account", "A role was granted.";
+    "AccountRoleRevoked", 1, "account", "A role was revoked.";
+    "EmailClaimed", 1, "email", "An account took an email address (stream named by the address's SHA-256).";
+    "EmailReleased", 1, "email", "The address was given up (account closed).";
 }
 
 #[cfg(test)]

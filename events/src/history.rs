@@ -23,5 +23,7 @@ pub async fn order_history(
     .bind(order_id.to_string())
     .fetch_all(pool)
     .await?;
-    rows.into_iter().map(RecordedEvent::try_from).collect()
+    rows.into_iter()
+        .map(|r| RecordedEvent::try_from(r).map(crate::upcast::upcast))
+        .collect()
 }

@@ -8,6 +8,7 @@
 //! - [`codec`]: turns domain events into envelopes and back, and lists the event catalogue.
 //! - [`chain`]: the hash chains that make edits, deletions and reorderings detectable;
 //!   [`verify`] walks them.
+//! - [`upcast`]: older schema versions lifted to the current one on every read path.
 //! - [`testing`]: fresh PostgreSQL databases for tests.
 
 pub mod chain;
@@ -19,6 +20,7 @@ pub mod memory;
 pub mod postgres;
 pub mod store;
 pub mod testing;
+pub mod upcast;
 pub mod verify;
 
 pub use envelope::{

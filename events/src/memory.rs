@@ -102,13 +102,21 @@ impl EventStore for MemoryEventStore {
             .iter()
             .filter(|e| e.stream_id == stream_id && e.stream_version >= from_version)
             .cloned()
+            .map(crate::upcast::upcast)
             .collect())
     }
 
     async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.lock();
         let start = usize::try_from(after.max(0)).unwrap_or(usize::MAX);
-        Ok(inner.log.iter().skip(start).take(limit).cloned().collect())
+        Ok(inner
+            .log
+            .iter()
+            .skip(start)
+            .take(limit)
+            .cloned()
+            .map(crate::upcast::upcast)
+            .collect())
     }
 
     async fn head_position(&self) -> Result<i64, StoreError> {

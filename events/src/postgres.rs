@@ -273,7 +273,9 @@ impl EventStore for PgEventStore {
         .bind(from_version)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(RecordedEvent::try_from).collect()
+        rows.into_iter()
+            .map(|r| RecordedEvent::try_from(r).map(crate::upcast::upcast))
+            .collect()
     }
 
     async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -284,7 +286,9 @@ impl EventStore for PgEventStore {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(RecordedEvent::try_from).collect()
+        rows.into_iter()
+            .map(|r| RecordedEvent::try_from(r).map(crate::upcast::upcast))
+            .collect()
     }
 
     async fn head_position(&self) -> Result<i64, StoreError> {

@@ -89,6 +89,7 @@ async fn some_business(handler: &CommandHandler, customers: usize) {
                 None,
                 Money::new(2000, eur).unwrap(),
                 "psp".into(),
+                domain::order::PaymentMethod::Card,
             )
             .await
             .unwrap();

@@ -72,15 +72,17 @@ impl Projection for OrderProjection {
             OrderEvent::OrderPaid {
                 order_id,
                 payment_reference,
+                payment_method,
                 ..
             } => {
                 sqlx::query(
                     "update orders set status = 'paid', paid_at = $2, payment_reference = $3,
-                       updated_at = $2 where order_id = $1",
+                       payment_method = $4, updated_at = $2 where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
                 .bind(payment_reference)
+                .bind(payment_method.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -165,6 +167,8 @@ pub struct OrderView {
     pub paid_at: Option<DateTime<Utc>>,
     /// Payment provider's reference.
     pub payment_reference: Option<String>,
+    /// How it was paid.
+    pub payment_method: Option<String>,
     /// When it was shipped.
     pub shipped_at: Option<DateTime<Utc>>,
     /// Carrier.
@@ -188,7 +192,7 @@ pub struct OrderView {
 pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {
     let order: Option<OrderView> = sqlx::query_as(
         "select order_id, customer_id, status, total_minor, currency, placed_at, paid_at,
-           payment_reference, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
+           payment_reference, payment_method, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
            cancel_reason, refund_minor
          from orders where order_id = $1",
     )

@@ -1,0 +1,119 @@
+//! Upcasting: stored events keep the schema version they were written with; readers get the
+//! current one. Each upcaster lifts one event type by one version, and they chain (v1 -> v2 ->
+//! v3 ...), so an old event written years ago still reads as today's type.
+//!
+//! Stored bytes never change (the hash chains cover them); upcasting happens on every read
+//! path that hands events out: the store's `read_stream` and `read_all` (aggregates, the relay
+//! and therefore Kafka, the embedded projections), the order history, and `codec::decode`
+//! (for records that reached Kafka before an upgrade).
+
+use serde_json::Value;
+
+use crate::codec::CATALOGUE;
+use crate::envelope::RecordedEvent;
+
+/// Lifts `event_type` payloads from `from` to `from + 1`.
+struct Upcaster {
+    event_type: &'static str,
+    from: i32,
+    lift: fn(Value) -> Value,
+}
+
+/// `OrderPaid` v1 -> v2: `payment_method` was added. v1 never recorded it, so it becomes
+/// `unspecified`.
+fn order_paid_v1_to_v2(mut payload: Value) -> Value {
+    if let Value::Object(map) = &mut payload {
+        map.entry("payment_method")
+            .or_insert_with(|| Value::String("unspecified".into()));
+    }
+    payload
+}
+
+const UPCASTERS: &[Upcaster] = &[Upcaster {
+    event_type: "OrderPaid",
+    from: 1,
+    lift: order_paid_v1_to_v2,
+}];
+
+/// The current schema version of an event type, if the type is known.
+pub fn current_version(event_type: &str) -> Option<i32> {
+    CATALOGUE
+        .iter()
+        .find(|t| t.name == event_type)
+        .map(|t| i32::from(t.schema_version))
+}
+
+/// Lifts a payload to the current schema version of its type. Errors for unknown types,
+/// versions newer than this build, and gaps in the upcaster chain.
+pub fn to_current(
+    event_type: &str,
+    mut version: i32,
+    mut payload: Value,
+) -> Result<(i32, Value), String> {
+    let current =
+        current_version(event_type).ok_or_else(|| format!("unknown event type {event_type}"))?;
+    if version > current {
+        return Err(format!(
+            "{event_type} v{version} is newer than this build knows (v{current})"
+        ));
+    }
+    while version < current {
+        let step = UPCASTERS
+            .iter()
+            .find(|u| u.event_type == event_type && u.from == version)
+            .ok_or_else(|| format!("no upcaster for {event_type} v{version}"))?;
+        payload = (step.lift)(payload);
+        version += 1;
+    }
+    Ok((version, payload))
+}
+
+/// The event in its type's current schema. Events that cannot be lifted (unknown types,
+/// newer versions) are handed out unchanged for the decoder to refuse or skip.
+pub fn upcast(mut event: RecordedEvent) -> RecordedEvent {
+    let needs = current_version(&event.event_type).is_some_and(|c| event.schema_version < c);
+    if needs {
+        let payload = std::mem::take(&mut event.payload);
+        match to_current(&event.event_type, event.schema_version, payload.clone()) {
+            Ok((version, lifted)) => {
+                event.schema_version = version;
+                event.payload = lifted;
+            }
+            Err(reason) => {
+                tracing::warn!(event_id = %event.event_id, %reason, "cannot upcast");
+                event.payload = payload;
+            }
+        }
+    }
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn order_paid_v1_gains_an_unspecified_payment_method() {
+        let (v, payload) = to_current("OrderPaid", 1, json!({"order_id": "x"})).unwrap();
+        assert_eq!(v, 2);
+        assert_eq!(payload["payment_method"], "unspecified");
+        let (v, payload) = to_current("OrderPaid", 2, json!({"payment_method": "card"})).unwrap();
+        assert_eq!((v, &payload["payment_method"]), (2, &json!("card")));
+    }
+
+    #[test]
+    fn newer_and_unknown_versions_are_refused() {
+        assert!(to_current("OrderPaid", 3, json!({})).is_err());
+        assert!(to_current("Nope", 1, json!({})).is_err());
+    }
+
+    #[test]
+    fn every_type_has_a_complete_upcaster_chain() {
+        for t in CATALOGUE {
+            for v in 1..i32::from(t.schema_version) {
+                assert!(to_current(t.name, v, json!({})).is_ok(), "{} v{v}", t.name);
+            }
+        }
+    }
+}
