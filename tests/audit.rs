@@ -287,6 +287,20 @@ async fn verify_reports_tampering_with_its_exit_status_and_over_http() {
     let head = report["head_hash"].as_str().unwrap().to_owned();
     assert_eq!(shop.customer.get("/audit/verify").await.0, 403);
 
+    // The event contract is published as JSON Schemas, for anyone.
+    let (status, published) = Api::new(shop.api.base.clone()).get("/events/schemas").await;
+    assert_eq!(status, 200);
+    let schemas = published["schemas"].as_array().unwrap();
+    let versions: Vec<i64> = schemas
+        .iter()
+        .filter(|s| s["event_type"] == "OrderPaid")
+        .map(|s| s["schema_version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    assert!(schemas
+        .iter()
+        .all(|s| s["schema"]["$schema"].as_str().unwrap().contains("2020-12")));
+
     // Someone lowers the amount paid, directly in the database.
     sqlx::query(
         "update events set payload = jsonb_set(payload, '{amount,amount_minor}', '1')

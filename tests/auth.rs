@@ -335,6 +335,7 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("GET", "/orders/{order_id}", ORDER_READERS),
     ("GET", "/orders/{order_id}/history", ORDER_READERS),
     ("GET", "/audit/verify", AUDITOR_OR_ADMIN),
+    ("GET", "/events/schemas", EVERYONE),
     ("POST", "/orders/{order_id}/payment", CUSTOMER_OR_ADMIN),
     ("POST", "/orders/{order_id}/cancellation", CUSTOMER_OR_ADMIN),
     ("POST", "/orders/{order_id}/shipment", ADMIN),

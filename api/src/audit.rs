@@ -29,6 +29,12 @@ pub fn routes() -> Routes {
             Access::Roles(AUDITORS),
             verify,
         )
+        .add(Method::GET, "/events/schemas", Access::Public, schemas)
+}
+
+/// The JSON Schema of every event type and version: the back-office contract.
+async fn schemas() -> Json<Value> {
+    Json(json!({ "schemas": events::schemas::all() }))
 }
 
 /// An order's state as rebuilt from its events.

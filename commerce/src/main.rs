@@ -41,6 +41,12 @@ enum Role {
     /// Replay history from the event store.
     #[command(subcommand)]
     Replay(ReplayCommand),
+    /// Write the JSON Schema of every event type and version (`<Type>.v<N>.schema.json`).
+    Schemas {
+        /// Target folder.
+        #[arg(long, default_value = "docs/events")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -101,6 +107,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let shutdown = commerce::shutdown_on_signal();
     let done = std::process::ExitCode::SUCCESS;
     match cli.command {
+        Role::Schemas { out } => {
+            std::fs::create_dir_all(&out)?;
+            for schema in events::schemas::all() {
+                let path = out.join(schema.file_name());
+                std::fs::write(&path, serde_json::to_string_pretty(&schema.schema)? + "\n")?;
+                println!("{}", path.display());
+            }
+            Ok(done)
+        }
         Role::Verify => Ok(if commerce::verify_store(&config).await? {
             done
         } else {

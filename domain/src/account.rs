@@ -69,6 +69,7 @@ impl fmt::Display for Email {
 }
 
 /// What an account may do.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -165,6 +166,7 @@ pub enum AccountCommand {
 }
 
 /// Events of an account. None carries a credential.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum AccountEvent {
@@ -419,6 +421,7 @@ pub enum EmailClaimCommand {
 }
 
 /// Events of an email claim. The stream id names the (hashed) email; payloads hold no email.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum EmailClaimEvent {

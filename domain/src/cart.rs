@@ -54,6 +54,7 @@ pub enum CartCommand {
 }
 
 /// Events of a cart.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum CartEvent {

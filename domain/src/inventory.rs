@@ -38,6 +38,7 @@ pub enum InventoryCommand {
 }
 
 /// Events of an inventory.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum InventoryEvent {

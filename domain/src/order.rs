@@ -9,6 +9,7 @@ use crate::aggregate::{Aggregate, DomainEvent};
 use crate::values::{CustomerId, Money, OrderId, Quantity, Sku};
 
 /// A priced line of an order, fixed when the order is placed.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
     /// Which product.
@@ -59,6 +60,7 @@ impl fmt::Display for OrderStatus {
 }
 
 /// How an order was paid.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
@@ -136,6 +138,7 @@ pub enum OrderCommand {
 }
 
 /// Events of an order.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum OrderEvent {

@@ -38,6 +38,7 @@ pub enum ProductCommand {
 }
 
 /// Events of a product.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum ProductEvent {

@@ -130,6 +130,7 @@ impl fmt::Display for Currency {
 }
 
 /// An amount of money: integer minor units (cents) and a currency. Never floating point.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "MoneyRepr")]
 pub struct Money {
@@ -138,7 +139,14 @@ pub struct Money {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Money")
+)]
 struct MoneyRepr {
+    /// Integer minor units (cents), never negative.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0)))]
     amount_minor: i64,
     currency: Currency,
 }
@@ -254,6 +262,7 @@ impl From<Quantity> for u32 {
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(Uuid);
@@ -300,6 +309,41 @@ impl From<AccountId> for CustomerId {
     fn from(id: AccountId) -> Self {
         CustomerId(id.0)
     }
+}
+
+/// Schemas of value objects whose JSON form is validated text or numbers.
+#[cfg(feature = "schema")]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+    macro_rules! schema {
+        ($t:ty, $name:literal, $schema:tt) => {
+            impl JsonSchema for $t {
+                fn schema_name() -> Cow<'static, str> {
+                    $name.into()
+                }
+                fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                    json_schema!($schema)
+                }
+            }
+        };
+    }
+
+    schema!(super::Sku, "Sku", {
+        "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$",
+        "description": "Stock keeping unit: 1-64 of A-Z a-z 0-9 . _ -"
+    });
+    schema!(super::Currency, "Currency", {
+        "type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code"
+    });
+    schema!(super::Quantity, "Quantity", {
+        "type": "integer", "minimum": 1, "maximum": 1_000_000, "description": "Whole units"
+    });
+    schema!(crate::account::Email, "Email", {
+        "type": "string", "maxLength": 254, "description": "Normalized (lower-case) email address"
+    });
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! - [`chain`]: the hash chains that make edits, deletions and reorderings detectable;
 //!   [`verify`] walks them.
 //! - [`upcast`]: older schema versions lifted to the current one on every read path.
+//! - [`schemas`]: JSON Schemas of every event type and version.
 //! - [`testing`]: fresh PostgreSQL databases for tests.
 
 pub mod chain;
@@ -18,6 +19,7 @@ pub mod envelope;
 pub mod history;
 pub mod memory;
 pub mod postgres;
+pub mod schemas;
 pub mod store;
 pub mod testing;
 pub mod upcast;

@@ -159,7 +159,10 @@ async fn relay_publishes_the_committed_log_keyed_and_in_order() {
             message::header(&m, "event_type"),
             Some(event.event_type.as_str())
         );
-        assert_eq!(message::header(&m, "schema_version"), Some("1"));
+        assert_eq!(
+            message::header(&m, "schema_version"),
+            Some(event.schema_version.to_string().as_str())
+        );
         received.push(event);
     }
 

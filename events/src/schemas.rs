@@ -1,0 +1,248 @@
+//! JSON Schemas (draft 2020-12) of every event type and schema version, generated from the
+//! Rust types with `schemars`. Served at `GET /events/schemas` and written to `docs/events/`
+//! (`commerce schemas --out docs/events`); a test keeps the files in step with the code.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use domain::account::{AccountEvent, EmailClaimEvent};
+use domain::cart::CartEvent;
+use domain::inventory::InventoryEvent;
+use domain::order::OrderEvent;
+use domain::product::ProductEvent;
+
+use crate::codec::CATALOGUE;
+
+/// The schema of one event type at one version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventSchema {
+    /// Type name.
+    pub event_type: &'static str,
+    /// Schema version.
+    pub schema_version: u16,
+    /// Stream category.
+    pub category: &'static str,
+    /// The payload's JSON Schema.
+    pub schema: Value,
+}
+
+impl EventSchema {
+    /// File name under `docs/events/`.
+    pub fn file_name(&self) -> String {
+        format!("{}.v{}.schema.json", self.event_type, self.schema_version)
+    }
+}
+
+/// Payload schemas by type name, from one adjacently tagged event enum.
+fn payloads<E: schemars::JsonSchema>() -> Vec<(String, Value, Value)> {
+    let root = schemars::schema_for!(E).to_value();
+    let defs = root
+        .get("$defs")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    let variants = root
+        .get("oneOf")
+        .or_else(|| root.get("anyOf"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    variants
+        .into_iter()
+        .filter_map(|v| {
+            let tag = &v["properties"]["type"];
+            let name = tag["const"]
+                .as_str()
+                .or_else(|| tag["enum"][0].as_str())?
+                .to_owned();
+            Some((name, v["properties"]["data"].clone(), defs.clone()))
+        })
+        .collect()
+}
+
+fn document(
+    event_type: &str,
+    version: u16,
+    category: &str,
+    description: &str,
+    payload: Value,
+    defs: Value,
+) -> Value {
+    let mut schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("urn:commerce:event:{event_type}:v{version}"),
+        "title": format!("{event_type} v{version}"),
+        "description": description,
+        "x-event-type": event_type,
+        "x-schema-version": version,
+        "x-stream-category": category,
+    });
+    if let (Value::Object(target), Value::Object(fields)) = (&mut schema, payload) {
+        target.extend(fields);
+        if defs.as_object().is_some_and(|d| !d.is_empty()) {
+            target.insert("$defs".into(), defs);
+        }
+    }
+    schema
+}
+
+/// `OrderPaid` v1: v2 without `payment_method`.
+fn order_paid_v1(v2: &Value) -> Value {
+    let mut v1 = v2.clone();
+    if let Some(properties) = v1["properties"].as_object_mut() {
+        properties.remove("payment_method");
+    }
+    if let Some(required) = v1["required"].as_array_mut() {
+        required.retain(|r| r != "payment_method");
+    }
+    v1["$id"] = json!("urn:commerce:event:OrderPaid:v1");
+    v1["title"] = json!("OrderPaid v1");
+    v1["x-schema-version"] = json!(1);
+    v1
+}
+
+/// Every event type at every schema version, in catalogue order.
+pub fn all() -> Vec<EventSchema> {
+    let mut generated = Vec::new();
+    generated.extend(payloads::<ProductEvent>());
+    generated.extend(payloads::<InventoryEvent>());
+    generated.extend(payloads::<CartEvent>());
+    generated.extend(payloads::<OrderEvent>());
+    generated.extend(payloads::<AccountEvent>());
+    generated.extend(payloads::<EmailClaimEvent>());
+
+    let mut out = Vec::new();
+    for t in CATALOGUE {
+        let Some((_, payload, defs)) = generated.iter().find(|(n, _, _)| n == t.name) else {
+            continue;
+        };
+        let current = document(
+            t.name,
+            t.schema_version,
+            t.category,
+            t.description,
+            payload.clone(),
+            defs.clone(),
+        );
+        if t.name == "OrderPaid" {
+            out.push(EventSchema {
+                event_type: t.name,
+                schema_version: 1,
+                category: t.category,
+                schema: order_paid_v1(&current),
+            });
+        }
+        out.push(EventSchema {
+            event_type: t.name,
+            schema_version: t.schema_version,
+            category: t.category,
+            schema: current,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode;
+    use crate::envelope::Metadata;
+    use domain::order::{OrderLine, PaymentMethod};
+    use domain::values::Currency;
+    use domain::{CustomerId, Money, OrderId, Quantity, Sku};
+
+    #[test]
+    fn every_type_and_version_has_a_schema() {
+        let schemas = all();
+        for t in CATALOGUE {
+            for v in 1..=t.schema_version {
+                assert!(
+                    schemas
+                        .iter()
+                        .any(|s| s.event_type == t.name && s.schema_version == v),
+                    "{} v{v}",
+                    t.name
+                );
+            }
+        }
+    }
+
+    /// Real payloads have exactly the schema's properties and every required one.
+    #[test]
+    fn schemas_describe_real_payloads() {
+        let eur = Currency::parse("EUR").unwrap();
+        let line = OrderLine {
+            sku: Sku::parse("A").unwrap(),
+            name: "A".into(),
+            unit_price: Money::new(1, eur).unwrap(),
+            quantity: Quantity::new(1).unwrap(),
+            line_total: Money::new(1, eur).unwrap(),
+        };
+        let samples = [
+            encode(
+                &OrderEvent::OrderPlaced {
+                    order_id: OrderId::generate(),
+                    customer_id: CustomerId::generate(),
+                    lines: vec![line],
+                    total: Money::new(1, eur).unwrap(),
+                },
+                &Metadata::default(),
+            ),
+            encode(
+                &OrderEvent::OrderPaid {
+                    order_id: OrderId::generate(),
+                    amount: Money::new(1, eur).unwrap(),
+                    payment_reference: "p".into(),
+                    payment_method: PaymentMethod::Card,
+                },
+                &Metadata::default(),
+            ),
+        ];
+        let schemas = all();
+        for sample in samples {
+            let schema = &schemas
+                .iter()
+                .find(|s| {
+                    s.event_type == sample.event_type
+                        && i32::from(s.schema_version) == sample.schema_version
+                })
+                .unwrap()
+                .schema;
+            let properties = schema["properties"].as_object().unwrap();
+            let payload = sample.payload.as_object().unwrap();
+            for key in payload.keys() {
+                assert!(
+                    properties.contains_key(key),
+                    "{}: {key} not in schema",
+                    sample.event_type
+                );
+            }
+            for required in schema["required"].as_array().unwrap() {
+                assert!(
+                    payload.contains_key(required.as_str().unwrap()),
+                    "{required} missing"
+                );
+            }
+        }
+        let v1 = schemas
+            .iter()
+            .find(|s| s.event_type == "OrderPaid" && s.schema_version == 1)
+            .unwrap();
+        assert!(v1.schema["properties"].get("payment_method").is_none());
+    }
+
+    /// `docs/events/` holds exactly what the code generates.
+    #[test]
+    fn published_schema_files_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events");
+        for s in all() {
+            let path = dir.join(s.file_name());
+            let expected = serde_json::to_string_pretty(&s.schema).unwrap() + "\n";
+            let found = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                found == expected,
+                "{} is missing or stale: run `cargo run -p commerce -- schemas --out docs/events`",
+                path.display()
+            );
+        }
+    }
+}
