@@ -683,7 +683,10 @@ async fn rate_limits_answer_429_with_retry_after() {
         statuses.push(me.get("/me").await.0);
     }
     assert!(statuses[..10].iter().all(|s| *s == 200), "{statuses:?}");
-    assert!(statuses.contains(&429), "requests per account: {statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "requests per account: {statuses:?}"
+    );
 
     // Per IP overall: 60 a minute (about 20 used above).
     let mut statuses = Vec::new();

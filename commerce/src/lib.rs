@@ -445,6 +445,82 @@ pub async fn replay_order(
     Ok(())
 }
 
+/// Rebuilds projections without downtime (see `projections::rebuild`), showing progress: a
+/// bar with events/s and ETA on a terminal, plain log lines otherwise.
+pub async fn rebuild(config: &Config, names: &[String], all: bool) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let known = all_projections();
+    let selected: Vec<_> = if all {
+        known
+    } else {
+        if names.is_empty() {
+            anyhow::bail!("name projections to rebuild, or pass --all");
+        }
+        let mut chosen = Vec::new();
+        for name in names {
+            let p = known
+                .iter()
+                .find(|p| p.name() == name)
+                .cloned()
+                .with_context(|| {
+                    let all: Vec<_> = known.iter().map(|p| p.name()).collect();
+                    format!("unknown projection {name}; known: {}", all.join(", "))
+                })?;
+            chosen.push(p);
+        }
+        chosen
+    };
+    let pool = database(config).await?;
+    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_line = std::time::Instant::now();
+    let outcome = projections::rebuild::rebuild(&pool, store, selected, config.batch_size, |p| {
+        let rate = p.events as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let remaining = (p.head - p.position).max(0) as f64;
+        let eta = remaining / rate.max(1.0);
+        let share = if p.head > 0 {
+            p.position as f64 / p.head as f64
+        } else {
+            1.0
+        };
+        if terminal {
+            let filled = (share * 30.0) as usize;
+            eprint!(
+                "\r[{}{}] {:>5.1}% {} events {:.0} events/s ETA {:.0}s ",
+                "#".repeat(filled.min(30)),
+                " ".repeat(30 - filled.min(30)),
+                share * 100.0,
+                p.events,
+                rate,
+                eta
+            );
+            let _ = std::io::stderr().flush();
+        } else if last_line.elapsed() > Duration::from_secs(2) {
+            last_line = std::time::Instant::now();
+            tracing::info!(
+                events = p.events,
+                position = p.position,
+                head = p.head,
+                rate = rate as u64,
+                eta_secs = eta as u64,
+                "rebuilding"
+            );
+        }
+    })
+    .await?;
+    if terminal {
+        eprintln!();
+    }
+    let secs = outcome.elapsed.as_secs_f64();
+    println!(
+        "rebuilt {} from {} events in {secs:.1}s ({:.0} events/s); switched to the new generation",
+        outcome.projections.join(", "),
+        outcome.events,
+        outcome.events as f64 / secs.max(1e-3)
+    );
+    Ok(())
+}
+
 /// A token cancelled on Ctrl-C or SIGTERM.
 pub fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();

@@ -41,6 +41,15 @@ enum Role {
     /// Replay history from the event store.
     #[command(subcommand)]
     Replay(ReplayCommand),
+    /// Rebuild projections from the event store into a new generation, then switch to it,
+    /// while the API keeps serving.
+    Rebuild {
+        /// Projections to rebuild (catalog, carts, orders, customer_orders, accounts).
+        names: Vec<String>,
+        /// Rebuild every projection.
+        #[arg(long)]
+        all: bool,
+    },
     /// Write the JSON Schema of every event type and version (`<Type>.v<N>.schema.json`).
     Schemas {
         /// Target folder.
@@ -107,6 +116,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let shutdown = commerce::shutdown_on_signal();
     let done = std::process::ExitCode::SUCCESS;
     match cli.command {
+        Role::Rebuild { names, all } => {
+            commerce::rebuild(&config, &names, all).await.map(|()| done)
+        }
         Role::Schemas { out } => {
             std::fs::create_dir_all(&out)?;
             for schema in events::schemas::all() {

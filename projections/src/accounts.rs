@@ -23,6 +23,10 @@ impl Projection for AccountProjection {
         &["account"]
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["accounts"]
+    }
+
     async fn apply(
         &self,
         tx: &mut PgConnection,

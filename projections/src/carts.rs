@@ -24,6 +24,10 @@ impl Projection for CartProjection {
         &["cart"]
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["carts", "cart_lines"]
+    }
+
     async fn apply(
         &self,
         tx: &mut PgConnection,

@@ -23,6 +23,10 @@ impl Projection for CatalogProjection {
         &["product", "inventory"]
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["catalog_products", "catalog_stock"]
+    }
+
     async fn apply(
         &self,
         tx: &mut PgConnection,

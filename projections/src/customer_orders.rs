@@ -23,6 +23,10 @@ impl Projection for CustomerOrdersProjection {
         &["order"]
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["customer_orders"]
+    }
+
     async fn apply(
         &self,
         tx: &mut PgConnection,

@@ -9,6 +9,9 @@
 //! - [`follow::follow_log`] reads the event store's global log directly (no broker);
 //! - the `kafka` crate's consumer feeds the same projector from a Kafka topic.
 //!
+//! [`rebuild`] replays the log into a new generation of a projection's tables while the
+//! current one serves, then switches atomically.
+//!
 //! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`]. Each module holds the
 //! projection and the queries that read its tables.
 
@@ -20,6 +23,7 @@ pub mod follow;
 pub mod orders;
 pub mod projection;
 pub mod projector;
+pub mod rebuild;
 
 pub use projection::{Projection, ProjectionError};
 pub use projector::{all_projections, Projector};

@@ -24,6 +24,10 @@ impl Projection for OrderProjection {
         &["order"]
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["orders", "order_lines"]
+    }
+
     async fn apply(
         &self,
         tx: &mut PgConnection,

@@ -24,6 +24,9 @@ pub trait Projection: Send + Sync + 'static {
     /// Stream categories whose events this projection reads.
     fn categories(&self) -> &'static [&'static str];
 
+    /// The read-model tables it owns (rebuilt together).
+    fn tables(&self) -> &'static [&'static str];
+
     /// Applies one event inside the caller's transaction. Called at most once per
     /// (stream, version); events of unknown types are to be ignored.
     async fn apply(

@@ -54,6 +54,34 @@ impl Projector {
             return Ok(0);
         }
         let mut tx = self.pool.begin().await?;
+        // A rebuild switching generations holds this exclusively: no batch is half-way
+        // through the tables being swapped, and every batch after the switch sees the new ones.
+        sqlx::query("select pg_advisory_xact_lock_shared($1)")
+            .bind(crate::rebuild::SWITCH_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let applied = self.apply_in(&mut tx, events).await?;
+        if let Some(name) = checkpoint {
+            let last = events.last().map_or(0, |e| e.global_position);
+            sqlx::query(
+                "insert into projection_checkpoints (name, position) values ($1, $2)
+                 on conflict (name) do update set position = excluded.position, updated_at = now()",
+            )
+            .bind(name)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Applies `events` inside the caller's transaction, with de-duplication.
+    pub async fn apply_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<usize, ProjectionError> {
         let mut applied = 0;
         for event in events {
             let category = event.category();
@@ -79,22 +107,10 @@ impl Projector {
                         version = event.stream_version, "duplicate skipped");
                     continue;
                 }
-                projection.apply(&mut tx, event).await?;
+                projection.apply(tx, event).await?;
                 applied += 1;
             }
         }
-        if let Some(name) = checkpoint {
-            let last = events.last().map_or(0, |e| e.global_position);
-            sqlx::query(
-                "insert into projection_checkpoints (name, position) values ($1, $2)
-                 on conflict (name) do update set position = excluded.position, updated_at = now()",
-            )
-            .bind(name)
-            .bind(last)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
         Ok(applied)
     }
 
