@@ -274,23 +274,15 @@ async fn main() {
         let _ = t.await;
     }
 
-    // Replay: the whole log into empty read models, in batches of 500.
-    projector::reset(&db.pool).await.unwrap();
-    let t = Instant::now();
-    let mut after = 0;
-    let mut replayed = 0;
-    loop {
-        let batch = store.read_all(after, 500).await.unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        after = batch.last().unwrap().global_position;
-        replayed += batch.len();
-        projector.apply_batch(&batch, None).await.unwrap();
-    }
-    let secs = t.elapsed().as_secs_f64();
+    // Rebuild: the whole log into a new generation of every read model, then the switch.
+    let outcome = projections::rebuild::rebuild(&db.pool, store.clone(), all_projections(), 500, |_| {})
+        .await
+        .unwrap();
+    let secs = outcome.elapsed.as_secs_f64();
     println!(
-        "replay: {replayed} events into 4 read models in {secs:.1}s = {:.0} events/s",
-        replayed as f64 / secs
+        "rebuild (zero-downtime, all {} projections): {} events in {secs:.1}s = {:.0} events/s",
+        outcome.projections.len(),
+        outcome.events,
+        outcome.events as f64 / secs
     );
 }
