@@ -44,23 +44,7 @@ async fn shop() -> Shop {
     let api = Api::new(engine.base_url().await);
     let staff = Staff::hire(&api, &env).await;
     for (sku, price) in [("PEN", 150), ("INK", 300)] {
-        staff
-            .seller
-            .ok(
-                Method::POST,
-                "/products",
-                Some(json!({"sku": sku, "name": sku, "category": "office",
-                "price": {"amount_minor": price, "currency": "EUR"}})),
-            )
-            .await;
-        staff
-            .seller
-            .ok(
-                Method::POST,
-                &format!("/products/{sku}/stock"),
-                Some(json!({"quantity": 10})),
-            )
-            .await;
+        staff.list(sku, price, 10).await;
     }
     let customer = api.customer().await;
     let cart = format!("/customers/{}/cart/items", customer.id());
@@ -339,38 +323,9 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
     let mut engine = Process::start("up", &env);
     let api = Api::new(engine.base_url().await);
     let staff = Staff::hire(&api, &env).await;
-    staff
-        .seller
-        .ok(
-            Method::POST,
-            "/products",
-            Some(json!({"sku": "OLD", "name": "Old", "category": "c",
-            "price": {"amount_minor": 700, "currency": "EUR"}})),
-        )
-        .await;
-    staff
-        .seller
-        .ok(
-            Method::POST,
-            "/products/OLD/stock",
-            Some(json!({"quantity": 5})),
-        )
-        .await;
+    staff.list("OLD", 700, 5).await;
     let customer = api.customer().await;
-    customer
-        .ok(
-            Method::POST,
-            &format!("/customers/{}/cart/items", customer.id()),
-            Some(json!({"sku": "OLD", "quantity": 1})),
-        )
-        .await;
-    let placed = customer
-        .ok(
-            Method::POST,
-            &format!("/customers/{}/orders", customer.id()),
-            None,
-        )
-        .await;
+    let placed = customer.buy("OLD", 1).await;
     let order = placed["order_id"].as_str().unwrap().to_owned();
 
     // An older release recorded the payment as OrderPaid v1, without payment_method.
@@ -436,20 +391,7 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
     assert_eq!(on_kafka.payload["payment_method"], "unspecified");
     // A new payment records its method as v2.
     let second = api.customer().await;
-    second
-        .ok(
-            Method::POST,
-            &format!("/customers/{}/cart/items", second.id()),
-            Some(json!({"sku": "OLD", "quantity": 1})),
-        )
-        .await;
-    let placed = second
-        .ok(
-            Method::POST,
-            &format!("/customers/{}/orders", second.id()),
-            None,
-        )
-        .await;
+    let placed = second.buy("OLD", 1).await;
     let new_order = placed["order_id"].as_str().unwrap();
     let (status, body) = second
         .send(Method::POST, &format!("/orders/{new_order}/payment"), Some(json!({

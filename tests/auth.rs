@@ -481,39 +481,10 @@ async fn other_peoples_carts_orders_and_products_are_out_of_reach() {
     let env = EngineEnv::embedded(&db);
     let (_engine, api) = start_role("up", &env).await;
     let staff = Staff::hire(&api, &env).await;
-    staff
-        .seller
-        .ok(
-            Method::POST,
-            "/products",
-            Some(json!({"sku": "OWN-1", "name": "O", "category": "c",
-            "price": {"amount_minor": 100, "currency": "EUR"}})),
-        )
-        .await;
-    staff
-        .seller
-        .ok(
-            Method::POST,
-            "/products/OWN-1/stock",
-            Some(json!({"quantity": 5})),
-        )
-        .await;
+    staff.list("OWN-1", 100, 5).await;
     let alice = api.customer().await;
     let mallory = api.customer().await;
-    alice
-        .ok(
-            Method::POST,
-            &format!("/customers/{}/cart/items", alice.id()),
-            Some(json!({"sku": "OWN-1", "quantity": 1})),
-        )
-        .await;
-    let placed = alice
-        .ok(
-            Method::POST,
-            &format!("/customers/{}/orders", alice.id()),
-            None,
-        )
-        .await;
+    let placed = alice.buy("OWN-1", 1).await;
     let order = placed["order_id"].as_str().unwrap();
     let position = placed["global_position"].as_i64().unwrap();
 

@@ -108,23 +108,7 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
     ];
 
     for sku in ["RED", "GREEN", "BLUE"] {
-        staff
-            .seller
-            .ok(
-                Method::POST,
-                "/products",
-                Some(json!({"sku": sku, "name": sku, "category": "mugs",
-                        "price": {"amount_minor": 700, "currency": "EUR"}})),
-            )
-            .await;
-        staff
-            .seller
-            .ok(
-                Method::POST,
-                &format!("/products/{sku}/stock"),
-                Some(json!({"quantity": 10_000})),
-            )
-            .await;
+        staff.list(sku, 700, 10_000).await;
     }
 
     let done = Arc::new(AtomicUsize::new(0));

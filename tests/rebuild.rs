@@ -38,23 +38,7 @@ async fn rebuilding_while_commands_flow_matches_a_fresh_projection() {
     let api = Api::new(engine.base_url().await);
     let staff = Staff::hire(&api, &env).await;
     for sku in ["A", "B", "C"] {
-        staff
-            .seller
-            .ok(
-                Method::POST,
-                "/products",
-                Some(json!({"sku": sku, "name": sku, "category": "c",
-                "price": {"amount_minor": 500, "currency": "EUR"}})),
-            )
-            .await;
-        staff
-            .seller
-            .ok(
-                Method::POST,
-                &format!("/products/{sku}/stock"),
-                Some(json!({"quantity": 100000})),
-            )
-            .await;
+        staff.list(sku, 500, 100000).await;
     }
 
     // Shoppers keep shopping, a reader keeps reading.
@@ -68,15 +52,7 @@ async fn rebuilding_while_commands_flow_matches_a_fresh_projection() {
                 while !stop.load(Ordering::Relaxed) {
                     let c = api.customer().await;
                     let sku = ["A", "B", "C"][(w + i) % 3];
-                    c.ok(
-                        Method::POST,
-                        &format!("/customers/{}/cart/items", c.id()),
-                        Some(json!({"sku": sku, "quantity": 1})),
-                    )
-                    .await;
-                    let placed = c
-                        .ok(Method::POST, &format!("/customers/{}/orders", c.id()), None)
-                        .await;
+                    let placed = c.buy(sku, 1).await;
                     if i % 3 == 0 {
                         let order = placed["order_id"].as_str().unwrap();
                         c.ok(

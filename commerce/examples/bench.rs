@@ -275,9 +275,10 @@ async fn main() {
     }
 
     // Rebuild: the whole log into a new generation of every read model, then the switch.
-    let outcome = projections::rebuild::rebuild(&db.pool, store.clone(), all_projections(), 500, |_| {})
-        .await
-        .unwrap();
+    let outcome =
+        projections::rebuild::rebuild(&db.pool, store.clone(), all_projections(), 500, |_| {})
+            .await
+            .unwrap();
     let secs = outcome.elapsed.as_secs_f64();
     println!(
         "rebuild (zero-downtime, all {} projections): {} events in {secs:.1}s = {:.0} events/s",

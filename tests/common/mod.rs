@@ -236,6 +236,22 @@ impl Api {
         self.login(&email, "customer password").await.0
     }
 
+    /// Puts `quantity` of `sku` in the cart and places the order; returns the answer.
+    pub async fn buy(&self, sku: &str, quantity: i64) -> Value {
+        self.ok(
+            reqwest::Method::POST,
+            &format!("/customers/{}/cart/items", self.id()),
+            Some(serde_json::json!({"sku": sku, "quantity": quantity})),
+        )
+        .await;
+        self.ok(
+            reqwest::Method::POST,
+            &format!("/customers/{}/orders", self.id()),
+            None,
+        )
+        .await
+    }
+
     /// The signed-in account's id.
     pub fn id(&self) -> Uuid {
         self.account_id.expect("signed in")
@@ -322,6 +338,27 @@ pub struct Staff {
 }
 
 impl Staff {
+    /// The seller lists a product (EUR) and receives stock for it.
+    pub async fn list(&self, sku: &str, price_minor: i64, stock: i64) {
+        self.seller
+            .ok(
+                reqwest::Method::POST,
+                "/products",
+                Some(
+                    serde_json::json!({"sku": sku, "name": sku, "category": "test",
+                    "price": {"amount_minor": price_minor, "currency": "EUR"}}),
+                ),
+            )
+            .await;
+        self.seller
+            .ok(
+                reqwest::Method::POST,
+                &format!("/products/{sku}/stock"),
+                Some(serde_json::json!({ "quantity": stock })),
+            )
+            .await;
+    }
+
     pub async fn hire(api: &Api, env: &EngineEnv) -> Staff {
         let (email, password) = create_admin(env).await;
         let (admin, _) = api.login(&email, &password).await;
