@@ -12,13 +12,11 @@ pub async fn order_history(
     order_id: uuid::Uuid,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     // The literal key lets the partial index events_order_id serve the second condition.
-    let rows: Vec<crate::postgres::EventRow> = sqlx::query_as(
-        "select global_position, event_id, stream_id, stream_version, event_type,
-                schema_version, payload, metadata, recorded_at
-         from events
-         where stream_id = $1 or (payload ? 'order_id' and payload->>'order_id' = $2)
+    let rows: Vec<crate::postgres::EventRow> = sqlx::query_as(&format!(
+        "{} where stream_id = $1 or (payload ? 'order_id' and payload->>'order_id' = $2)
          order by global_position",
-    )
+        crate::postgres::SELECT_EVENTS
+    ))
     .bind(format!("order-{order_id}"))
     .bind(order_id.to_string())
     .fetch_all(pool)

@@ -77,17 +77,18 @@ impl PgEventStore {
     }
 }
 
+/// An `events` row as stored (positions, envelope fields), shared by every reader of the table.
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
-    global_position: i64,
-    event_id: Uuid,
-    stream_id: String,
-    stream_version: i64,
-    event_type: String,
-    schema_version: i32,
-    payload: serde_json::Value,
-    metadata: serde_json::Value,
-    recorded_at: DateTime<Utc>,
+    pub(crate) global_position: i64,
+    pub(crate) event_id: Uuid,
+    pub(crate) stream_id: String,
+    pub(crate) stream_version: i64,
+    pub(crate) event_type: String,
+    pub(crate) schema_version: i32,
+    pub(crate) payload: serde_json::Value,
+    pub(crate) metadata: serde_json::Value,
+    pub(crate) recorded_at: DateTime<Utc>,
 }
 
 impl TryFrom<EventRow> for RecordedEvent {
@@ -112,7 +113,8 @@ impl TryFrom<EventRow> for RecordedEvent {
     }
 }
 
-const SELECT_EVENTS: &str = "select global_position, event_id, stream_id, stream_version, \
+pub(crate) const SELECT_EVENTS: &str =
+    "select global_position, event_id, stream_id, stream_version, \
      event_type, schema_version, payload, metadata, recorded_at from events";
 
 #[async_trait]

@@ -2,10 +2,8 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::chain::{self, Hash, GENESIS};
 use crate::envelope::Metadata;
@@ -78,17 +76,11 @@ impl Report {
     }
 }
 
+/// A stored event with its chain links, exactly as in the table (no upcasting).
 #[derive(sqlx::FromRow)]
 struct Row {
-    global_position: i64,
-    event_id: Uuid,
-    stream_id: String,
-    stream_version: i64,
-    event_type: String,
-    schema_version: i32,
-    payload: serde_json::Value,
-    metadata: serde_json::Value,
-    recorded_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    event: crate::postgres::EventRow,
     hash: Option<Vec<u8>>,
     global_hash: Option<Vec<u8>>,
 }
@@ -145,16 +137,16 @@ pub async fn verify(
     let mut after = 0_i64;
     let mut events = 0_u64;
     loop {
-        let rows: Vec<Row> = sqlx::query_as(
-            "select global_position, event_id, stream_id, stream_version, event_type,
-                    schema_version, payload, metadata, recorded_at, hash, global_hash
-             from events where global_position > $1 order by global_position limit 5000",
-        )
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "{}, hash, global_hash from events
+             where global_position > $1 order by global_position limit 5000",
+            crate::postgres::SELECT_EVENTS.trim_end_matches(" from events")
+        ))
         .bind(after)
         .fetch_all(pool)
         .await?;
         let Some(last) = rows.last() else { break };
-        after = last.global_position;
+        after = last.event.global_position;
         for row in rows {
             events += 1;
             check(pool, &recorded, &mut streams, &mut global, &mut walk, row).await?;
@@ -197,10 +189,15 @@ async fn check(
     walk: &mut Walk,
     row: Row,
 ) -> Result<(), sqlx::Error> {
+    let Row {
+        event: row,
+        hash,
+        global_hash,
+    } = row;
     let position = Some(row.global_position);
     let (Some(stored), Some(stored_global)) = (
-        row.hash.as_deref().and_then(|h| <Hash>::try_from(h).ok()),
-        row.global_hash
+        hash.as_deref().and_then(|h| <Hash>::try_from(h).ok()),
+        global_hash
             .as_deref()
             .and_then(|h| <Hash>::try_from(h).ok()),
     ) else {
