@@ -164,7 +164,18 @@ pub async fn invalid_appends_are_refused(store: Arc<dyn EventStore>) {
         .await;
     assert!(matches!(twice, Err(StoreError::InvalidAppend(_))));
     assert!(store.read_stream(&s, 1).await.unwrap().is_empty());
+    assert!(matches!(
+        store
+            .append(vec![append("", ExpectedVersion::Any, 1)])
+            .await,
+        Err(StoreError::InvalidAppend(_))
+    ));
+}
 
+/// An event id is stored once in the whole store: reusing it in another stream is refused.
+/// (EventStoreDB checks ids per stream only; its adapter is exempt, see the macro.)
+pub async fn event_ids_are_unique_across_streams(store: Arc<dyn EventStore>) {
+    let s = stream();
     let first = append(&s, ExpectedVersion::Any, 1);
     store.append(vec![first.clone()]).await.unwrap();
     let reused_id = StreamAppend {
@@ -176,6 +187,35 @@ pub async fn invalid_appends_are_refused(store: Arc<dyn EventStore>) {
         store.append(vec![reused_id]).await,
         Err(StoreError::InvalidAppend(_))
     ));
+}
+
+/// Concurrent writers that all expect the same version: exactly one wins, the others get a
+/// conflict naming the winner's version, and the stream holds only the winner's events.
+pub async fn concurrent_writers_to_one_stream_conflict(store: Arc<dyn EventStore>) {
+    let s = stream();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append(vec![append(&s, ExpectedVersion::NoStream, 2)])
+                .await
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(outcome) => {
+                won += 1;
+                assert_eq!(outcome.version_of(&s), Some(2));
+            }
+            Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, 2),
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.read_stream(&s, 1).await.unwrap().len(), 2);
 }
 
 /// The global log pages by position without gaps or repeats.
@@ -305,25 +345,44 @@ pub async fn follower_sees_every_event_once_under_concurrent_appends(store: Arc<
 
 /// Instantiates every contract check as a test. `$make` is an async expression returning
 /// `(Arc<dyn EventStore>, guard)`; the guard lives as long as the test.
+///
+/// `event_store_contract!(make(), per_stream_event_ids, #[attr]...)` leaves out the
+/// store-wide event id check (for EventStoreDB, which checks ids per stream) and puts the
+/// attributes (for example `#[ignore = "..."]`) on every test.
 #[macro_export]
 macro_rules! event_store_contract {
     ($make:expr) => {
-        $crate::event_store_contract!(@tests $make;
+        $crate::event_store_contract!(@tests $make; [];
             append_and_read_back,
             expected_versions_are_enforced,
             multi_stream_appends_are_atomic,
             invalid_appends_are_refused,
+            event_ids_are_unique_across_streams,
+            concurrent_writers_to_one_stream_conflict,
             global_log_pages_by_position,
             follower_sees_every_event_once_under_concurrent_appends,
         );
     };
-    (@tests $make:expr; $($name:ident,)*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let (store, _guard) = $make.await;
-                $crate::contract::$name(store).await;
-            }
-        )*
+    ($make:expr, per_stream_event_ids $(, #[$attr:meta])*) => {
+        $crate::event_store_contract!(@tests $make; [$(#[$attr])*];
+            append_and_read_back,
+            expected_versions_are_enforced,
+            multi_stream_appends_are_atomic,
+            invalid_appends_are_refused,
+            concurrent_writers_to_one_stream_conflict,
+            global_log_pages_by_position,
+            follower_sees_every_event_once_under_concurrent_appends,
+        );
+    };
+    (@tests $make:expr; $attrs:tt; $($name:ident,)*) => {
+        $( $crate::event_store_contract!(@one $make; $attrs; $name); )*
+    };
+    (@one $make:expr; [$(#[$attr:meta])*]; $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn $name() {
+            let (store, _guard) = $make.await;
+            $crate::contract::$name(store).await;
+        }
     };
 }

@@ -17,7 +17,7 @@ pub struct Metadata {
 }
 
 /// An event about to be appended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
     /// Unique id (UUIDv7); consumers de-duplicate on it.
     pub event_id: Uuid,

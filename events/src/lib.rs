@@ -5,6 +5,8 @@
 //! - [`store`]: the [`EventStore`] port: optimistic, multi-stream atomic appends and reads of
 //!   one stream or of the global log in commit-safe order.
 //! - [`postgres`] and [`memory`]: the two adapters. Both pass the same [`contract`] suite.
+//! - `eventstoredb` (cargo feature `eventstoredb`): the EventStoreDB adapter, which runs the
+//!   contract suite too when `EVENTSTOREDB_URL` points at a live server.
 //! - [`codec`]: turns domain events into envelopes and back, and lists the event catalogue.
 //! - [`chain`]: the hash chains that make edits, deletions and reorderings detectable;
 //!   [`verify`] walks them.
@@ -16,6 +18,8 @@ pub mod chain;
 pub mod codec;
 pub mod contract;
 pub mod envelope;
+#[cfg(feature = "eventstoredb")]
+pub mod eventstoredb;
 pub mod history;
 pub mod memory;
 pub mod postgres;

@@ -119,6 +119,10 @@ pub(crate) const SELECT_EVENTS: &str =
 
 #[async_trait]
 impl EventStore for PgEventStore {
+    fn shares_database(&self) -> bool {
+        true
+    }
+
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
         check_distinct(&appends)?;
         let mut tx = self.pool.begin().await?;

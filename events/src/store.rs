@@ -31,6 +31,9 @@ pub enum StoreError {
     /// The backing database failed.
     #[error("event store unavailable: {0}")]
     Backend(#[from] sqlx::Error),
+    /// A store other than PostgreSQL (EventStoreDB) failed or could not be reached.
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// An append-only store of event streams with a global, commit-ordered log.
@@ -54,6 +57,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Position of the newest event in the log (0 when empty).
     async fn head_position(&self) -> Result<i64, StoreError>;
+
+    /// Whether the log lives in the engine's PostgreSQL database, next to the read models,
+    /// so that SQL can join them: read-your-writes checks, the order history's search for
+    /// events naming an order, and hash-chain verification. False for other stores.
+    fn shares_database(&self) -> bool {
+        false
+    }
 }
 
 /// Checks that no stream is named twice in one append.
