@@ -1,7 +1,7 @@
 //! Auditors' routes: an order's complete history and store verification.
 
 use axum::extract::State;
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::Json;
 use commands::OrderAt;
 use domain::account::Role;
@@ -85,9 +85,10 @@ async fn history(
     if !actor.has(Role::Auditor) {
         actor.owns(owner.as_uuid(), "order_not_found")?;
     }
-    let events = events::history::order_history(&state.read_pool, order)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let events =
+        events::history::order_history_in(&**state.commands.store(), &state.read_pool, order)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(json!({
         "order_id": order,
         "events": events.iter().map(history_entry).collect::<Vec<_>>(),
@@ -96,6 +97,13 @@ async fn history(
 
 /// Recomputes every hash chain of the store.
 async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if !state.commands.store().shares_database() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "verification_unavailable",
+            "hash chains are kept by the PostgreSQL event store only; this engine runs on another store",
+        ));
+    }
     let report = events::verify::verify(&state.read_pool, |_, _| {}).await?;
     Ok(Json(json!({
         "intact": report.intact(),

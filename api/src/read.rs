@@ -76,7 +76,12 @@ async fn consistent(
     });
     for name in read_models {
         let projection = state.projection(name);
-        if !projector::wait_for(&state.read_pool, &*projection, position, bound).await? {
+        let store = &**state.commands.store();
+        let reached =
+            projector::wait_for_in(store, &state.read_pool, &*projection, position, bound)
+                .await
+                .map_err(|e| ApiError::unavailable(&e))?;
+        if !reached {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "read_model_behind",

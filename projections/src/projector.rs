@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use events::RecordedEvent;
+use events::{EventStore, RecordedEvent, StoreError};
 use sqlx::PgPool;
 
 use crate::projection::{Projection, ProjectionError};
@@ -177,6 +177,99 @@ pub async fn has_reached(
     .execute(pool)
     .await?;
     Ok(true)
+}
+
+/// [`has_reached`] for a log kept outside the read-model database (EventStoreDB): the log
+/// between the watermark and `position` is read through the store port and its streams'
+/// versions compared with the projection's, instead of joining the two in SQL.
+pub async fn has_reached_in(
+    store: &dyn EventStore,
+    pool: &PgPool,
+    projection: &dyn Projection,
+    position: i64,
+) -> Result<bool, StoreError> {
+    if store.shares_database() {
+        return Ok(has_reached(pool, projection, position).await?);
+    }
+    let watermark: i64 = sqlx::query_as::<_, (i64,)>(
+        "select position from projection_watermarks where projection = $1",
+    )
+    .bind(projection.name())
+    .fetch_optional(pool)
+    .await?
+    .map_or(0, |(p,)| p);
+    if watermark >= position {
+        return Ok(true);
+    }
+    let categories = projection.categories();
+    let (mut streams, mut versions) = (Vec::new(), Vec::new());
+    let mut seen = watermark;
+    'read: loop {
+        let page = store.read_all(seen, 1_000).await?;
+        if page.is_empty() {
+            break;
+        }
+        for e in page {
+            if e.global_position > position {
+                break 'read;
+            }
+            seen = e.global_position;
+            if categories.contains(&e.category()) {
+                streams.push(e.stream_id);
+                versions.push(e.stream_version);
+            }
+        }
+    }
+    let (pending,): (bool,) = sqlx::query_as(
+        "select exists (
+             select 1 from unnest($2::text[], $3::int8[]) as logged(stream_id, version)
+             where not exists (
+                 select 1 from projection_streams ps
+                 where ps.projection = $1 and ps.stream_id = logged.stream_id
+                   and ps.version >= logged.version))",
+    )
+    .bind(projection.name())
+    .bind(&streams)
+    .bind(&versions)
+    .fetch_one(pool)
+    .await?;
+    if pending {
+        return Ok(false);
+    }
+    // Only move up to what exists: a position beyond the head says nothing about the future.
+    sqlx::query(
+        "insert into projection_watermarks (projection, position) values ($1, $2)
+         on conflict (projection) do update
+           set position = greatest(projection_watermarks.position, excluded.position)",
+    )
+    .bind(projection.name())
+    .bind(seen)
+    .execute(pool)
+    .await?;
+    Ok(true)
+}
+
+/// [`wait_for`] over any store: the SQL check when the log shares the read models'
+/// database, [`has_reached_in`] otherwise.
+pub async fn wait_for_in(
+    store: &dyn EventStore,
+    pool: &PgPool,
+    projection: &dyn Projection,
+    position: i64,
+    timeout: Duration,
+) -> Result<bool, StoreError> {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(2);
+    loop {
+        if has_reached_in(store, pool, projection, position).await? {
+            return Ok(true);
+        }
+        if Instant::now() + delay > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
 }
 
 /// Waits, polling, until `projection` has reached `position` or `timeout` elapses.

@@ -27,7 +27,7 @@ fn sku(s: &str) -> Sku {
 
 struct Shop {
     db: TestDatabase,
-    store: Arc<PgEventStore>,
+    store: Arc<dyn EventStore>,
     handler: CommandHandler,
     projector: Projector,
 }
@@ -35,6 +35,11 @@ struct Shop {
 async fn shop() -> Shop {
     let db = TestDatabase::create().await;
     let store = Arc::new(PgEventStore::new(db.pool.clone()));
+    shop_on(db, store)
+}
+
+/// A shop whose log is `store`, with read models in `db`.
+fn shop_on(db: TestDatabase, store: Arc<dyn EventStore>) -> Shop {
     let handler = CommandHandler::new(store.clone());
     let projector = Projector::new(db.pool.clone(), all_projections());
     Shop {
@@ -271,4 +276,115 @@ async fn the_log_follower_projects_and_checkpoints() {
         .unwrap()
         .unwrap();
     assert_eq!(mug.stock_on_hand, 4);
+}
+
+/// With the log outside the read models' database (as on EventStoreDB, here the in-memory
+/// store), read-your-writes compares the log read through the store port with the projection's
+/// per-stream versions, and the order history walks the streams an order names.
+#[tokio::test]
+async fn read_your_writes_and_history_through_the_store_port() {
+    let db = TestDatabase::create().await;
+    let store: Arc<dyn EventStore> = Arc::new(events::MemoryEventStore::new());
+    assert!(!store.shares_database());
+    let shop = shop_on(db, store.clone());
+    shop.product("MUG", 900, 10).await;
+    shop.product("CUP", 300, 5).await;
+    let customer = CustomerId::generate();
+    for s in ["MUG", "CUP"] {
+        shop.handler
+            .add_to_cart(&ctx(), customer, sku(s), q(1))
+            .await
+            .unwrap();
+    }
+    let (order_id, placed) = shop
+        .handler
+        .place_order(&ctx(), customer, None)
+        .await
+        .unwrap();
+    let position = placed.global_position.unwrap();
+    let orders = &*all_projections()[3];
+    assert_eq!(orders.name(), "orders");
+
+    // Nothing projected: behind, and a bounded wait says so.
+    assert!(
+        !projector::has_reached_in(&*store, &shop.db.pool, orders, position)
+            .await
+            .unwrap()
+    );
+    assert!(!projector::wait_for_in(
+        &*store,
+        &shop.db.pool,
+        orders,
+        position,
+        Duration::from_millis(50)
+    )
+    .await
+    .unwrap());
+    // Everything but the last event: still behind.
+    let all = store.read_all(0, 1_000).await.unwrap();
+    shop.projector
+        .apply_batch(&all[..all.len() - 1], None)
+        .await
+        .unwrap();
+    assert!(
+        !projector::has_reached_in(&*store, &shop.db.pool, orders, position)
+            .await
+            .unwrap()
+    );
+    shop.projector
+        .apply_batch(&all[all.len() - 1..], None)
+        .await
+        .unwrap();
+    assert!(
+        projector::has_reached_in(&*store, &shop.db.pool, orders, position)
+            .await
+            .unwrap()
+    );
+    // A position beyond the head is reached, but the watermark stays at the head, so an event
+    // appended later is waited for.
+    assert!(
+        projector::has_reached_in(&*store, &shop.db.pool, orders, position + 100)
+            .await
+            .unwrap()
+    );
+    let paid = shop
+        .handler
+        .pay_order(
+            &ctx(),
+            order_id,
+            None,
+            eur(1200),
+            "psp-1".into(),
+            domain::order::PaymentMethod::Card,
+        )
+        .await
+        .unwrap();
+    assert!(!projector::has_reached_in(
+        &*store,
+        &shop.db.pool,
+        orders,
+        paid.global_position.unwrap()
+    )
+    .await
+    .unwrap());
+
+    // The history: the order's events and those of the cart and inventories naming it.
+    let history = events::history::order_history_in(&*store, &shop.db.pool, order_id.as_uuid())
+        .await
+        .unwrap();
+    let types: Vec<_> = history.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "OrderPlaced",
+            "CartCheckedOut",
+            "StockReserved",
+            "StockReserved",
+            "OrderPaid"
+        ],
+        "{history:#?}"
+    );
+    assert!(history
+        .windows(2)
+        .all(|w| w[0].global_position < w[1].global_position));
 }
