@@ -33,6 +33,11 @@ pub struct Config {
         default_value = "postgres://postgres@127.0.0.1:5432/commerce"
     )]
     pub database_url: String,
+    /// EventStoreDB connection string (e.g. `esdb://127.0.0.1:2113?tls=false`). Set: the event
+    /// store lives in EventStoreDB instead of PostgreSQL (needs a build with the `eventstoredb`
+    /// feature); read models, credentials and checkpoints stay in PostgreSQL.
+    #[arg(long, env = "EVENTSTOREDB_URL")]
+    pub eventstoredb_url: Option<String>,
     /// Most connections in the pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub database_max_connections: u32,
@@ -206,6 +211,30 @@ pub async fn database(config: &Config) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
+/// The event store the configuration names: EventStoreDB when `EVENTSTOREDB_URL` is set,
+/// otherwise the PostgreSQL store in `pool`'s database.
+pub async fn event_store(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<dyn EventStore>> {
+    match config
+        .eventstoredb_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        None => Ok(Arc::new(PgEventStore::new(pool.clone()))),
+        #[cfg(feature = "eventstoredb")]
+        Some(url) => {
+            let store = events::eventstoredb::EsdbEventStore::connect(url)
+                .await
+                .context("cannot use EventStoreDB (EVENTSTOREDB_URL)")?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "eventstoredb"))]
+        Some(_) => anyhow::bail!(
+            "EVENTSTOREDB_URL is set, but this build has no EventStoreDB support: \
+             build with `--features eventstoredb`"
+        ),
+    }
+}
+
 /// Serves the HTTP API on `listener` until `shutdown`.
 pub async fn serve(
     config: &Config,
@@ -213,7 +242,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let store = event_store(config, &pool).await?;
     let security = Arc::new(config.auth.security(&pool)?);
     let state = api::AppState {
         commands: CommandHandler::new(store),
@@ -243,7 +272,7 @@ pub async fn relay(
 ) -> anyhow::Result<()> {
     let kafka = config.kafka().context("the relay needs KAFKA_BROKERS")?;
     kafka::admin::ensure_topic(&kafka).await?;
-    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let store = event_store(config, &pool).await?;
     let options = RelayOptions {
         batch_size: config.batch_size,
         poll_interval: config.poll_interval(),
@@ -268,7 +297,7 @@ pub async fn project(
             kafka::consumer::run(&kafka, projector, shutdown).await?;
         }
         None => {
-            let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool));
+            let store = event_store(config, &pool).await?;
             projections::follow::follow_log(
                 store,
                 projector,
@@ -330,7 +359,7 @@ pub async fn create_admin(
     let pool = database(config).await?;
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
     check_password_policy(&password, &email).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let store = event_store(config, &pool).await?;
     let commands = CommandHandler::new(store);
     if commands.account_for_email(&email).await?.is_some() {
         anyhow::bail!("an account with this email already exists");
@@ -356,6 +385,16 @@ pub async fn create_admin(
 
 /// Walks the whole store recomputing its hash chains; prints what it finds. True when intact.
 pub async fn verify_store(config: &Config) -> anyhow::Result<bool> {
+    if config
+        .eventstoredb_url
+        .as_deref()
+        .is_some_and(|u| !u.trim().is_empty())
+    {
+        anyhow::bail!(
+            "hash chains are kept by the PostgreSQL event store only; \
+             EVENTSTOREDB_URL names an EventStoreDB log, which has none to verify"
+        );
+    }
     let pool = database(config).await?;
     let started = std::time::Instant::now();
     let mut last_print = std::time::Instant::now();
@@ -408,7 +447,8 @@ pub async fn replay_order(
     point: commands::PointInTime,
 ) -> anyhow::Result<()> {
     let pool = database(config).await?;
-    let history = events::history::order_history(&pool, order_id).await?;
+    let store = event_store(config, &pool).await?;
+    let history = events::history::order_history_in(&*store, &pool, order_id).await?;
     if history.is_empty() {
         anyhow::bail!("order {order_id} has no events");
     }
@@ -427,7 +467,6 @@ pub async fn replay_order(
             e.payload
         );
     }
-    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool));
     let handler = CommandHandler::new(store);
     match handler
         .order_at(domain::OrderId::from_uuid(order_id), point)
@@ -471,7 +510,7 @@ pub async fn rebuild(config: &Config, names: &[String], all: bool) -> anyhow::Re
         chosen
     };
     let pool = database(config).await?;
-    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let store = event_store(config, &pool).await?;
     let terminal = std::io::stderr().is_terminal();
     let mut last_line = std::time::Instant::now();
     let outcome = projections::rebuild::rebuild(&pool, store, selected, config.batch_size, |p| {

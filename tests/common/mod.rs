@@ -31,6 +31,9 @@ impl EngineEnv {
                     std::env::var("IT_RUST_LOG").unwrap_or_else(|_| "warn,commerce=info".into()),
                 ),
                 ("KAFKA_BROKERS".into(), String::new()),
+                // The PostgreSQL event store, even when the caller's shell names an
+                // EventStoreDB for the adapter's contract tests.
+                ("EVENTSTOREDB_URL".into(), String::new()),
                 // A consumer group can take seconds to form on a loaded machine.
                 ("READ_WAIT_MAX_MS".into(), "30000".into()),
                 (
