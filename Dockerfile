@@ -2,7 +2,9 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p commerce
+# FEATURES=eventstoredb builds in the EventStoreDB adapter (docker-compose.yml does).
+ARG FEATURES=""
+RUN cargo build --release --locked -p commerce ${FEATURES:+--features $FEATURES}
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
