@@ -306,11 +306,13 @@ impl<B: Backend> CommitLogStore<B> {
     }
 
     /// Writes every stream of `intent` that is not written yet, in order. Returns the commit
-    /// position of the intent's last event when every write reported one.
-    async fn complete(&self, intent: &Intent) -> Result<Option<i64>, StoreError> {
+    /// position of the intent's last event when its write reported one. `fresh` skips the
+    /// up-front check for an intent written just now (another writer may already be completing
+    /// it, which the writes below recognise anyway).
+    async fn complete(&self, intent: &Intent, fresh: bool) -> Result<Option<i64>, StoreError> {
         // Streams are written in order, so when the last one is written, all are.
         if let Some(last) = intent.streams.iter().rev().find(|s| !s.events.is_empty()) {
-            if self.is_written(last).await? {
+            if !fresh && self.is_written(last).await? {
                 return Ok(None);
             }
         }
@@ -348,7 +350,7 @@ impl<B: Backend> CommitLogStore<B> {
     /// Completes the last intent, if it is incomplete (after a writer died).
     pub(crate) async fn recover(&self) -> Result<(), StoreError> {
         if let (_, Some(intent)) = self.last_intent().await? {
-            self.complete(&intent).await?;
+            self.complete(&intent, false).await?;
         }
         Ok(())
     }
@@ -360,7 +362,7 @@ impl<B: Backend> CommitLogStore<B> {
             // 1. Complete whatever the last writer left.
             let (log_revision, last) = self.last_intent().await?;
             if let Some(intent) = &last {
-                self.complete(intent).await?;
+                self.complete(intent, false).await?;
             }
             // 2. Check every expectation against the streams as they are now.
             let mut parts = Vec::with_capacity(appends.len());
@@ -414,7 +416,7 @@ impl<B: Backend> CommitLogStore<B> {
             }
             // 4. Write the streams. From here on the append is accepted: if this fails, the
             // next writer completes it.
-            let position = match self.complete(&intent).await? {
+            let position = match self.complete(&intent, true).await? {
                 Some(p) => p,
                 None => self.head_position().await?,
             };
