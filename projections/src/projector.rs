@@ -135,13 +135,7 @@ pub async fn has_reached(
     projection: &dyn Projection,
     position: i64,
 ) -> Result<bool, sqlx::Error> {
-    let watermark: i64 = sqlx::query_as::<_, (i64,)>(
-        "select position from projection_watermarks where projection = $1",
-    )
-    .bind(projection.name())
-    .fetch_optional(pool)
-    .await?
-    .map_or(0, |(p,)| p);
+    let watermark = watermark(pool, projection).await?;
     if watermark >= position {
         return Ok(true);
     }
@@ -166,16 +160,11 @@ pub async fn has_reached(
         return Ok(false);
     }
     // Only move up to what exists: a position beyond the head says nothing about the future.
-    sqlx::query(
-        "insert into projection_watermarks (projection, position)
-         select $1, least($2, (select coalesce(max(global_position), 0) from events))
-         on conflict (projection) do update
-           set position = greatest(projection_watermarks.position, excluded.position)",
-    )
-    .bind(projection.name())
-    .bind(position)
-    .execute(pool)
-    .await?;
+    let (head,): (i64,) =
+        sqlx::query_as("select coalesce(max(global_position), 0)::int8 from events")
+            .fetch_one(pool)
+            .await?;
+    raise_watermark(pool, projection, position.min(head)).await?;
     Ok(true)
 }
 
@@ -191,13 +180,7 @@ pub async fn has_reached_in(
     if store.shares_database() {
         return Ok(has_reached(pool, projection, position).await?);
     }
-    let watermark: i64 = sqlx::query_as::<_, (i64,)>(
-        "select position from projection_watermarks where projection = $1",
-    )
-    .bind(projection.name())
-    .fetch_optional(pool)
-    .await?
-    .map_or(0, |(p,)| p);
+    let watermark = watermark(pool, projection).await?;
     if watermark >= position {
         return Ok(true);
     }
@@ -236,32 +219,50 @@ pub async fn has_reached_in(
     if pending {
         return Ok(false);
     }
-    // Only move up to what exists: a position beyond the head says nothing about the future.
+    // `seen` is the last position that exists at or below `position`.
+    raise_watermark(pool, projection, seen).await?;
+    Ok(true)
+}
+
+/// The position below which `projection` is known to have applied everything.
+async fn watermark(pool: &PgPool, projection: &dyn Projection) -> Result<i64, sqlx::Error> {
+    Ok(sqlx::query_as::<_, (i64,)>(
+        "select position from projection_watermarks where projection = $1",
+    )
+    .bind(projection.name())
+    .fetch_optional(pool)
+    .await?
+    .map_or(0, |(p,)| p))
+}
+
+/// Moves the watermark up to `position` (never down).
+async fn raise_watermark(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    position: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into projection_watermarks (projection, position) values ($1, $2)
          on conflict (projection) do update
            set position = greatest(projection_watermarks.position, excluded.position)",
     )
     .bind(projection.name())
-    .bind(seen)
+    .bind(position)
     .execute(pool)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
-/// [`wait_for`] over any store: the SQL check when the log shares the read models'
-/// database, [`has_reached_in`] otherwise.
-pub async fn wait_for_in(
-    store: &dyn EventStore,
-    pool: &PgPool,
-    projection: &dyn Projection,
-    position: i64,
-    timeout: Duration,
-) -> Result<bool, StoreError> {
+/// Polls `check` with a growing delay (2 ms to 50 ms) until it says yes or `timeout` elapses.
+async fn poll_until<E, F, Fut>(timeout: Duration, mut check: F) -> Result<bool, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, E>>,
+{
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(2);
     loop {
-        if has_reached_in(store, pool, projection, position).await? {
+        if check().await? {
             return Ok(true);
         }
         if Instant::now() + delay > deadline {
@@ -279,18 +280,22 @@ pub async fn wait_for(
     position: i64,
     timeout: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_millis(2);
-    loop {
-        if has_reached(pool, projection, position).await? {
-            return Ok(true);
-        }
-        if Instant::now() + delay > deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
+    poll_until(timeout, || has_reached(pool, projection, position)).await
+}
+
+/// [`wait_for`] over any store: the SQL check when the log shares the read models'
+/// database, [`has_reached_in`] otherwise.
+pub async fn wait_for_in(
+    store: &dyn EventStore,
+    pool: &PgPool,
+    projection: &dyn Projection,
+    position: i64,
+    timeout: Duration,
+) -> Result<bool, StoreError> {
+    poll_until(timeout, || {
+        has_reached_in(store, pool, projection, position)
+    })
+    .await
 }
 
 /// Read-model tables, i.e. everything a full re-projection rebuilds.
