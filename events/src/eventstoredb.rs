@@ -590,7 +590,8 @@ impl Backend for Grpc {
         }
         let options = eventstore::AppendToStreamOptions::default().expected_revision(expected);
         match self.client.append_to_stream(stream, &options, data).await {
-            Ok(written) => Ok(Some(written.position.commit).filter(|p| *p != u64::MAX)),
+            // A repeat acknowledged as a no-op may come back without a position (0).
+            Ok(written) => Ok(Some(written.position.commit).filter(|p| *p != 0 && *p != u64::MAX)),
             Err(eventstore::Error::WrongExpectedVersion { current, .. }) => {
                 Err(AppendError::WrongRevision {
                     current: match current {
