@@ -74,9 +74,9 @@ async fn consistent(
     let bound = consistency.wait_ms.map_or(state.max_read_wait, |ms| {
         Duration::from_millis(ms).min(state.max_read_wait)
     });
+    let store = &**state.commands.store();
     for name in read_models {
         let projection = state.projection(name);
-        let store = &**state.commands.store();
         let reached =
             projector::wait_for_in(store, &state.read_pool, &*projection, position, bound)
                 .await

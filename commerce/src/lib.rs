@@ -195,6 +195,13 @@ impl Config {
             })
     }
 
+    /// The EventStoreDB connection string, when the event store lives there.
+    pub fn eventstoredb(&self) -> Option<&str> {
+        self.eventstoredb_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+    }
+
     fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
     }
@@ -214,11 +221,7 @@ pub async fn database(config: &Config) -> anyhow::Result<PgPool> {
 /// The event store the configuration names: EventStoreDB when `EVENTSTOREDB_URL` is set,
 /// otherwise the PostgreSQL store in `pool`'s database.
 pub async fn event_store(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<dyn EventStore>> {
-    match config
-        .eventstoredb_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-    {
+    match config.eventstoredb() {
         None => Ok(Arc::new(PgEventStore::new(pool.clone()))),
         #[cfg(feature = "eventstoredb")]
         Some(url) => {
@@ -385,11 +388,7 @@ pub async fn create_admin(
 
 /// Walks the whole store recomputing its hash chains; prints what it finds. True when intact.
 pub async fn verify_store(config: &Config) -> anyhow::Result<bool> {
-    if config
-        .eventstoredb_url
-        .as_deref()
-        .is_some_and(|u| !u.trim().is_empty())
-    {
+    if config.eventstoredb().is_some() {
         anyhow::bail!(
             "hash chains are kept by the PostgreSQL event store only; \
              EVENTSTOREDB_URL names an EventStoreDB log, which has none to verify"
