@@ -8,6 +8,7 @@ use axum::http::{Method, StatusCode};
 use axum::Json;
 use commands::{CommandContext, CommandOutcome};
 use domain::account::{check_password_policy, AccountCommand, Email, Role};
+use domain::text::DisplayName;
 use domain::AccountId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -17,6 +18,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, Context};
 use crate::routes::{Access, Routes, ADMINS};
 use crate::security::{now, too_many, Caller};
 use crate::AppState;
+use commands::Missing;
 
 /// Account routes and who may call them.
 pub fn routes() -> Routes {
@@ -97,6 +99,7 @@ async fn register(
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let email =
         Email::parse(&body.email).map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+    let display_name = DisplayName::parse(&body.display_name)?;
     check_password_policy(&body.password, &email)
         .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
     if state.commands.account_for_email(&email).await?.is_some() {
@@ -123,7 +126,7 @@ async fn register(
             &ctx,
             account_id,
             email,
-            body.display_name,
+            display_name,
             BTreeSet::from([Role::Customer]),
         )
         .await?;
@@ -307,7 +310,7 @@ async fn account_info(state: &AppState, account_id: Uuid) -> Result<AccountInfo,
         .commands
         .account(AccountId::from_uuid(account_id))
         .await?
-        .ok_or_else(|| ApiError::not_found("account_not_found", "account not found"))?;
+        .ok_or_else(|| ApiError::missing(Missing::Account))?;
     Ok(AccountInfo {
         account_id,
         email: p.email.to_string(),
@@ -338,7 +341,7 @@ async fn change_profile(
     ApiJson(body): ApiJson<ProfileChange>,
 ) -> Result<Json<CommandOutcome>, ApiError> {
     let command = AccountCommand::ChangeProfile {
-        display_name: body.display_name,
+        display_name: DisplayName::parse(&body.display_name)?,
     };
     let outcome = state
         .commands
@@ -370,7 +373,7 @@ async fn change_password(
         .commands
         .account(account_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("account_not_found", "account not found"))?;
+        .ok_or_else(|| ApiError::missing(Missing::Account))?;
     let hash = security.credentials.get(actor.account_id).await?;
     if !security.hasher.verify(body.current_password, hash).await {
         return Err(ApiError::unprocessable(

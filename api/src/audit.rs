@@ -13,6 +13,7 @@ use crate::extract::ApiPath;
 use crate::routes::{Access, Routes, AUDITORS, ORDER_READERS};
 use crate::security::Caller;
 use crate::AppState;
+use commands::Missing;
 
 /// Audit routes and who may call them.
 pub fn routes() -> Routes {
@@ -81,9 +82,9 @@ async fn history(
         .commands
         .order_owner(domain::OrderId::from_uuid(order))
         .await?
-        .ok_or_else(|| ApiError::not_found("order_not_found", "not found"))?;
+        .ok_or_else(|| ApiError::missing(Missing::Order))?;
     if !actor.has(Role::Auditor) {
-        actor.owns(owner.as_uuid(), "order_not_found")?;
+        actor.owns(owner.as_uuid(), Missing::Order)?;
     }
     let events =
         events::history::order_history_in(&**state.commands.store(), &state.read_pool, order)

@@ -4,11 +4,14 @@
 //! - 404: the addressed resource does not exist;
 //! - 409: optimistic-concurrency conflict, with `stream_id` and `current_version`;
 //! - 422: a domain rule refused the command (the domain error's code);
-//! - 503: the store or a read model is unavailable or behind; details are logged, not sent.
+//! - 405: the path exists, the method does not (with `Allow`);
+//! - 500: a defect (details logged, not sent; no `Retry-After`: retrying will not help);
+//! - 503: the store or a read model is unavailable or behind, with `Retry-After`; details are
+//!   logged, not sent.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use commands::CommandError;
+use commands::{CommandError, Missing};
 use serde_json::{json, Map, Value};
 
 /// An error response.
@@ -71,6 +74,22 @@ impl ApiError {
         .retry_after(1)
     }
 
+    /// A defect on the server's side: logged in full, answered without details and without
+    /// `Retry-After` (the same request would fail again).
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server failed to handle this request",
+        )
+    }
+
+    /// 404 for a resource that does not exist (or is not the caller's to see).
+    pub fn missing(what: Missing) -> Self {
+        Self::not_found(what.code(), format!("{} not found", what.what()))
+    }
+
     /// The stable code.
     pub fn code(&self) -> &'static str {
         self.code
@@ -106,9 +125,8 @@ impl IntoResponse for ApiError {
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {
-            CommandError::NotFound { code, what } => {
-                ApiError::not_found(code, format!("{what} not found"))
-            }
+            CommandError::NotFound(what) => ApiError::missing(what),
+            CommandError::Rejected(commands::Rejection::Value(e)) => e.into(),
             CommandError::Rejected(rejection) => {
                 ApiError::unprocessable(rejection.code(), rejection.to_string())
             }
@@ -119,24 +137,50 @@ impl From<CommandError> for ApiError {
             )
             .with("stream_id", stream_id)
             .with("current_version", actual),
-            CommandError::Store(e) => ApiError::unavailable(&e),
+            CommandError::Store(e) if e.is_transient() => ApiError::unavailable(&e),
+            CommandError::Store(e) => ApiError::internal(&e),
         }
     }
 }
 
+/// A value object refused a body field: 422 naming the field.
 impl From<domain::ValueError> for ApiError {
     fn from(e: domain::ValueError) -> Self {
-        ApiError::unprocessable(e.code(), e.to_string())
+        let error = ApiError::unprocessable(e.code(), e.to_string());
+        match e.field() {
+            Some(field) => error.with("field", field),
+            None => error,
+        }
     }
 }
 
+/// Only failures to reach the database are worth a retry (503 with `Retry-After`); any other
+/// database error is a defect (500), never blamed on availability.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::unavailable(&e)
+        if events::postgres::is_transient(&e) {
+            ApiError::unavailable(&e)
+        } else {
+            ApiError::internal(&e)
+        }
     }
 }
 
 /// Answer for unknown routes.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("route_not_found", "no such route")
+}
+
+/// Answer for a method the path does not support: 405 with `Allow`.
+pub fn method_not_allowed(method: &axum::http::Method, allow: &str) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed here; use {allow}"),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }

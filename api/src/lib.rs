@@ -12,7 +12,8 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`write`], [`read`], [`accounts`]: the routes, one `routes()` each, merged in [`routes`].
+//! - [`write`], [`read`], [`accounts`]: the routes, one `routes()` each, merged in [`routes`];
+//! - [`serve`]: the HTTP/1.1 server loop.
 
 pub mod accounts;
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod extract;
 pub mod read;
 pub mod routes;
 pub mod security;
+pub mod serve;
 pub mod write;
 
 use std::sync::Arc;
@@ -111,6 +113,7 @@ pub fn router(mut state: AppState) -> Router {
     let router = routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(security::clean_uri))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(

@@ -20,6 +20,7 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::routes::{Access, Routes, CUSTOMERS, ORDER_READERS};
 use crate::security::Caller;
 use crate::AppState;
+use commands::Missing;
 
 /// Query routes and who may call them.
 pub fn routes() -> Routes {
@@ -131,22 +132,37 @@ async fn list_products(
         min_position: q.min_position,
         wait_ms: q.wait_ms,
     };
+    let category = q
+        .category
+        .as_deref()
+        .map(domain::text::CategoryName::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::bad_request("invalid_query", e.to_string()).with("field", "category")
+        })?;
     consistent(&state, &consistency, &["catalog"]).await?;
-    let page =
-        catalog::list_products(&state.read_pool, q.category.as_deref(), limit, offset).await?;
+    let page = catalog::list_products(
+        &state.read_pool,
+        category.as_ref().map(|c| c.as_str()),
+        limit,
+        offset,
+    )
+    .await?;
     Ok(Json(page))
 }
 
 async fn get_product(
     State(state): State<AppState>,
-    ApiPath(sku): ApiPath<String>,
+    ApiPath(raw_sku): ApiPath<String>,
     ApiQuery(consistency): ApiQuery<Consistency>,
 ) -> Result<Json<catalog::ProductView>, ApiError> {
+    let sku = domain::Sku::parse(raw_sku)
+        .map_err(|e| ApiError::bad_request("invalid_path", e.to_string()).with("field", "sku"))?;
     consistent(&state, &consistency, &["catalog"]).await?;
-    catalog::get_product(&state.read_pool, &sku)
+    catalog::get_product(&state.read_pool, sku.as_str())
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("product_not_found", format!("no product {sku}")))
+        .ok_or_else(|| ApiError::missing(Missing::Product))
 }
 
 async fn get_cart(
@@ -155,7 +171,7 @@ async fn get_cart(
     ApiPath(customer): ApiPath<Uuid>,
     ApiQuery(consistency): ApiQuery<Consistency>,
 ) -> Result<Json<carts::CartView>, ApiError> {
-    actor.owns(customer, "customer_not_found")?;
+    actor.owns(customer, Missing::Customer)?;
     consistent(&state, &consistency, &["carts", "catalog"]).await?;
     Ok(Json(carts::get_cart(&state.read_pool, customer).await?))
 }
@@ -210,17 +226,15 @@ async fn get_order(
             .commands
             .order_owner(domain::OrderId::from_uuid(order))
             .await?
-            .ok_or_else(|| ApiError::not_found("order_not_found", "not found"))?;
+            .ok_or_else(|| ApiError::missing(Missing::Order))?;
         if !sees_all {
-            actor.owns(owner.as_uuid(), "order_not_found")?;
+            actor.owns(owner.as_uuid(), Missing::Order)?;
         }
         let then = state
             .commands
             .order_at(domain::OrderId::from_uuid(order), point)
             .await?
-            .ok_or_else(|| {
-                ApiError::not_found("order_not_found", "the order did not exist then")
-            })?;
+            .ok_or_else(|| ApiError::missing(Missing::Order))?;
         return Ok(Json(crate::audit::order_state(&then)));
     }
     let consistency = Consistency {
@@ -230,9 +244,9 @@ async fn get_order(
     consistent(&state, &consistency, &["orders"]).await?;
     let view = orders::get_order(&state.read_pool, order)
         .await?
-        .ok_or_else(|| ApiError::not_found("order_not_found", "not found"))?;
+        .ok_or_else(|| ApiError::missing(Missing::Order))?;
     if !sees_all {
-        actor.owns(view.customer_id, "order_not_found")?;
+        actor.owns(view.customer_id, Missing::Order)?;
     }
     Ok(Json(serde_json::to_value(view).unwrap_or_default()))
 }
@@ -253,7 +267,7 @@ async fn list_orders(
     ApiPath(customer): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<OrdersQuery>,
 ) -> Result<Json<customer_orders::OrderSummaryPage>, ApiError> {
-    actor.owns(customer, "customer_not_found")?;
+    actor.owns(customer, Missing::Customer)?;
     let limit = page_limit(q.limit)?;
     let after = match q.after.as_deref() {
         None => None,

@@ -102,9 +102,29 @@ impl Routes {
 pub struct Policies(HashMap<(Method, String), Access>);
 
 impl Policies {
-    /// The rule of a route, if it has one.
+    /// The rule of a route, if it has one. `HEAD` is served by the `GET` route, under its rule.
     pub fn get(&self, method: &Method, path: &str) -> Option<Access> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
         self.0.get(&(method.clone(), path.to_owned())).copied()
+    }
+
+    /// The methods a path pattern answers, for `Allow` (`HEAD` wherever `GET` is).
+    pub fn allowed(&self, path: &str) -> String {
+        let mut methods: Vec<&str> = self
+            .0
+            .keys()
+            .filter(|(_, p)| p == path)
+            .map(|(m, _)| m.as_str())
+            .collect();
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
+        methods.sort_unstable();
+        methods.join(", ")
     }
 }
 

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use domain::account::Role;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{self, ApiError};
 use crate::routes::Access;
 use crate::AppState;
 
@@ -36,11 +36,11 @@ impl Actor {
 
     /// Refuses with 404 unless the resource belongs to the actor or the actor is an admin:
     /// another customer's cart or order looks exactly like one that does not exist.
-    pub fn owns(&self, owner: Uuid, code: &'static str) -> Result<(), ApiError> {
+    pub fn owns(&self, owner: Uuid, what: commands::Missing) -> Result<(), ApiError> {
         if self.account_id == owner || self.has(Role::Admin) {
             Ok(())
         } else {
-            Err(ApiError::not_found(code, "not found"))
+            Err(ApiError::missing(what))
         }
     }
 
@@ -188,14 +188,26 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         return too_many(wait).into_response();
     }
 
+    // The path exists (it matched); a method it does not answer is the client's mistake.
+    let access = match &path {
+        None => None,
+        Some(path) => match state.policies.get(request.method(), path) {
+            Some(access) => Some(access),
+            None => {
+                return error::method_not_allowed(request.method(), &state.policies.allowed(path))
+            }
+        },
+    };
+
     let actor = match bearer(request.headers()) {
         None => None,
         Some(Err(())) => return invalid_token("use 'Authorization: Bearer <access token>'"),
         Some(Ok(token)) => match security.keys.verify(token, now()) {
-            Ok(claims) => Some(Actor {
-                account_id: claims.sub,
-                roles: claims.roles,
-            }),
+            Ok(claims) => match current_actor(&state, claims.sub).await {
+                Ok(Some(actor)) => Some(actor),
+                Ok(None) => return invalid_token("the account is closed"),
+                Err(e) => return e.into_response(),
+            },
             Err(e) => return invalid_token(&e.to_string()),
         },
     };
@@ -209,17 +221,8 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         }
     }
 
-    let Some(path) = path else {
+    let Some(access) = access else {
         return next.run(request).await;
-    };
-    let Some(access) = state.policies.get(request.method(), &path) else {
-        tracing::error!(method = %request.method(), %path, "route has no authorization policy");
-        return ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no_authorization_policy",
-            "this route has no authorization policy",
-        )
-        .into_response();
     };
     let allowed = match (access, &actor) {
         (Access::Public, _) => true,
@@ -244,6 +247,41 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     }
     if let Some(actor) = actor {
         request.extensions_mut().insert(actor);
+    }
+    next.run(request).await
+}
+
+/// The caller as the account stands now, read from its stream: a closed account or a revoked
+/// role takes effect on the next request, on every instance, whatever the token still says.
+/// `None` when the account is closed or does not exist.
+async fn current_actor(state: &AppState, account_id: Uuid) -> Result<Option<Actor>, ApiError> {
+    let profile = state
+        .commands
+        .account(domain::AccountId::from_uuid(account_id))
+        .await?;
+    Ok(profile.filter(|p| !p.closed).map(|p| Actor {
+        account_id,
+        roles: p.roles.into_iter().collect(),
+    }))
+}
+
+/// Refuses a path or query string whose decoded form holds a control character (`%00`, `%1B`
+/// and the like): no identifier or text the API accepts may hold one, so such a request is
+/// answered `400` before any handler, and nothing of it reaches the database.
+pub async fn clean_uri(request: Request, next: Next) -> Response {
+    let controls =
+        |raw: &str| percent_encoding::percent_decode_str(raw).any(|b| b.is_ascii_control());
+    let uri = request.uri();
+    if controls(uri.path()) {
+        return ApiError::bad_request("invalid_path", "the path contains a control character")
+            .into_response();
+    }
+    if uri.query().is_some_and(controls) {
+        return ApiError::bad_request(
+            "invalid_query",
+            "the query string contains a control character",
+        )
+        .into_response();
     }
     next.run(request).await
 }

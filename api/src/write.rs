@@ -5,8 +5,11 @@
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
-use commands::CommandOutcome;
+use commands::{CommandOutcome, Missing};
 use domain::product::ProductDetails;
+use domain::text::{
+    Carrier, CategoryName, Description, PaymentReference, ProductName, Reason, TrackingNumber,
+};
 use domain::values::Currency;
 use domain::{AccountId, CustomerId, Money, OrderId, Quantity, Sku};
 use serde::{Deserialize, Serialize};
@@ -95,10 +98,7 @@ pub fn routes() -> Routes {
 /// seller's product answers 403, a missing one 404.
 async fn own_product(state: &AppState, actor: &Actor, sku: &Sku) -> Result<(), ApiError> {
     match state.commands.product_seller(sku).await? {
-        None => Err(ApiError::not_found(
-            "product_not_found",
-            "product not found",
-        )),
+        None => Err(ApiError::missing(Missing::Product)),
         Some(seller)
             if seller.as_uuid() == actor.account_id || actor.has(domain::account::Role::Admin) =>
         {
@@ -117,10 +117,8 @@ async fn own_product(state: &AppState, actor: &Actor, sku: &Sku) -> Result<(), A
 async fn own_order(state: &AppState, actor: &Actor, order: Uuid) -> Result<OrderId, ApiError> {
     let order = OrderId::from_uuid(order);
     match state.commands.order_owner(order).await? {
-        Some(owner) => actor
-            .owns(owner.as_uuid(), "order_not_found")
-            .map(|()| order),
-        None => Err(ApiError::not_found("order_not_found", "not found")),
+        Some(owner) => actor.owns(owner.as_uuid(), Missing::Order).map(|()| order),
+        None => Err(ApiError::missing(Missing::Order)),
     }
 }
 
@@ -176,9 +174,9 @@ async fn create_product(
     ApiJson(body): ApiJson<CreateProduct>,
 ) -> Result<Accepted, ApiError> {
     let details = ProductDetails {
-        name: body.name,
-        description: body.description,
-        category: body.category,
+        name: ProductName::parse(&body.name)?,
+        description: Description::parse(&body.description)?,
+        category: CategoryName::parse(&body.category)?,
     };
     let outcome = state
         .commands
@@ -245,7 +243,7 @@ async fn add_to_cart(
     ApiPath(customer): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AddItem>,
 ) -> Result<Accepted, ApiError> {
-    actor.owns(customer, "customer_not_found")?;
+    actor.owns(customer, Missing::Customer)?;
     let outcome = state
         .commands
         .add_to_cart(
@@ -265,7 +263,7 @@ async fn change_quantity(
     ApiPath((customer, raw_sku)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<QuantityInput>,
 ) -> Result<Accepted, ApiError> {
-    actor.owns(customer, "customer_not_found")?;
+    actor.owns(customer, Missing::Customer)?;
     let outcome = state
         .commands
         .change_cart_quantity(
@@ -284,7 +282,7 @@ async fn remove_from_cart(
     Context(ctx): Context,
     ApiPath((customer, raw_sku)): ApiPath<(Uuid, String)>,
 ) -> Result<Accepted, ApiError> {
-    actor.owns(customer, "customer_not_found")?;
+    actor.owns(customer, Missing::Customer)?;
     let outcome = state
         .commands
         .remove_from_cart(&ctx, CustomerId::from_uuid(customer), sku(&raw_sku)?)
@@ -298,7 +296,7 @@ async fn clear_cart(
     Context(ctx): Context,
     ApiPath(customer): ApiPath<Uuid>,
 ) -> Result<Accepted, ApiError> {
-    actor.owns(customer, "customer_not_found")?;
+    actor.owns(customer, Missing::Customer)?;
     let outcome = state
         .commands
         .clear_cart(&ctx, CustomerId::from_uuid(customer))
@@ -323,7 +321,7 @@ async fn place_order(
     IdempotencyKey(key): IdempotencyKey,
     ApiPath(customer): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<OrderPlaced>), ApiError> {
-    actor.owns(customer, "customer_not_found")?;
+    actor.owns(customer, Missing::Customer)?;
     let (order_id, outcome) = state
         .commands
         .place_order(&ctx, CustomerId::from_uuid(customer), key.as_deref())
@@ -368,7 +366,7 @@ async fn pay_order(
             order_id,
             pinned,
             body.amount.parse()?,
-            body.payment_reference,
+            PaymentReference::parse(&body.payment_reference)?,
             match body.payment_method.as_deref() {
                 None => domain::order::PaymentMethod::Card,
                 Some(raw) => domain::order::PaymentMethod::parse(raw).ok_or_else(|| {
@@ -402,7 +400,13 @@ async fn ship_order(
     let order_id = own_order(&state, &actor, order).await?;
     let outcome = state
         .commands
-        .ship_order(&ctx, order_id, pinned, body.carrier, body.tracking_number)
+        .ship_order(
+            &ctx,
+            order_id,
+            pinned,
+            Carrier::parse(&body.carrier)?,
+            TrackingNumber::parse(&body.tracking_number)?,
+        )
         .await?;
     Ok(ok(outcome))
 }
@@ -437,7 +441,7 @@ async fn cancel_order(
     let order_id = own_order(&state, &actor, order).await?;
     let outcome = state
         .commands
-        .cancel_order(&ctx, order_id, pinned, body.reason)
+        .cancel_order(&ctx, order_id, pinned, Reason::parse(&body.reason)?)
         .await?;
     Ok(ok(outcome))
 }

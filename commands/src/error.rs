@@ -54,17 +54,47 @@ impl Rejection {
     }
 }
 
+/// A resource that a request named and that does not exist (or is not the caller's to see).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// No product with this SKU.
+    Product,
+    /// No such order.
+    Order,
+    /// No such account.
+    Account,
+    /// No open customer account with this id.
+    Customer,
+}
+
+impl Missing {
+    /// Stable machine-readable code, e.g. `order_not_found`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Missing::Product => "product_not_found",
+            Missing::Order => "order_not_found",
+            Missing::Account => "account_not_found",
+            Missing::Customer => "customer_not_found",
+        }
+    }
+
+    /// What was looked for, in words.
+    pub fn what(self) -> &'static str {
+        match self {
+            Missing::Product => "product",
+            Missing::Order => "order",
+            Missing::Account => "account",
+            Missing::Customer => "customer",
+        }
+    }
+}
+
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// The resource the command addresses does not exist.
-    #[error("{what} not found")]
-    NotFound {
-        /// Stable code, e.g. `order_not_found`.
-        code: &'static str,
-        /// What was looked for.
-        what: &'static str,
-    },
+    #[error("{} not found", .0.what())]
+    NotFound(Missing),
     /// A domain rule refused the command; nothing was written.
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -112,10 +142,7 @@ rejection_from!(
 impl From<AccountError> for CommandError {
     fn from(e: AccountError) -> Self {
         match e {
-            AccountError::NotFound => CommandError::NotFound {
-                code: "account_not_found",
-                what: "account",
-            },
+            AccountError::NotFound => CommandError::NotFound(Missing::Account),
             other => CommandError::Rejected(Rejection::Account(other)),
         }
     }
@@ -124,10 +151,7 @@ impl From<AccountError> for CommandError {
 impl From<OrderError> for CommandError {
     fn from(e: OrderError) -> Self {
         match e {
-            OrderError::NotFound => CommandError::NotFound {
-                code: "order_not_found",
-                what: "order",
-            },
+            OrderError::NotFound => CommandError::NotFound(Missing::Order),
             other => CommandError::Rejected(Rejection::Order(other)),
         }
     }

@@ -1,16 +1,30 @@
 //! Command handling: the write side of the engine.
 //!
-//! A handler loads the aggregates a command needs from the event store, asks the domain to
-//! decide, and appends the resulting events with the versions it read. When another writer got
-//! there first the store answers with a conflict and the handler starts over from a fresh read
+//! Every command takes one path ([`execute`]): load the aggregates it needs from the event
+//! store, check a version the caller pinned (`If-Match`), let the domain decide, and append
+//! every resulting event with the versions read, in one atomic append. When another writer got
+//! there first the store answers with a conflict and the command starts over from a fresh read
 //! (bounded retries with jitter), so a command is either decided on current state or refused.
-//! A caller that pins a version itself (`If-Match`) gets the conflict instead of a retry.
+//! A caller that pins a version gets the conflict instead of a retry.
 //!
-//! - [`error`]: the three ways a command fails (rejected, conflict, infrastructure).
-//! - [`handler`]: [`CommandHandler`] with one method per command.
+//! One module per bounded context, each adding its commands to [`CommandHandler`]:
+//! [`catalog`], [`inventory`], [`cart`], [`checkout`] (and orders), [`accounts`]. [`reads`]
+//! answers the write side's own questions (who owns this order, which account holds this
+//! email). [`error`] names the three ways a command fails.
 
+pub mod accounts;
+pub mod cart;
+pub mod catalog;
+pub mod checkout;
+pub mod context;
 pub mod error;
-pub mod handler;
+pub mod execute;
+pub mod inventory;
+pub mod reads;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use error::{CommandError, Rejection};
-pub use handler::{CommandContext, CommandHandler, CommandOutcome, OrderAt, PointInTime};
+pub use context::{CommandContext, CommandOutcome};
+pub use error::{CommandError, Missing, Rejection};
+pub use execute::CommandHandler;
+pub use reads::{OrderAt, PointInTime};

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use commands::{CommandContext, CommandError, CommandHandler, Rejection};
+use commands::testing::customer;
+use commands::{CommandContext, CommandError, CommandHandler, Missing, Rejection};
 use domain::checkout::CheckoutError;
 use domain::inventory::InventoryError;
 use domain::product::ProductDetails;
+use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
 use domain::values::Currency;
 use domain::{CustomerId, Money, Quantity, Sku};
 use events::{EventStore, MemoryEventStore};
@@ -23,11 +25,7 @@ fn qty(n: i64) -> Quantity {
     Quantity::new(n).unwrap()
 }
 fn details(name: &str) -> ProductDetails {
-    ProductDetails {
-        name: name.into(),
-        description: String::new(),
-        category: "misc".into(),
-    }
+    ProductDetails::new(name, "", "misc").unwrap()
 }
 
 async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
@@ -53,7 +51,7 @@ async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
 #[tokio::test]
 async fn journey_from_cart_to_delivery() {
     let (handler, store) = shop(5).await;
-    let customer = CustomerId::generate();
+    let customer = customer(&handler).await;
     handler
         .add_to_cart(&ctx(), customer, sku("MUG"), qty(2))
         .await
@@ -86,13 +84,19 @@ async fn journey_from_cart_to_delivery() {
             order_id,
             None,
             eur(2000),
-            "psp-1".into(),
+            PaymentReference::parse("psp-1").unwrap(),
             domain::order::PaymentMethod::Card,
         )
         .await
         .unwrap();
     handler
-        .ship_order(&ctx(), order_id, None, "DHL".into(), "T1".into())
+        .ship_order(
+            &ctx(),
+            order_id,
+            None,
+            Carrier::parse("DHL").unwrap(),
+            TrackingNumber::parse("T1").unwrap(),
+        )
         .await
         .unwrap();
     let delivered = handler.deliver_order(&ctx(), order_id, None).await.unwrap();
@@ -102,14 +106,14 @@ async fn journey_from_cart_to_delivery() {
 #[tokio::test]
 async fn cancelling_releases_stock_for_the_next_customer() {
     let (handler, store) = shop(1).await;
-    let first = CustomerId::generate();
+    let first = customer(&handler).await;
     handler
         .add_to_cart(&ctx(), first, sku("MUG"), qty(1))
         .await
         .unwrap();
     let (order_id, _) = handler.place_order(&ctx(), first, None).await.unwrap();
 
-    let second = CustomerId::generate();
+    let second = customer(&handler).await;
     handler
         .add_to_cart(&ctx(), second, sku("MUG"), qty(1))
         .await
@@ -123,7 +127,12 @@ async fn cancelling_releases_stock_for_the_next_customer() {
     ));
 
     handler
-        .cancel_order(&ctx(), order_id, None, "changed my mind".into())
+        .cancel_order(
+            &ctx(),
+            order_id,
+            None,
+            Reason::parse("changed my mind").unwrap(),
+        )
         .await
         .unwrap();
     let inventory = store.read_stream("inventory-MUG", 1).await.unwrap();
@@ -134,7 +143,7 @@ async fn cancelling_releases_stock_for_the_next_customer() {
 #[tokio::test]
 async fn a_pinned_version_that_moved_is_a_conflict() {
     let (handler, _) = shop(5).await;
-    let customer = CustomerId::generate();
+    let customer = customer(&handler).await;
     handler
         .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
         .await
@@ -147,7 +156,7 @@ async fn a_pinned_version_that_moved_is_a_conflict() {
             order_id,
             stale,
             eur(900),
-            "psp".into(),
+            PaymentReference::parse("psp").unwrap(),
             domain::order::PaymentMethod::Card,
         )
         .await
@@ -161,7 +170,7 @@ async fn a_pinned_version_that_moved_is_a_conflict() {
             order_id,
             Some(1),
             eur(900),
-            "psp".into(),
+            PaymentReference::parse("psp").unwrap(),
             domain::order::PaymentMethod::Card,
         )
         .await
@@ -171,7 +180,7 @@ async fn a_pinned_version_that_moved_is_a_conflict() {
 #[tokio::test]
 async fn a_retried_order_with_the_same_key_is_placed_once() {
     let (handler, store) = shop(5).await;
-    let customer = CustomerId::generate();
+    let customer = customer(&handler).await;
     handler
         .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
         .await
@@ -200,7 +209,7 @@ async fn a_retried_order_with_the_same_key_is_placed_once() {
 #[tokio::test]
 async fn unknown_products_and_orders_are_reported() {
     let (handler, _) = shop(1).await;
-    let customer = CustomerId::generate();
+    let customer = customer(&handler).await;
     assert!(matches!(
         handler
             .add_to_cart(&ctx(), customer, sku("NOPE"), qty(1))
@@ -209,26 +218,20 @@ async fn unknown_products_and_orders_are_reported() {
     ));
     assert!(matches!(
         handler.receive_stock(&ctx(), sku("NOPE"), qty(1)).await,
-        Err(CommandError::NotFound {
-            code: "product_not_found",
-            ..
-        })
+        Err(CommandError::NotFound(Missing::Product))
     ));
     assert!(matches!(
         handler
             .deliver_order(&ctx(), domain::OrderId::generate(), None)
             .await,
-        Err(CommandError::NotFound {
-            code: "order_not_found",
-            ..
-        })
+        Err(CommandError::NotFound(Missing::Order))
     ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_orders_never_oversell() {
     let (handler, store) = shop(3).await;
-    let customers: Vec<_> = (0..10).map(|_| CustomerId::generate()).collect();
+    let customers: Vec<_> = futures::future::join_all((0..10).map(|_| customer(&handler))).await;
     for c in &customers {
         handler
             .add_to_cart(&ctx(), *c, sku("MUG"), qty(1))
@@ -251,4 +254,65 @@ async fn concurrent_orders_never_oversell() {
         .filter(|e| e.event_type == "StockReserved")
         .count();
     assert_eq!(reserved, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_with_one_key_all_answer_with_the_one_order() {
+    let (handler, store) = shop(5).await;
+    let customer = customer(&handler).await;
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    let results = futures::future::join_all((0..10).map(|_| {
+        let handler = handler.clone();
+        tokio::spawn(async move { handler.place_order(&ctx(), customer, Some("retry")).await })
+    }))
+    .await;
+    let ids: Vec<_> = results
+        .into_iter()
+        .map(|r| r.unwrap().expect("every retry answers with the order").0)
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]));
+    let reservations = store
+        .read_stream("inventory-MUG", 1)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == "StockReserved")
+        .count();
+    assert_eq!(reservations, 1);
+}
+
+#[tokio::test]
+async fn carts_and_orders_need_an_open_customer_account() {
+    let (handler, _) = shop(5).await;
+    let nobody = CustomerId::generate();
+    assert!(matches!(
+        handler
+            .add_to_cart(&ctx(), nobody, sku("MUG"), qty(1))
+            .await,
+        Err(CommandError::NotFound(Missing::Customer))
+    ));
+    assert!(matches!(
+        handler.place_order(&ctx(), nobody, None).await,
+        Err(CommandError::NotFound(Missing::Customer))
+    ));
+    let closing = customer(&handler).await;
+    handler
+        .add_to_cart(&ctx(), closing, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    handler
+        .close_account(&ctx(), domain::AccountId::from_uuid(closing.as_uuid()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        handler.place_order(&ctx(), closing, None).await,
+        Err(CommandError::NotFound(Missing::Customer))
+    ));
+    assert!(matches!(
+        handler.clear_cart(&ctx(), closing).await,
+        Err(CommandError::NotFound(Missing::Customer))
+    ));
 }

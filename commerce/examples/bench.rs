@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use commands::{CommandContext, CommandHandler};
 use domain::product::ProductDetails;
 use domain::values::Currency;
-use domain::{CustomerId, Money, Quantity, Sku};
+use domain::{Money, Quantity, Sku};
 use events::testing::TestDatabase;
 use events::{EventStore, PgEventStore};
 use kafka::relay::{Relay, RelayOptions};
@@ -44,9 +44,10 @@ fn sku(i: usize) -> Sku {
     Sku::parse(format!("SKU-{i:04}")).unwrap()
 }
 
-/// One shopper's visit: two cart lines, checkout, payment. Returns (commands, last position).
+/// One shopper's visit: registration, two cart lines, checkout, payment. Returns (commands,
+/// last position).
 async fn visit(handler: &CommandHandler, n: usize) -> (u64, i64) {
-    let customer = CustomerId::generate();
+    let customer = commands::testing::customer(handler).await;
     for k in 0..2 {
         handler
             .add_to_cart(
@@ -66,12 +67,12 @@ async fn visit(handler: &CommandHandler, n: usize) -> (u64, i64) {
             order,
             None,
             total,
-            "bench".into(),
+            domain::text::PaymentReference::parse("bench").unwrap(),
             domain::order::PaymentMethod::Card,
         )
         .await
         .unwrap();
-    (4, paid.global_position.unwrap_or(0))
+    (5, paid.global_position.unwrap_or(0))
 }
 
 async fn events_total(handler: &CommandHandler, _position: i64, order: domain::OrderId) -> Money {
@@ -95,7 +96,7 @@ async fn visibility(
     orders: &dyn Projection,
     n: usize,
 ) -> Duration {
-    let customer = CustomerId::generate();
+    let customer = commands::testing::customer(handler).await;
     handler
         .add_to_cart(&ctx(), customer, sku(n % SKUS), Quantity::new(1).unwrap())
         .await
@@ -183,11 +184,7 @@ async fn main() {
 
     let eur = Currency::parse("EUR").unwrap();
     for i in 0..SKUS {
-        let details = ProductDetails {
-            name: format!("Product {i}"),
-            description: String::new(),
-            category: "bench".into(),
-        };
+        let details = ProductDetails::new(&format!("Product {i}"), "", "bench").unwrap();
         handler
             .create_product(
                 &ctx(),

@@ -73,12 +73,23 @@ pub struct Config {
     pub auth: AuthSettings,
 }
 
+/// Where the engine runs. Any other value of `COMMERCE_ENV` is refused at start-up, so a typo
+/// such as `prod` cannot silently run with development defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    /// Local use: a random token key per process when `JWT_SECRET` is unset.
+    Development,
+    /// Refuses to start without the secrets a shared deployment needs (`JWT_SECRET`).
+    Production,
+}
+
 /// Authentication and abuse-protection settings.
 #[derive(Clone, Args)]
 pub struct AuthSettings {
-    /// `development` or `production`. Production refuses to start without `JWT_SECRET`.
-    #[arg(long, env = "COMMERCE_ENV", default_value = "development")]
-    pub environment: String,
+    /// `development` or `production` (nothing else). Production refuses to start without
+    /// `JWT_SECRET`.
+    #[arg(long, env = "COMMERCE_ENV", value_enum, default_value_t = Environment::Development)]
+    pub environment: Environment,
     /// Key signing access tokens, at least 32 bytes. Unset in development: a random key per
     /// process (tokens die with it).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
@@ -144,7 +155,7 @@ impl AuthSettings {
         match &self.jwt_secret {
             Some(secret) if secret.len() >= 32 => Ok(secret.as_bytes().to_vec()),
             Some(_) => anyhow::bail!("JWT_SECRET must be at least 32 bytes"),
-            None if self.environment == "production" => {
+            None if self.environment == Environment::Production => {
                 anyhow::bail!("JWT_SECRET is required when COMMERCE_ENV=production")
             }
             None => {
@@ -260,10 +271,7 @@ pub async fn serve(
     tracing::info!(%addr, "HTTP API listening");
     // A machine-readable line for scripts and tests that bind port 0.
     println!("commerce: listening on http://{addr}");
-    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    api::serve::serve(listener, api::router(state), shutdown.cancelled_owned()).await?;
     Ok(())
 }
 
@@ -362,6 +370,8 @@ pub async fn create_admin(
     let pool = database(config).await?;
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
     check_password_policy(&password, &email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let display_name =
+        domain::text::DisplayName::parse(display_name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = event_store(config, &pool).await?;
     let commands = CommandHandler::new(store);
     if commands.account_for_email(&email).await?.is_some() {
@@ -379,7 +389,7 @@ pub async fn create_admin(
             &ctx,
             account_id,
             email,
-            display_name.to_owned(),
+            display_name,
             std::collections::BTreeSet::from([Role::Admin]),
         )
         .await?;

@@ -9,8 +9,17 @@ pub trait Aggregate: Default {
     /// Why a command was refused.
     type Error;
 
+    /// What identifies one instance (and names its stream).
+    type Id: std::fmt::Display;
+
     /// Stream category: streams of this aggregate are named `{CATEGORY}-{id}`.
     const CATEGORY: &'static str;
+
+    /// The name of the stream holding the instance `id`: the one definition commands,
+    /// projections and the order history all use.
+    fn stream_id(id: &Self::Id) -> String {
+        format!("{}-{}", Self::CATEGORY, id)
+    }
 
     /// Validates a command against the current state. Never mutates.
     fn decide(&self, command: Self::Command) -> Result<Vec<Self::Event>, Self::Error>;

@@ -148,6 +148,7 @@ pub struct Cart {
 }
 
 impl Aggregate for Cart {
+    type Id = crate::values::CustomerId;
     type Command = CartCommand;
     type Event = CartEvent;
     type Error = CartError;

@@ -102,7 +102,7 @@ pub fn place_order(
         inventory.insert(sku.clone(), reserved);
         lines.push(OrderLine {
             sku: sku.clone(),
-            name: listing.details.name.clone(),
+            name: listing.details.name.to_string(),
             unit_price: listing.price,
             quantity: *quantity,
             line_total: listing
@@ -128,7 +128,7 @@ pub fn place_order(
 pub fn cancel_order(
     order: &Order,
     inventories: &BTreeMap<Sku, Inventory>,
-    reason: String,
+    reason: crate::text::Reason,
 ) -> Result<MultiStreamDecision, CheckoutError> {
     let order_events = order.decide(OrderCommand::Cancel { reason })?;
     let placed = order.placed.as_ref().ok_or(OrderError::NotFound)?;
@@ -339,7 +339,8 @@ mod tests {
         }
         assert_eq!(inv[&sku("A")].available, 0);
 
-        let cancelled = cancel_order(&order, &inv, "out of budget".into()).unwrap();
+        let reason = crate::text::Reason::parse("out of budget").unwrap();
+        let cancelled = cancel_order(&order, &inv, reason).unwrap();
         assert!(matches!(
             cancelled.order[..],
             [OrderEvent::OrderCancelled { .. }]

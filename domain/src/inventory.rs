@@ -127,6 +127,7 @@ pub struct Inventory {
 }
 
 impl Aggregate for Inventory {
+    type Id = crate::values::Sku;
     type Command = InventoryCommand;
     type Event = InventoryEvent;
     type Error = InventoryError;

@@ -6,6 +6,7 @@
 //! state of other aggregates, is loaded by the caller first and passed in.
 //!
 //! - [`values`]: validated value objects (`Sku`, `Money`, `Quantity`, ids).
+//! - [`text`]: the rules for human text and identifiers, and the text value objects.
 //! - [`account`]: accounts and roles; email uniqueness through per-email claims.
 //! - [`product`]: catalog entries (one stream per SKU).
 //! - [`inventory`]: stock per SKU; received, reserved, released; never negative.
@@ -20,6 +21,7 @@ pub mod checkout;
 pub mod inventory;
 pub mod order;
 pub mod product;
+pub mod text;
 pub mod values;
 
 pub use aggregate::{Aggregate, DomainEvent};

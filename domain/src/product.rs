@@ -3,17 +3,29 @@
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, DomainEvent};
-use crate::values::{AccountId, Money, Sku};
+use crate::text::{CategoryName, Description, ProductName};
+use crate::values::{AccountId, Money, Sku, ValueError};
 
-/// Descriptive fields of a product, validated together.
+/// Descriptive fields of a product, each valid by construction (see [`crate::text`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductDetails {
-    /// Display name, 1-200 characters.
-    pub name: String,
-    /// Free text, up to 5000 characters.
-    pub description: String,
-    /// Category slug or name, 1-100 characters.
-    pub category: String,
+    /// Display name.
+    pub name: ProductName,
+    /// Free text.
+    pub description: Description,
+    /// Category.
+    pub category: CategoryName,
+}
+
+impl ProductDetails {
+    /// Validates the three fields from raw text.
+    pub fn new(name: &str, description: &str, category: &str) -> Result<Self, ValueError> {
+        Ok(ProductDetails {
+            name: ProductName::parse(name)?,
+            description: Description::parse(description)?,
+            category: CategoryName::parse(category)?,
+        })
+    }
 }
 
 /// Commands on a product.
@@ -84,14 +96,6 @@ pub enum ProductError {
     /// The product was never created.
     #[error("product does not exist")]
     NotFound,
-    /// A descriptive field is empty or too long.
-    #[error("invalid {field}: {reason}")]
-    InvalidDetails {
-        /// Which field.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
 }
 
 impl ProductError {
@@ -100,7 +104,6 @@ impl ProductError {
         match self {
             ProductError::AlreadyExists(_) => "product_already_exists",
             ProductError::NotFound => "product_not_found",
-            ProductError::InvalidDetails { .. } => "invalid_product_details",
         }
     }
 }
@@ -125,29 +128,8 @@ pub struct Listing {
     pub price: Money,
 }
 
-fn check_text(
-    field: &'static str,
-    value: &str,
-    min: usize,
-    max: usize,
-) -> Result<(), ProductError> {
-    let len = value.chars().count();
-    if len < min || value.trim().len() < min {
-        Err(ProductError::InvalidDetails {
-            field,
-            reason: "must not be empty",
-        })
-    } else if len > max {
-        Err(ProductError::InvalidDetails {
-            field,
-            reason: "is too long",
-        })
-    } else {
-        Ok(())
-    }
-}
-
 impl Aggregate for Product {
+    type Id = crate::values::Sku;
     type Command = ProductCommand;
     type Event = ProductEvent;
     type Error = ProductError;
@@ -164,15 +146,12 @@ impl Aggregate for Product {
                 if self.listing.is_some() {
                     return Err(ProductError::AlreadyExists(sku));
                 }
-                check_text("name", &details.name, 1, 200)?;
-                check_text("description", &details.description, 0, 5000)?;
-                check_text("category", &details.category, 1, 100)?;
                 Ok(vec![ProductEvent::ProductCreated {
                     sku,
                     seller_id,
-                    name: details.name,
-                    description: details.description,
-                    category: details.category,
+                    name: details.name.into(),
+                    description: details.description.into(),
+                    category: details.category.into(),
                     price,
                 }])
             }
@@ -203,9 +182,9 @@ impl Aggregate for Product {
                     sku: sku.clone(),
                     seller_id: *seller_id,
                     details: ProductDetails {
-                        name: name.clone(),
-                        description: description.clone(),
-                        category: category.clone(),
+                        name: ProductName::from_recorded(name.clone()),
+                        description: Description::from_recorded(description.clone()),
+                        category: CategoryName::from_recorded(category.clone()),
                     },
                     price: *price,
                 });
@@ -232,9 +211,9 @@ mod tests {
     }
     fn details() -> ProductDetails {
         ProductDetails {
-            name: "Mug".into(),
-            description: "A mug".into(),
-            category: "kitchen".into(),
+            name: ProductName::parse("Mug").unwrap(),
+            description: Description::parse("A mug").unwrap(),
+            category: CategoryName::parse("kitchen").unwrap(),
         }
     }
     fn seller() -> AccountId {
@@ -273,37 +252,6 @@ mod tests {
             price: eur(900),
         });
         assert_eq!(then, Err(ProductError::AlreadyExists(sku())));
-    }
-
-    #[test]
-    fn create_requires_a_name_and_category() {
-        let mut bad = details();
-        bad.name = "  ".into();
-        let then = Product::default().decide(ProductCommand::Create {
-            sku: sku(),
-            seller_id: seller(),
-            details: bad,
-            price: eur(1),
-        });
-        assert!(matches!(
-            then,
-            Err(ProductError::InvalidDetails { field: "name", .. })
-        ));
-        let mut bad = details();
-        bad.category = String::new();
-        let then = Product::default().decide(ProductCommand::Create {
-            sku: sku(),
-            seller_id: seller(),
-            details: bad,
-            price: eur(1),
-        });
-        assert!(matches!(
-            then,
-            Err(ProductError::InvalidDetails {
-                field: "category",
-                ..
-            })
-        ));
     }
 
     #[test]

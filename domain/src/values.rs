@@ -8,12 +8,23 @@ use uuid::Uuid;
 /// Why a raw value was not accepted as a value object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
-    /// SKUs are 1-64 characters of `A-Z a-z 0-9 - _ .`.
-    #[error("invalid SKU {0:?}: use 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.'")]
+    /// SKUs are 1-64 characters of `A-Z a-z 0-9 - _ .`, at least one a letter or digit.
+    #[error(
+        "invalid SKU {0:?}: use 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.', \
+         at least one a letter or digit"
+    )]
     InvalidSku(String),
-    /// Currencies are ISO 4217 alphabetic codes.
-    #[error("invalid currency {0:?}: use a three-letter ISO 4217 code such as EUR")]
+    /// Currencies are current ISO 4217 currency codes.
+    #[error("invalid currency {0:?}: use a current ISO 4217 currency code such as EUR")]
     InvalidCurrency(String),
+    /// A text or identifier field broke its rule (see [`crate::text`]).
+    #[error("invalid {field}: {problem}")]
+    InvalidText {
+        /// The field, as named in requests.
+        field: &'static str,
+        /// What is wrong.
+        problem: crate::text::TextProblem,
+    },
     /// Quantities are whole units between 1 and [`Quantity::MAX`].
     #[error("invalid quantity {0}: must be between 1 and {max}", max = Quantity::MAX)]
     InvalidQuantity(i64),
@@ -38,24 +49,44 @@ impl ValueError {
             ValueError::NegativeAmount(_) => "negative_amount",
             ValueError::AmountOverflow => "amount_overflow",
             ValueError::CurrencyMismatch(_, _) => "currency_mismatch",
+            ValueError::InvalidText { .. } => "invalid_text",
+        }
+    }
+
+    /// The request field the error is about, when it is about one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ValueError::InvalidSku(_) => Some("sku"),
+            ValueError::InvalidCurrency(_) => Some("currency"),
+            ValueError::InvalidQuantity(_) => Some("quantity"),
+            ValueError::NegativeAmount(_) => Some("amount_minor"),
+            ValueError::InvalidText { field, .. } => Some(field),
+            ValueError::AmountOverflow | ValueError::CurrencyMismatch(_, _) => None,
         }
     }
 }
 
 /// Stock keeping unit: the identity of a product and of its inventory.
+///
+/// [`Sku::parse`] is the rule for new SKUs; deserialization (recorded events) accepts every
+/// SKU an earlier release accepted, so the log stays readable.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Sku(String);
 
+fn sku_shape(raw: &str) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 impl Sku {
-    /// Validates a SKU.
+    /// Validates a SKU: 1-64 of `A-Z a-z 0-9 - _ .` with at least one letter or digit, so no
+    /// SKU is a path segment such as `.` or `..` that URL normalisation would rewrite.
     pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
         let raw = raw.into();
-        let ok = (1..=64).contains(&raw.len())
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if ok {
+        if sku_shape(&raw) && raw.bytes().any(|b| b.is_ascii_alphanumeric()) {
             Ok(Sku(raw))
         } else {
             Err(ValueError::InvalidSku(raw))
@@ -71,7 +102,11 @@ impl Sku {
 impl TryFrom<String> for Sku {
     type Error = ValueError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Sku::parse(value)
+        if sku_shape(&value) {
+            Ok(Sku(value))
+        } else {
+            Err(ValueError::InvalidSku(value))
+        }
     }
 }
 
@@ -87,14 +122,27 @@ impl fmt::Display for Sku {
     }
 }
 
-/// ISO 4217 alphabetic currency code (three upper-case ASCII letters).
+/// ISO 4217 alphabetic currency code.
+///
+/// [`Currency::parse`] accepts current currencies only (the `iso_currency` table, without
+/// funds, special codes such as `XXX` or `XAU`, and superseded currencies); deserialization
+/// (recorded events) accepts any three upper-case letters, as earlier releases did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
 
 impl Currency {
-    /// Validates a currency code.
+    /// Validates a currency code against ISO 4217.
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let current = iso_currency::Currency::from_code(raw).is_some_and(|c| c.flags().is_empty());
+        if current {
+            Self::shape(raw)
+        } else {
+            Err(ValueError::InvalidCurrency(raw.to_owned()))
+        }
+    }
+
+    fn shape(raw: &str) -> Result<Self, ValueError> {
         let bytes = raw.as_bytes();
         if bytes.len() == 3 && bytes.iter().all(u8::is_ascii_uppercase) {
             Ok(Currency([bytes[0], bytes[1], bytes[2]]))
@@ -113,7 +161,7 @@ impl Currency {
 impl TryFrom<String> for Currency {
     type Error = ValueError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Currency::parse(&value)
+        Currency::shape(&value)
     }
 }
 
@@ -356,6 +404,12 @@ mod tests {
         assert_eq!(Sku::parse(""), Err(ValueError::InvalidSku(String::new())));
         assert!(Sku::parse("has space").is_err());
         assert!(Sku::parse("x".repeat(65)).is_err());
+        for path_segment in [".", "..", "...", "-", "_.-"] {
+            assert!(Sku::parse(path_segment).is_err(), "{path_segment}");
+        }
+        // A SKU recorded by an earlier release still decodes.
+        let old: Sku = serde_json::from_str("\"..\"").unwrap();
+        assert_eq!(old.as_str(), "..");
     }
 
     #[test]
@@ -363,6 +417,13 @@ mod tests {
         assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
         assert!(Currency::parse("eur").is_err());
         assert!(Currency::parse("EURO").is_err());
+        for not_money in ["XXQ", "XXX", "XTS", "XAU", "BOV", "HRK"] {
+            assert!(Currency::parse(not_money).is_err(), "{not_money}");
+        }
+        assert!(Currency::parse("JPY").is_ok());
+        // Recorded events keep decoding.
+        let old: Currency = serde_json::from_str("\"XXQ\"").unwrap();
+        assert_eq!(old.as_str(), "XXQ");
     }
 
     #[test]

@@ -54,6 +54,29 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
         .await
 }
 
+/// Whether a database error says the database could not be reached, is overloaded or is
+/// shutting down (worth a retry later), rather than that the statement itself failed.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        // Class 08: connection exceptions; 53: insufficient resources; 57P: operator
+        // intervention (shutdown); 40001 and 40P01: serialization failure and deadlock.
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08")
+                || c.starts_with("53")
+                || c.starts_with("57P")
+                || c == "40001"
+                || c == "40P01"
+        }),
+        _ => false,
+    }
+}
+
 /// Applies pending migrations.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
@@ -239,7 +262,7 @@ impl EventStore for PgEventStore {
                 sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
                     StoreError::InvalidAppend("an event id is already stored".into())
                 }
-                _ => StoreError::Backend(e),
+                _ => StoreError::from(e),
             })?;
             last_position = positions.iter().map(|(p,)| *p).max();
 

@@ -28,12 +28,34 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
-    /// The backing database failed.
-    #[error("event store unavailable: {0}")]
-    Backend(#[from] sqlx::Error),
-    /// A store other than PostgreSQL (EventStoreDB) failed or could not be reached.
+    /// The backing store could not be reached, is overloaded or shutting down: worth
+    /// retrying later.
     #[error("event store unavailable: {0}")]
     Unavailable(String),
+    /// The backing store failed in a way a retry will not fix.
+    #[error("event store failed: {0}")]
+    Failed(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (the store was unreachable or overloaded), as
+    /// opposed to a request that will fail again.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Conflict { .. }
+        )
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if crate::postgres::is_transient(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Failed(e.to_string())
+        }
+    }
 }
 
 /// An append-only store of event streams with a global, commit-ordered log.

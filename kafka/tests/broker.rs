@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use commands::{CommandContext, CommandHandler};
 use domain::product::ProductDetails;
 use domain::values::Currency;
-use domain::{CustomerId, Money, Quantity, Sku};
+use domain::{Money, Quantity, Sku};
 use events::testing::TestDatabase;
 use events::{EventStore, PgEventStore};
 use kafka::relay::{Relay, RelayOptions};
@@ -52,11 +52,7 @@ fn ctx() -> CommandContext {
 async fn some_business(handler: &CommandHandler, customers: usize) {
     let eur = Currency::parse("EUR").unwrap();
     for s in ["MUG", "CUP"] {
-        let details = ProductDetails {
-            name: s.into(),
-            description: String::new(),
-            category: "kitchen".into(),
-        };
+        let details = ProductDetails::new(s, "", "kitchen").unwrap();
         let sku = Sku::parse(s).unwrap();
         handler
             .create_product(
@@ -74,7 +70,7 @@ async fn some_business(handler: &CommandHandler, customers: usize) {
             .unwrap();
     }
     for _ in 0..customers {
-        let c = CustomerId::generate();
+        let c = commands::testing::customer(handler).await;
         for s in ["MUG", "CUP"] {
             handler
                 .add_to_cart(&ctx(), c, Sku::parse(s).unwrap(), Quantity::new(2).unwrap())
@@ -88,7 +84,7 @@ async fn some_business(handler: &CommandHandler, customers: usize) {
                 order,
                 None,
                 Money::new(2000, eur).unwrap(),
-                "psp".into(),
+                domain::text::PaymentReference::parse("psp").unwrap(),
                 domain::order::PaymentMethod::Card,
             )
             .await

@@ -137,7 +137,8 @@ pub struct CartView {
     pub customer_id: Uuid,
     /// Lines in the order they were first added.
     pub lines: Vec<CartLineView>,
-    /// Sum of line totals at current prices, when every line is priced in one currency.
+    /// Sum of line totals at current prices; `null` when a line has no total, the lines are
+    /// in several currencies, or the sum would leave the range of 64-bit minor units.
     pub subtotal: Option<Price>,
     /// The order the cart last became, if any.
     pub last_order_id: Option<Uuid>,
@@ -152,6 +153,25 @@ struct LineRow {
     name: Option<String>,
     price_minor: Option<i64>,
     currency: Option<String>,
+}
+
+/// The sum of the line totals; `None` when a line has no total (no price, or its own total
+/// overflowed), the lines are in several currencies, or the sum leaves the range of `i64`
+/// minor units. Never a saturated or wrapped amount.
+fn subtotal(lines: &[CartLineView]) -> Option<Price> {
+    let mut sum: Option<Price> = None;
+    for line in lines {
+        let total = line.line_total.as_ref()?;
+        sum = Some(match sum {
+            None => total.clone(),
+            Some(s) if s.currency == total.currency => Price {
+                amount_minor: s.amount_minor.checked_add(total.amount_minor)?,
+                currency: s.currency,
+            },
+            Some(_) => return None,
+        });
+    }
+    sum
 }
 
 /// A customer's cart.
@@ -170,8 +190,6 @@ pub async fn get_cart(pool: &PgPool, customer_id: Uuid) -> Result<CartView, sqlx
     .fetch_all(pool)
     .await?;
 
-    let mut subtotal: Option<Price> = None;
-    let mut priced_in_one_currency = true;
     let lines: Vec<CartLineView> = rows
         .into_iter()
         .map(|r| {
@@ -190,14 +208,6 @@ pub async fn get_cart(pool: &PgPool, customer_id: Uuid) -> Result<CartView, sqlx
                         currency: p.currency.clone(),
                     })
             });
-            match (&line_total, &mut subtotal) {
-                (None, _) => priced_in_one_currency = false,
-                (Some(t), None) => subtotal = Some(t.clone()),
-                (Some(t), Some(s)) if s.currency == t.currency => {
-                    s.amount_minor = s.amount_minor.saturating_add(t.amount_minor)
-                }
-                (Some(_), Some(_)) => priced_in_one_currency = false,
-            }
             CartLineView {
                 sku: r.sku,
                 quantity: r.quantity,
@@ -209,13 +219,48 @@ pub async fn get_cart(pool: &PgPool, customer_id: Uuid) -> Result<CartView, sqlx
         .collect();
     Ok(CartView {
         customer_id,
-        subtotal: if priced_in_one_currency {
-            subtotal
-        } else {
-            None
-        },
+        subtotal: subtotal(&lines),
         lines,
         last_order_id: header.as_ref().and_then(|h| h.0),
         updated_at: header.map(|h| h.1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(amount_minor: Option<i64>, currency: &str) -> CartLineView {
+        CartLineView {
+            sku: "X".into(),
+            quantity: 1,
+            name: None,
+            unit_price: None,
+            line_total: amount_minor.map(|amount_minor| Price {
+                amount_minor,
+                currency: currency.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn subtotal_adds_lines_in_one_currency() {
+        let total = subtotal(&[line(Some(250), "EUR"), line(Some(100), "EUR")]).unwrap();
+        assert_eq!(total.amount_minor, 350);
+        assert_eq!(subtotal(&[]), None);
+    }
+
+    #[test]
+    fn subtotal_is_absent_rather_than_wrong() {
+        // Overflow: no saturated i64::MAX.
+        assert_eq!(
+            subtotal(&[line(Some(i64::MAX), "EUR"), line(Some(1), "EUR")]),
+            None
+        );
+        assert_eq!(
+            subtotal(&[line(Some(1), "EUR"), line(Some(1), "USD")]),
+            None
+        );
+        assert_eq!(subtotal(&[line(Some(1), "EUR"), line(None, "EUR")]), None);
+    }
 }

@@ -116,10 +116,17 @@ impl Cursor {
     }
 
     /// Parses a cursor a client sent back; `None` if it was not produced by [`Cursor::encode`].
+    /// Instants outside years 1970-9999 are refused: no order was placed then, and PostgreSQL's
+    /// `timestamptz` cannot hold all of chrono's range.
     pub fn decode(raw: &str) -> Option<Cursor> {
+        const LAST_MICROS: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
         let (micros, id) = raw.split_once('.')?;
+        let micros: i64 = micros
+            .parse()
+            .ok()
+            .filter(|m| (0..=LAST_MICROS).contains(m))?;
         Some(Cursor {
-            placed_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            placed_at: DateTime::from_timestamp_micros(micros)?,
             order_id: Uuid::parse_str(id).ok()?,
         })
     }
@@ -175,5 +182,9 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("garbage"), None);
         assert_eq!(Cursor::decode("12.not-a-uuid"), None);
+        let id = Uuid::nil().simple();
+        assert_eq!(Cursor::decode(&format!("-1.{id}")), None);
+        assert_eq!(Cursor::decode(&format!("9223372036854775807.{id}")), None);
+        assert_eq!(Cursor::decode(&format!("253402300800000000.{id}")), None);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use commands::{CommandContext, CommandHandler};
 use domain::product::ProductDetails;
 use domain::values::Currency;
-use domain::{CustomerId, Money, Quantity, Sku};
+use domain::{Money, Quantity, Sku};
 use events::testing::TestDatabase;
 use events::{EventStore, PgEventStore};
 use projections::projector::{self, has_reached, snapshot};
@@ -70,11 +70,7 @@ impl Shop {
     }
 
     async fn product(&self, s: &str, price: i64, stock: i64) {
-        let details = ProductDetails {
-            name: format!("{s} name"),
-            description: "d".into(),
-            category: "kitchen".into(),
-        };
+        let details = ProductDetails::new(&format!("{s} name"), "d", "kitchen").unwrap();
         self.handler
             .create_product(
                 &ctx(),
@@ -97,7 +93,7 @@ async fn read_models_follow_the_journey() {
     let shop = shop().await;
     shop.product("MUG", 900, 10).await;
     shop.product("CUP", 300, 5).await;
-    let customer = CustomerId::generate();
+    let customer = commands::testing::customer(&shop.handler).await;
     shop.handler
         .add_to_cart(&ctx(), customer, sku("MUG"), q(2))
         .await
@@ -152,7 +148,12 @@ async fn read_models_follow_the_journey() {
     assert_eq!(cart.last_order_id, Some(order_id.as_uuid()));
 
     shop.handler
-        .cancel_order(&ctx(), order_id, None, "no longer needed".into())
+        .cancel_order(
+            &ctx(),
+            order_id,
+            None,
+            domain::text::Reason::parse("no longer needed").unwrap(),
+        )
         .await
         .unwrap();
     shop.catch_up(100).await;
@@ -172,7 +173,7 @@ async fn read_models_follow_the_journey() {
 async fn redelivered_events_change_nothing() {
     let shop = shop().await;
     shop.product("MUG", 900, 10).await;
-    let customer = CustomerId::generate();
+    let customer = commands::testing::customer(&shop.handler).await;
     shop.handler
         .add_to_cart(&ctx(), customer, sku("MUG"), q(2))
         .await
@@ -209,7 +210,7 @@ async fn redelivered_events_change_nothing() {
 async fn customer_orders_page_by_keyset() {
     let shop = shop().await;
     shop.product("MUG", 100, 100).await;
-    let customer = CustomerId::generate();
+    let customer = commands::testing::customer(&shop.handler).await;
     let mut placed = Vec::new();
     for _ in 0..5 {
         shop.handler
@@ -289,7 +290,7 @@ async fn read_your_writes_and_history_through_the_store_port() {
     let shop = shop_on(db, store.clone());
     shop.product("MUG", 900, 10).await;
     shop.product("CUP", 300, 5).await;
-    let customer = CustomerId::generate();
+    let customer = commands::testing::customer(&shop.handler).await;
     for s in ["MUG", "CUP"] {
         shop.handler
             .add_to_cart(&ctx(), customer, sku(s), q(1))
@@ -353,7 +354,7 @@ async fn read_your_writes_and_history_through_the_store_port() {
             order_id,
             None,
             eur(1200),
-            "psp-1".into(),
+            domain::text::PaymentReference::parse("psp-1").unwrap(),
             domain::order::PaymentMethod::Card,
         )
         .await

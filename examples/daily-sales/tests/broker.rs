@@ -7,7 +7,7 @@ use commands::{CommandContext, CommandHandler};
 use daily_sales::{consume, DailySales};
 use domain::product::ProductDetails;
 use domain::values::Currency;
-use domain::{AccountId, CustomerId, Money, Quantity, Sku};
+use domain::{AccountId, Money, Quantity, Sku};
 use events::testing::TestDatabase;
 use events::{EventStore, PgEventStore};
 use kafka::relay::{Relay, RelayOptions};
@@ -37,11 +37,7 @@ async fn daily_sales_from_the_topic() {
     let handler = CommandHandler::new(store.clone());
     let eur = Currency::parse("EUR").unwrap();
     for (sku, price) in [("TEA", 450), ("CUP", 300)] {
-        let details = ProductDetails {
-            name: sku.into(),
-            description: String::new(),
-            category: "c".into(),
-        };
+        let details = ProductDetails::new(sku, "", "c").unwrap();
         let sku = Sku::parse(sku).unwrap();
         handler
             .create_product(
@@ -65,7 +61,7 @@ async fn daily_sales_from_the_topic() {
         vec![("TEA", 3)],
         vec![("CUP", 1)],
     ] {
-        let customer = CustomerId::generate();
+        let customer = commands::testing::customer(&handler).await;
         for (sku, n) in lines {
             handler
                 .add_to_cart(
@@ -80,7 +76,12 @@ async fn daily_sales_from_the_topic() {
         orders.push(handler.place_order(&ctx(), customer, None).await.unwrap().0);
     }
     handler
-        .cancel_order(&ctx(), orders[2], None, "changed mind".into())
+        .cancel_order(
+            &ctx(),
+            orders[2],
+            None,
+            domain::text::Reason::parse("changed mind").unwrap(),
+        )
         .await
         .unwrap();
 

@@ -1,0 +1,254 @@
+//! Checkout and orders: placing an order from a cart (one atomic decision over the order, the
+//! cart, every inventory and the prices), then paying, shipping, delivering or cancelling it.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use domain::cart::Cart;
+use domain::checkout::{self, CheckoutState, MultiStreamDecision};
+use domain::inventory::Inventory;
+use domain::order::{Order, OrderCommand, OrderError, PaymentMethod};
+use domain::product::Product;
+use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
+use domain::{Aggregate, CustomerId, Money, OrderId};
+
+use crate::cart::require_customer;
+use crate::error::{CommandError, Missing, Rejection};
+use crate::execute::{Attempt, Loaded};
+use crate::{CommandContext, CommandHandler, CommandOutcome};
+
+/// Namespace for order ids derived from idempotency keys.
+const ORDER_KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_722d_6b65_792d_6e61_6d65_7370);
+
+/// Appends a multi-stream decision's inventory events, each against the version read.
+fn emit_inventory(at: &mut Attempt, decision: &MultiStreamDecision) {
+    for (sku, events) in &decision.inventory {
+        at.emit::<Inventory>(sku, events);
+    }
+}
+
+impl CommandHandler {
+    /// Turns the customer's cart into an order: prices from the catalog now, stock reserved on
+    /// every SKU, cart emptied, all in one atomic append.
+    ///
+    /// With an idempotency key the order id is derived from (customer, key), so a retried
+    /// request finds the order it already placed and answers with it instead of placing a
+    /// second one, also when the retry runs concurrently with the first execution.
+    pub async fn place_order(
+        &self,
+        ctx: &CommandContext,
+        customer_id: CustomerId,
+        idempotency_key: Option<&str>,
+    ) -> Result<(OrderId, CommandOutcome), CommandError> {
+        let order_id = match idempotency_key {
+            Some(key) => OrderId::from_uuid(Uuid::new_v5(
+                &ORDER_KEY_NAMESPACE,
+                format!("{customer_id}/{key}").as_bytes(),
+            )),
+            None => OrderId::generate(),
+        };
+        let result = self
+            .execute(
+                ctx,
+                Order::stream_id(&order_id),
+                None,
+                |mut at| async move {
+                    let existing = at.load_full::<Order>(&order_id).await?;
+                    if let Some(replay) = self.replay(existing, order_id, customer_id).await? {
+                        return Ok(replay);
+                    }
+                    require_customer(&mut at, customer_id).await?;
+                    self.decide_placement(&mut at, customer_id, order_id)
+                        .await?;
+                    at.commit().await
+                },
+            )
+            .await;
+        match result {
+            // A concurrent execution with the same key may have won after this one read the
+            // order stream: its cart is then empty or its stock reserved. The client asked for
+            // that order, so answer with it.
+            Err(CommandError::Rejected(_) | CommandError::Conflict { .. })
+                if idempotency_key.is_some() =>
+            {
+                match self.placed_already(order_id, customer_id).await? {
+                    Some(replay) => Ok((order_id, replay)),
+                    None => result.map(|outcome| (order_id, outcome)),
+                }
+            }
+            other => other.map(|outcome| {
+                if !outcome.replayed {
+                    tracing::info!(%order_id, position = ?outcome.global_position, "order placed");
+                }
+                (order_id, outcome)
+            }),
+        }
+    }
+
+    /// The answer to a repeated placement, when the order exists: the first execution's order,
+    /// with a position at or past all its effects.
+    async fn placed_already(
+        &self,
+        order_id: OrderId,
+        customer_id: CustomerId,
+    ) -> Result<Option<CommandOutcome>, CommandError> {
+        let existing = self.load::<Order>(&order_id).await?;
+        self.replay(existing, order_id, customer_id).await
+    }
+
+    async fn replay(
+        &self,
+        existing: Loaded<Order>,
+        order_id: OrderId,
+        customer_id: CustomerId,
+    ) -> Result<Option<CommandOutcome>, CommandError> {
+        let Some(placed) = &existing.state.placed else {
+            return Ok(None);
+        };
+        if placed.customer_id != customer_id {
+            return Err(Rejection::Order(OrderError::AlreadyPlaced).into());
+        }
+        // The first execution also wrote cart and inventory events after the order's; the
+        // head is at or past all of them, so waiting for it reads every effect.
+        let head = self.store.head_position().await?;
+        Ok(Some(CommandOutcome {
+            stream_id: Order::stream_id(&order_id),
+            stream_version: existing.version,
+            global_position: Some(head.max(existing.last_position.unwrap_or(0))),
+            replayed: true,
+        }))
+    }
+
+    async fn decide_placement(
+        &self,
+        at: &mut Attempt,
+        customer_id: CustomerId,
+        order_id: OrderId,
+    ) -> Result<(), CommandError> {
+        let cart = at.load::<Cart>(&customer_id).await?;
+        let mut products = BTreeMap::new();
+        let mut inventories = BTreeMap::new();
+        for sku in cart.items.keys() {
+            products.insert(sku.clone(), at.load::<Product>(sku).await?);
+            inventories.insert(sku.clone(), at.load::<Inventory>(sku).await?);
+        }
+        let decision = checkout::place_order(
+            CheckoutState {
+                cart: &cart,
+                products: &products,
+                inventories: &inventories,
+            },
+            customer_id,
+            order_id,
+        )?;
+        at.emit::<Order>(&order_id, &decision.order);
+        at.emit::<Cart>(&customer_id, &decision.cart);
+        emit_inventory(at, &decision);
+        // Prices are part of the decision: a concurrent price change forces a retry.
+        for sku in products.keys() {
+            at.require_unchanged::<Product>(sku);
+        }
+        Ok(())
+    }
+
+    /// Runs a command that touches the order stream only.
+    async fn order_command(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        pinned: Option<i64>,
+        command: OrderCommand,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = &command;
+        self.execute(
+            ctx,
+            Order::stream_id(&order_id),
+            pinned,
+            |mut at| async move {
+                let order = at.load::<Order>(&order_id).await?;
+                let events = order.decide(command.clone())?;
+                at.emit::<Order>(&order_id, &events);
+                at.commit().await
+            },
+        )
+        .await
+    }
+
+    /// Records payment of an order's total. `pinned` is the `If-Match` version, if any.
+    pub async fn pay_order(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        pinned: Option<i64>,
+        amount: Money,
+        payment_reference: PaymentReference,
+        method: PaymentMethod,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::Pay {
+            amount,
+            payment_reference,
+            method,
+        };
+        self.order_command(ctx, order_id, pinned, command).await
+    }
+
+    /// Records the hand-over to a carrier.
+    pub async fn ship_order(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        pinned: Option<i64>,
+        carrier: Carrier,
+        tracking_number: TrackingNumber,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::Ship {
+            carrier,
+            tracking_number,
+        };
+        self.order_command(ctx, order_id, pinned, command).await
+    }
+
+    /// Records the delivery.
+    pub async fn deliver_order(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        pinned: Option<i64>,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.order_command(ctx, order_id, pinned, OrderCommand::Deliver)
+            .await
+    }
+
+    /// Cancels an order and releases its stock, in one atomic append.
+    pub async fn cancel_order(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        pinned: Option<i64>,
+        reason: Reason,
+    ) -> Result<CommandOutcome, CommandError> {
+        let reason = &reason;
+        self.execute(
+            ctx,
+            Order::stream_id(&order_id),
+            pinned,
+            |mut at| async move {
+                let order = at.load::<Order>(&order_id).await?;
+                let placed = order
+                    .placed
+                    .as_ref()
+                    .ok_or(CommandError::NotFound(Missing::Order))?;
+                let mut inventories = BTreeMap::new();
+                for line in &placed.lines {
+                    inventories.insert(line.sku.clone(), at.load::<Inventory>(&line.sku).await?);
+                }
+                let decision = checkout::cancel_order(&order, &inventories, reason.clone())?;
+                at.emit::<Order>(&order_id, &decision.order);
+                emit_inventory(&mut at, &decision);
+                at.commit().await
+            },
+        )
+        .await
+    }
+}

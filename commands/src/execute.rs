@@ -1,0 +1,237 @@
+//! The one execution path every command takes: load, check the pinned version, decide,
+//! append atomically, answer; retried on a conflict, inside one `command` span.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use domain::Aggregate;
+use events::codec::{decode, encode};
+use events::{EventStore, ExpectedVersion, Metadata, StreamAppend};
+
+use crate::error::CommandError;
+use crate::{CommandContext, CommandOutcome};
+
+/// An aggregate as loaded from its stream.
+pub(crate) struct Loaded<A> {
+    pub(crate) state: A,
+    pub(crate) version: i64,
+    pub(crate) last_position: Option<i64>,
+}
+
+impl<A> Loaded<A> {
+    fn expected(&self) -> ExpectedVersion {
+        if self.version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(self.version)
+        }
+    }
+}
+
+/// Reads a stream and folds it into `A`.
+pub(crate) async fn load<A>(store: &dyn EventStore, stream: &str) -> Result<Loaded<A>, CommandError>
+where
+    A: Aggregate,
+    A::Event: DeserializeOwned,
+{
+    let recorded = store.read_stream(stream, 1).await?;
+    let mut state = A::default();
+    for event in &recorded {
+        state.apply(&decode::<A::Event>(event)?);
+    }
+    Ok(Loaded {
+        state,
+        version: recorded.last().map_or(0, |e| e.stream_version),
+        last_position: recorded.last().map(|e| e.global_position),
+    })
+}
+
+/// One attempt at a command: the streams it read (with the versions it read) and the events it
+/// decided. [`Attempt::commit`] appends them all at once, each stream checked against the
+/// version this attempt read, so the decision holds only if nothing it read has moved.
+pub struct Attempt {
+    store: Arc<dyn EventStore>,
+    metadata: Metadata,
+    addressed: String,
+    pinned: Option<i64>,
+    read: BTreeMap<String, (ExpectedVersion, i64)>,
+    appends: Vec<StreamAppend>,
+}
+
+impl Attempt {
+    /// Loads aggregate `id`. When it is the stream the command addresses and the caller pinned
+    /// a version (`If-Match`), a different current version fails the command with a conflict.
+    pub(crate) async fn load<A>(&mut self, id: &A::Id) -> Result<A, CommandError>
+    where
+        A: Aggregate,
+        A::Event: DeserializeOwned,
+    {
+        Ok(self.load_full::<A>(id).await?.state)
+    }
+
+    pub(crate) async fn load_full<A>(&mut self, id: &A::Id) -> Result<Loaded<A>, CommandError>
+    where
+        A: Aggregate,
+        A::Event: DeserializeOwned,
+    {
+        let stream = A::stream_id(id);
+        let loaded = load::<A>(&*self.store, &stream).await?;
+        if let Some(pinned) = self.pinned.filter(|_| stream == self.addressed) {
+            if pinned != loaded.version {
+                return Err(CommandError::Conflict {
+                    stream_id: stream,
+                    actual: loaded.version,
+                });
+            }
+        }
+        self.read
+            .insert(stream, (loaded.expected(), loaded.version));
+        Ok(loaded)
+    }
+
+    /// Records events for aggregate `id`, which this attempt must have loaded; they are
+    /// appended expecting the version it read.
+    pub(crate) fn emit<A>(&mut self, id: &A::Id, events: &[A::Event])
+    where
+        A: Aggregate,
+        A::Event: Serialize,
+    {
+        let stream = A::stream_id(id);
+        let expected = self.expected(&stream);
+        self.appends.push(StreamAppend {
+            stream_id: stream,
+            expected,
+            events: events.iter().map(|e| encode(e, &self.metadata)).collect(),
+        });
+    }
+
+    /// Makes the decision depend on aggregate `id` staying as read (for example a product's
+    /// price), without writing to it: a concurrent change fails the append and the command is
+    /// decided again.
+    pub(crate) fn require_unchanged<A: Aggregate>(&mut self, id: &A::Id) {
+        let stream = A::stream_id(id);
+        let expected = self.expected(&stream);
+        self.appends.push(StreamAppend {
+            stream_id: stream,
+            expected,
+            events: vec![],
+        });
+    }
+
+    fn expected(&self, stream: &str) -> ExpectedVersion {
+        self.read
+            .get(stream)
+            .map_or(ExpectedVersion::NoStream, |(expected, _)| *expected)
+    }
+
+    /// Appends everything decided, atomically, and answers for the addressed stream.
+    pub(crate) async fn commit(self) -> Result<CommandOutcome, CommandError> {
+        let read_version = self.read.get(&self.addressed).map_or(0, |(_, v)| *v);
+        if self.appends.iter().all(|a| a.events.is_empty()) {
+            // Nothing to write: the command was a no-op on current state.
+            return Ok(CommandOutcome {
+                stream_id: self.addressed,
+                stream_version: read_version,
+                global_position: None,
+                replayed: false,
+            });
+        }
+        let outcome = self.store.append(self.appends).await?;
+        Ok(CommandOutcome {
+            stream_version: outcome.version_of(&self.addressed).unwrap_or(read_version),
+            stream_id: self.addressed,
+            global_position: outcome.last_position,
+            replayed: false,
+        })
+    }
+}
+
+/// Executes commands against an event store.
+#[derive(Clone)]
+pub struct CommandHandler {
+    pub(crate) store: Arc<dyn EventStore>,
+    max_attempts: u32,
+}
+
+impl CommandHandler {
+    /// A handler that retries a conflicting command up to 10 times.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        CommandHandler {
+            store,
+            max_attempts: 10,
+        }
+    }
+
+    /// The event store commands are written to.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub(crate) async fn load<A>(&self, id: &A::Id) -> Result<Loaded<A>, CommandError>
+    where
+        A: Aggregate,
+        A::Event: DeserializeOwned,
+    {
+        load::<A>(&*self.store, &A::stream_id(id)).await
+    }
+
+    /// Runs a command: `decide` is called with a fresh [`Attempt`] until it commits, fails for
+    /// another reason than a conflict, or the conflict must surface (the caller pinned a
+    /// version, or attempts ran out). Retries wait a little, with jitter. One `command` span
+    /// covers all attempts.
+    pub(crate) async fn execute<F, Fut>(
+        &self,
+        ctx: &CommandContext,
+        addressed: String,
+        pinned: Option<i64>,
+        mut decide: F,
+    ) -> Result<CommandOutcome, CommandError>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: std::future::Future<Output = Result<CommandOutcome, CommandError>>,
+    {
+        let span = tracing::info_span!("command", stream_id = %addressed,
+            correlation_id = %ctx.correlation_id);
+        async {
+            let mut n = 0;
+            loop {
+                n += 1;
+                let attempt = Attempt {
+                    store: self.store.clone(),
+                    metadata: ctx.metadata(),
+                    addressed: addressed.clone(),
+                    pinned,
+                    read: BTreeMap::new(),
+                    appends: Vec::new(),
+                };
+                let result = decide(attempt).await;
+                match &result {
+                    Ok(outcome) => {
+                        tracing::info!(version = outcome.stream_version,
+                            position = ?outcome.global_position, "accepted");
+                    }
+                    Err(CommandError::Conflict { .. })
+                        if pinned.is_none() && n < self.max_attempts =>
+                    {
+                        let ceiling_ms = (2_u64 << n.min(6)).min(100);
+                        let jitter =
+                            (Uuid::new_v4().as_u128() % u128::from(ceiling_ms * 1000)) as u64;
+                        tracing::debug!(attempt = n, "conflict, retrying");
+                        tokio::time::sleep(Duration::from_micros(jitter)).await;
+                        continue;
+                    }
+                    Err(e) => tracing::info!(error = %e, "refused"),
+                }
+                return result;
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}

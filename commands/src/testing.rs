@@ -1,0 +1,65 @@
+//! Test kit (cargo feature `testing`): a shop's cast set up through the real commands, so
+//! tests of other crates start from valid state without repeating the steps.
+
+use std::collections::BTreeSet;
+
+use domain::account::{Email, Role};
+use domain::product::ProductDetails;
+use domain::text::DisplayName;
+use domain::values::Currency;
+use domain::{AccountId, CustomerId, Money, Quantity, Sku};
+
+use crate::{CommandContext, CommandHandler};
+
+/// A context whose actor is `test`.
+pub fn ctx() -> CommandContext {
+    CommandContext::new(Some("test".into()))
+}
+
+/// Registers a new customer account and returns its id.
+pub async fn customer(handler: &CommandHandler) -> CustomerId {
+    let id = AccountId::generate();
+    let email = Email::parse(&format!("customer-{id}@example.org")).expect("valid email");
+    handler
+        .register_account(
+            &ctx(),
+            id,
+            email,
+            DisplayName::parse("Test Customer").expect("valid name"),
+            BTreeSet::from([Role::Customer]),
+        )
+        .await
+        .expect("register a customer");
+    CustomerId::from(id)
+}
+
+/// An amount in euros, in cents.
+pub fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("EUR").expect("EUR")).expect("non-negative")
+}
+
+/// Lists `sku` (named after itself, priced in euro cents, owned by the nil seller) and
+/// receives `stock` units of it.
+pub async fn product(handler: &CommandHandler, sku: &str, price_minor: i64, stock: i64) {
+    let parsed = Sku::parse(sku).expect("valid SKU");
+    handler
+        .create_product(
+            &ctx(),
+            AccountId::from_uuid(uuid::Uuid::nil()),
+            parsed.clone(),
+            ProductDetails::new(sku, "", "test").expect("valid details"),
+            eur(price_minor),
+        )
+        .await
+        .expect("list a product");
+    if stock > 0 {
+        handler
+            .receive_stock(
+                &ctx(),
+                parsed,
+                Quantity::new(stock).expect("valid quantity"),
+            )
+            .await
+            .expect("receive stock");
+    }
+}
