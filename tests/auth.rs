@@ -880,10 +880,7 @@ async fn profile_changes_and_closing_an_account() {
             &[],
         )
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("invalid_display_name"))
-    );
+    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_text")));
 
     me.ok(Method::DELETE, "/me", None).await;
     // Closed: no login, no refresh; the email can be registered again by someone new.
