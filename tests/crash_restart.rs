@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{read_topic, Api, EngineEnv, Process, Staff, TestDatabase};
-use projections::{all_projections, projector, Projector};
+use projections::{projector, registry, Projector};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
@@ -140,11 +140,18 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
     let head = head(&db.pool).await;
     eprintln!("figure[crash]: {head} events appended in all");
 
-    for projection in all_projections() {
+    let store = events::PgEventStore::new(db.pool.clone());
+    for projection in registry::all() {
         assert!(
-            projector::wait_for(&db.pool, &*projection, head, Duration::from_secs(120))
-                .await
-                .unwrap(),
+            projector::wait_for(
+                &store,
+                &db.pool,
+                &*projection,
+                head,
+                Duration::from_secs(120)
+            )
+            .await
+            .unwrap(),
             "{} did not catch up after the crashes",
             projection.name()
         );
@@ -170,7 +177,7 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
         distinct.len()
     );
     assert_eq!(distinct.len() as i64, head, "every event reached Kafka");
-    let projector = Projector::new(db.pool.clone(), all_projections());
+    let projector = Projector::new(db.pool.clone(), registry::all());
     assert_eq!(projector.apply_batch(&records, None).await.unwrap(), 0);
     assert_eq!(projector::snapshot(&db.pool).await.unwrap(), through_kafka);
 

@@ -86,10 +86,11 @@ async fn history(
     if !actor.has(Role::Auditor) {
         actor.owns(owner.as_uuid(), Missing::Order)?;
     }
-    let events =
-        events::history::order_history_in(&**state.commands.store(), &state.read_pool, order)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
+    let events = events::history::order_history(
+        &**state.commands.store(),
+        domain::OrderId::from_uuid(order),
+    )
+    .await?;
     Ok(Json(json!({
         "order_id": order,
         "events": events.iter().map(history_entry).collect::<Vec<_>>(),
@@ -98,14 +99,16 @@ async fn history(
 
 /// Recomputes every hash chain of the store.
 async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    if !state.commands.store().shares_database() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "verification_unavailable",
-            "hash chains are kept by the PostgreSQL event store only; this engine runs on another store",
-        ));
-    }
-    let report = events::verify::verify(&state.read_pool, |_, _| {}).await?;
+    let report = match state.commands.store().verify(&mut |_, _| {}).await {
+        Err(events::StoreError::Unsupported(what)) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "verification_unavailable",
+                what,
+            ))
+        }
+        other => other?,
+    };
     Ok(Json(json!({
         "intact": report.intact(),
         "first": report.first(),

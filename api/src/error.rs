@@ -137,8 +137,30 @@ impl From<CommandError> for ApiError {
             )
             .with("stream_id", stream_id)
             .with("current_version", actual),
-            CommandError::Store(e) if e.is_transient() => ApiError::unavailable(&e),
-            CommandError::Store(e) => ApiError::internal(&e),
+            CommandError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Unreachable or overloaded stores are worth a retry (503); what a store cannot do is 501;
+/// anything else is a defect (500).
+impl From<events::StoreError> for ApiError {
+    fn from(e: events::StoreError) -> Self {
+        match e {
+            events::StoreError::Unsupported(what) => {
+                ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported_by_store", what)
+            }
+            e if e.is_transient() => ApiError::unavailable(&e),
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<projections::ProjectionError> for ApiError {
+    fn from(e: projections::ProjectionError) -> Self {
+        match e {
+            projections::ProjectionError::Store(e) => e.into(),
+            projections::ProjectionError::Database(e) => e.into(),
         }
     }
 }

@@ -32,7 +32,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
 use axum::Router;
 use commands::CommandHandler;
-use projections::Projection;
 use sqlx::PgPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -48,8 +47,6 @@ pub struct AppState {
     pub commands: CommandHandler,
     /// Read-model database.
     pub read_pool: PgPool,
-    /// Read models by name, for read-your-writes waits.
-    pub projections: Arc<Vec<Arc<dyn Projection>>>,
     /// Longest a query waits for `min_position`.
     pub max_read_wait: Duration,
     /// Tokens, passwords, rate limits.
@@ -58,16 +55,6 @@ pub struct AppState {
     pub policies: Arc<routes::Policies>,
     /// Origins allowed by CORS; empty means same-origin only.
     pub cors_origins: Arc<Vec<String>>,
-}
-
-impl AppState {
-    pub(crate) fn projection(&self, name: &str) -> Arc<dyn Projection> {
-        self.projections
-            .iter()
-            .find(|p| p.name() == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("projection {name} is not registered"))
-    }
 }
 
 /// Largest request body accepted.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
-use projections::{carts, catalog, customer_orders, orders, projector};
+use projections::{carts, catalog, customer_orders, orders, projector, Projection};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -58,10 +58,11 @@ pub struct Consistency {
     pub wait_ms: Option<u64>,
 }
 
+/// Waits until every one of `read_models` includes the events up to `min_position`, if given.
 async fn consistent(
     state: &AppState,
     consistency: &Consistency,
-    read_models: &[&str],
+    read_models: &[&dyn Projection],
 ) -> Result<(), ApiError> {
     let Some(position) = consistency.min_position else {
         return Ok(());
@@ -76,17 +77,17 @@ async fn consistent(
         Duration::from_millis(ms).min(state.max_read_wait)
     });
     let store = &**state.commands.store();
-    for name in read_models {
-        let projection = state.projection(name);
+    for projection in read_models {
         let reached =
-            projector::wait_for_in(store, &state.read_pool, &*projection, position, bound)
-                .await
-                .map_err(|e| ApiError::unavailable(&e))?;
+            projector::wait_for(store, &state.read_pool, *projection, position, bound).await?;
         if !reached {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "read_model_behind",
-                format!("the {name} read model has not reached position {position} yet"),
+                format!(
+                    "the {} read model has not reached position {position} yet",
+                    projection.name()
+                ),
             )
             .with("min_position", position)
             .retry_after(1));
@@ -140,7 +141,7 @@ async fn list_products(
         .map_err(|e| {
             ApiError::bad_request("invalid_query", e.to_string()).with("field", "category")
         })?;
-    consistent(&state, &consistency, &["catalog"]).await?;
+    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
     let page = catalog::list_products(
         &state.read_pool,
         category.as_ref().map(|c| c.as_str()),
@@ -158,7 +159,7 @@ async fn get_product(
 ) -> Result<Json<catalog::ProductView>, ApiError> {
     let sku = domain::Sku::parse(raw_sku)
         .map_err(|e| ApiError::bad_request("invalid_path", e.to_string()).with("field", "sku"))?;
-    consistent(&state, &consistency, &["catalog"]).await?;
+    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
     catalog::get_product(&state.read_pool, sku.as_str())
         .await?
         .map(Json)
@@ -172,7 +173,12 @@ async fn get_cart(
     ApiQuery(consistency): ApiQuery<Consistency>,
 ) -> Result<Json<carts::CartView>, ApiError> {
     actor.owns(customer, Missing::Customer)?;
-    consistent(&state, &consistency, &["carts", "catalog"]).await?;
+    consistent(
+        &state,
+        &consistency,
+        &[&carts::CartProjection, &catalog::CatalogProjection],
+    )
+    .await?;
     Ok(Json(carts::get_cart(&state.read_pool, customer).await?))
 }
 
@@ -241,7 +247,7 @@ async fn get_order(
         min_position: q.min_position,
         wait_ms: q.wait_ms,
     };
-    consistent(&state, &consistency, &["orders"]).await?;
+    consistent(&state, &consistency, &[&orders::OrderProjection]).await?;
     let view = orders::get_order(&state.read_pool, order)
         .await?
         .ok_or_else(|| ApiError::missing(Missing::Order))?;
@@ -282,7 +288,12 @@ async fn list_orders(
         min_position: q.min_position,
         wait_ms: q.wait_ms,
     };
-    consistent(&state, &consistency, &["customer_orders"]).await?;
+    consistent(
+        &state,
+        &consistency,
+        &[&customer_orders::CustomerOrdersProjection],
+    )
+    .await?;
     Ok(Json(
         customer_orders::list_customer_orders(&state.read_pool, customer, limit, after).await?,
     ))

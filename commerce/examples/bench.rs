@@ -21,7 +21,7 @@ use events::testing::TestDatabase;
 use events::{EventStore, PgEventStore};
 use kafka::relay::{Relay, RelayOptions};
 use kafka::KafkaConfig;
-use projections::{all_projections, projector, Projection, Projector};
+use projections::{projector, registry, Projection, Projector};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -104,7 +104,7 @@ async fn visibility(
     let (_, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
     let start = Instant::now();
     let position = placed.global_position.unwrap();
-    while !projector::has_reached(pool, orders, position)
+    while !projector::has_reached(&**handler.store(), pool, orders, position)
         .await
         .unwrap()
     {
@@ -133,7 +133,7 @@ async fn main() {
     let db = TestDatabase::create().await;
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.pool.clone()));
     let handler = CommandHandler::new(store.clone());
-    let projector = Projector::new(db.pool.clone(), all_projections());
+    let projector = Projector::new(db.pool.clone(), registry::all());
     let shutdown = CancellationToken::new();
 
     let kafka = std::env::var("KAFKA_BROKERS")
@@ -200,7 +200,7 @@ async fn main() {
             .await
             .unwrap();
     }
-    let orders = all_projections()
+    let orders = registry::all()
         .into_iter()
         .find(|p| p.name() == "orders")
         .unwrap();
@@ -257,8 +257,8 @@ async fn main() {
     percentiles("command -> order read model, under load", loaded);
 
     let catch_up = Instant::now();
-    for p in all_projections() {
-        projector::wait_for(&db.pool, &*p, head, Duration::from_secs(600))
+    for p in registry::all() {
+        projector::wait_for(&*store, &db.pool, &*p, head, Duration::from_secs(600))
             .await
             .unwrap();
     }
@@ -273,7 +273,7 @@ async fn main() {
 
     // Rebuild: the whole log into a new generation of every read model, then the switch.
     let outcome =
-        projections::rebuild::rebuild(&db.pool, store.clone(), all_projections(), 500, |_| {})
+        projections::rebuild::rebuild(&db.pool, store.clone(), registry::all(), 500, |_| {})
             .await
             .unwrap();
     let secs = outcome.elapsed.as_secs_f64();

@@ -18,7 +18,7 @@ use commands::CommandHandler;
 use events::{EventStore, PgEventStore};
 use kafka::relay::{Relay, RelayOptions};
 use kafka::KafkaConfig;
-use projections::{all_projections, Projector};
+use projections::{registry, Projector};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -261,7 +261,6 @@ pub async fn serve(
     let state = api::AppState {
         commands: CommandHandler::new(store),
         read_pool: pool,
-        projections: Arc::new(all_projections()),
         max_read_wait: Duration::from_millis(config.read_wait_max_ms),
         security,
         policies: Default::default(),
@@ -301,7 +300,7 @@ pub async fn project(
     pool: PgPool,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let projector = Projector::new(pool.clone(), all_projections());
+    let projector = Projector::new(pool.clone(), registry::all());
     match config.kafka() {
         Some(kafka) => {
             kafka::admin::ensure_topic(&kafka).await?;
@@ -398,23 +397,19 @@ pub async fn create_admin(
 
 /// Walks the whole store recomputing its hash chains; prints what it finds. True when intact.
 pub async fn verify_store(config: &Config) -> anyhow::Result<bool> {
-    if config.eventstoredb().is_some() {
-        anyhow::bail!(
-            "hash chains are kept by the PostgreSQL event store only; \
-             EVENTSTOREDB_URL names an EventStoreDB log, which has none to verify"
-        );
-    }
     let pool = database(config).await?;
+    let store = event_store(config, &pool).await?;
     let started = std::time::Instant::now();
     let mut last_print = std::time::Instant::now();
-    let report = events::verify::verify(&pool, |done, total| {
-        if last_print.elapsed() > Duration::from_secs(1) {
-            last_print = std::time::Instant::now();
-            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("verify: {done}/{total} events ({rate:.0} events/s)");
-        }
-    })
-    .await?;
+    let report = store
+        .verify(&mut |done, total| {
+            if last_print.elapsed() > Duration::from_secs(1) {
+                last_print = std::time::Instant::now();
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                eprintln!("verify: {done}/{total} events ({rate:.0} events/s)");
+            }
+        })
+        .await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "verified {} events in {} streams in {secs:.2}s ({:.0} events/s)",
@@ -457,7 +452,8 @@ pub async fn replay_order(
 ) -> anyhow::Result<()> {
     let pool = database(config).await?;
     let store = event_store(config, &pool).await?;
-    let history = events::history::order_history_in(&*store, &pool, order_id).await?;
+    let history =
+        events::history::order_history(&*store, domain::OrderId::from_uuid(order_id)).await?;
     if history.is_empty() {
         anyhow::bail!("order {order_id} has no events");
     }
@@ -493,72 +489,54 @@ pub async fn replay_order(
     Ok(())
 }
 
-/// Rebuilds projections without downtime (see `projections::rebuild`), showing progress: a
-/// bar with events/s and ETA on a terminal, plain log lines otherwise.
+/// Rebuilds projections without downtime (see `projections::rebuild`), showing progress: an
+/// `indicatif` bar with events/s and ETA on a terminal, plain log lines otherwise.
 pub async fn rebuild(config: &Config, names: &[String], all: bool) -> anyhow::Result<()> {
-    use std::io::{IsTerminal, Write};
-    let known = all_projections();
-    let selected: Vec<_> = if all {
-        known
+    use std::io::IsTerminal;
+    let selected = if all {
+        registry::all()
     } else {
         if names.is_empty() {
             anyhow::bail!("name projections to rebuild, or pass --all");
         }
-        let mut chosen = Vec::new();
-        for name in names {
-            let p = known
-                .iter()
-                .find(|p| p.name() == name)
-                .cloned()
-                .with_context(|| {
-                    let all: Vec<_> = known.iter().map(|p| p.name()).collect();
-                    format!("unknown projection {name}; known: {}", all.join(", "))
-                })?;
-            chosen.push(p);
-        }
-        chosen
+        names
+            .iter()
+            .map(|name| registry::named(name))
+            .collect::<Result<Vec<_>, _>>()?
     };
     let pool = database(config).await?;
     let store = event_store(config, &pool).await?;
     let terminal = std::io::stderr().is_terminal();
+    let bar = indicatif::ProgressBar::new(0);
+    if terminal {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "[{bar:30}] {percent:>3}% {human_pos}/{human_len} events {per_sec} ETA {eta}",
+            )?
+            .progress_chars("#>-"),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let mut last_line = std::time::Instant::now();
     let outcome = projections::rebuild::rebuild(&pool, store, selected, config.batch_size, |p| {
-        let rate = p.events as f64 / p.elapsed.as_secs_f64().max(1e-3);
-        let remaining = (p.head - p.position).max(0) as f64;
-        let eta = remaining / rate.max(1.0);
-        let share = if p.head > 0 {
-            p.position as f64 / p.head as f64
-        } else {
-            1.0
-        };
-        if terminal {
-            let filled = (share * 30.0) as usize;
-            eprint!(
-                "\r[{}{}] {:>5.1}% {} events {:.0} events/s ETA {:.0}s ",
-                "#".repeat(filled.min(30)),
-                " ".repeat(30 - filled.min(30)),
-                share * 100.0,
-                p.events,
-                rate,
-                eta
-            );
-            let _ = std::io::stderr().flush();
-        } else if last_line.elapsed() > Duration::from_secs(2) {
+        bar.set_length(p.head.max(0) as u64);
+        bar.set_position(p.position.max(0) as u64);
+        if !terminal && last_line.elapsed() > Duration::from_secs(2) {
             last_line = std::time::Instant::now();
+            let rate = p.events as f64 / p.elapsed.as_secs_f64().max(1e-3);
             tracing::info!(
                 events = p.events,
                 position = p.position,
                 head = p.head,
                 rate = rate as u64,
-                eta_secs = eta as u64,
+                eta_secs = ((p.head - p.position).max(0) as f64 / rate.max(1.0)) as u64,
                 "rebuilding"
             );
         }
     })
     .await?;
-    if terminal {
-        eprintln!();
-    }
+    bar.finish_and_clear();
     let secs = outcome.elapsed.as_secs_f64();
     println!(
         "rebuilt {} from {} events in {secs:.1}s ({:.0} events/s); switched to the new generation",

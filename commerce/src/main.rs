@@ -44,7 +44,8 @@ enum Role {
     /// Rebuild projections from the event store into a new generation, then switch to it,
     /// while the API keeps serving.
     Rebuild {
-        /// Projections to rebuild (catalog, carts, orders, customer_orders, accounts).
+        /// Projections to rebuild.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(projections::registry::names()))]
         names: Vec<String>,
         /// Rebuild every projection.
         #[arg(long)]

@@ -57,8 +57,15 @@ pub struct EventType {
     pub description: &'static str,
 }
 
+use domain::account::{Account, EmailClaim};
+use domain::cart::Cart;
+use domain::inventory::Inventory;
+use domain::order::Order;
+use domain::product::Product;
+use domain::Aggregate;
+
 macro_rules! catalogue {
-    ($($name:literal, $version:literal, $category:literal, $description:literal;)*) => {
+    ($($name:literal, $version:literal, $category:expr, $description:literal;)*) => {
         /// Every event type the engine writes, at its current schema version. Consumers can
         /// rely on these names and versions.
         pub const CATALOGUE: &[EventType] = &[
@@ -68,29 +75,29 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    "ProductCreated", 1, "product", "A product was listed with its SKU, name, description, category and price.";
-    "ProductPriceChanged", 1, "product", "A product's unit price changed; placed orders keep their prices.";
-    "StockReceived", 1, "inventory", "Units of a SKU were added to stock.";
-    "StockReserved", 1, "inventory", "Units of a SKU were reserved for an order.";
-    "StockReleased", 1, "inventory", "An order's reservation ended (cancellation); the units are available again.";
-    "CartItemAdded", 1, "cart", "Units of a product were added to a customer's cart.";
-    "CartItemQuantityChanged", 1, "cart", "A cart line's quantity was set.";
-    "CartItemRemoved", 1, "cart", "A cart line was removed.";
-    "CartCleared", 1, "cart", "The customer emptied the cart.";
-    "CartCheckedOut", 1, "cart", "The cart became an order and is now empty.";
-    "OrderPlaced", 1, "order", "An order was placed: priced lines, total, customer; stock is reserved.";
-    "OrderPaid", 2, "order", "The order was paid in full (v2: with its payment method).";
-    "OrderShipped", 1, "order", "The order was handed to a carrier.";
-    "OrderDelivered", 1, "order", "The order reached the customer.";
-    "OrderCancelled", 1, "order", "The order was cancelled (with the refund due, if it was paid); its stock is released.";
-    "AccountRegistered", 1, "account", "An account was opened with its email, display name and roles.";
-    "AccountProfileChanged", 1, "account", "The display name changed.";
-    "AccountPasswordChanged", 1, "account", "The password was changed (no credential is ever in an event); sessions were ended.";
-    "AccountClosed", 1, "account", "The account was closed; it can no longer sign in.";
-    "AccountRoleGranted", 1, "account", "A role was granted.";
-    "AccountRoleRevoked", 1, "account", "A role was revoked.";
-    "EmailClaimed", 1, "email", "An account took an email address (stream named by the address's SHA-256).";
-    "EmailReleased", 1, "email", "The address was given up (account closed).";
+    "ProductCreated", 1, Product::CATEGORY, "A product was listed with its SKU, name, description, category and price.";
+    "ProductPriceChanged", 1, Product::CATEGORY, "A product's unit price changed; placed orders keep their prices.";
+    "StockReceived", 1, Inventory::CATEGORY, "Units of a SKU were added to stock.";
+    "StockReserved", 1, Inventory::CATEGORY, "Units of a SKU were reserved for an order.";
+    "StockReleased", 1, Inventory::CATEGORY, "An order's reservation ended (cancellation); the units are available again.";
+    "CartItemAdded", 1, Cart::CATEGORY, "Units of a product were added to a customer's cart.";
+    "CartItemQuantityChanged", 1, Cart::CATEGORY, "A cart line's quantity was set.";
+    "CartItemRemoved", 1, Cart::CATEGORY, "A cart line was removed.";
+    "CartCleared", 1, Cart::CATEGORY, "The customer emptied the cart.";
+    "CartCheckedOut", 1, Cart::CATEGORY, "The cart became an order and is now empty.";
+    "OrderPlaced", 1, Order::CATEGORY, "An order was placed: priced lines, total, customer; stock is reserved.";
+    "OrderPaid", 2, Order::CATEGORY, "The order was paid in full (v2: with its payment method).";
+    "OrderShipped", 1, Order::CATEGORY, "The order was handed to a carrier.";
+    "OrderDelivered", 1, Order::CATEGORY, "The order reached the customer.";
+    "OrderCancelled", 1, Order::CATEGORY, "The order was cancelled (with the refund due, if it was paid); its stock is released.";
+    "AccountRegistered", 1, Account::CATEGORY, "An account was opened with its email, display name and roles.";
+    "AccountProfileChanged", 1, Account::CATEGORY, "The display name changed.";
+    "AccountPasswordChanged", 1, Account::CATEGORY, "The password was changed (no credential is ever in an event); sessions were ended.";
+    "AccountClosed", 1, Account::CATEGORY, "The account was closed; it can no longer sign in.";
+    "AccountRoleGranted", 1, Account::CATEGORY, "A role was granted.";
+    "AccountRoleRevoked", 1, Account::CATEGORY, "A role was revoked.";
+    "EmailClaimed", 1, EmailClaim::CATEGORY, "An account took an email address (stream named by the address's SHA-256).";
+    "EmailReleased", 1, EmailClaim::CATEGORY, "The address was given up (account closed).";
 }
 
 #[cfg(test)]

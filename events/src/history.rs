@@ -1,65 +1,43 @@
 //! An order's complete history: its own stream and the events of other streams that name it.
 
-use sqlx::PgPool;
+use domain::cart::Cart;
+use domain::inventory::Inventory;
+use domain::order::{Order, OrderEvent};
+use domain::{Aggregate, OrderId};
 
+use crate::codec::decode;
 use crate::envelope::RecordedEvent;
 use crate::store::{EventStore, StoreError};
 
-/// Every event of the order's stream, and every event of another stream whose payload names
-/// the order (stock reservations and releases, the checkout of the cart), in log order.
+/// Every event of the order's stream, and every event of another stream that names the order
+/// (stock reservations and releases, the checkout of the cart), in log order.
+///
+/// Those other events live in the streams the order's placement names: the customer's cart
+/// and each line's inventory. The store is asked for the events of those streams that name the
+/// order ([`EventStore::events_naming`]), which PostgreSQL answers from an index.
 pub async fn order_history(
-    pool: &PgPool,
-    order_id: uuid::Uuid,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    // The literal key lets the partial index events_order_id serve the second condition.
-    let rows: Vec<crate::postgres::EventRow> = sqlx::query_as(&format!(
-        "{} where stream_id = $1 or (payload ? 'order_id' and payload->>'order_id' = $2)
-         order by global_position",
-        crate::postgres::SELECT_EVENTS
-    ))
-    .bind(format!("order-{order_id}"))
-    .bind(order_id.to_string())
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter()
-        .map(|r| RecordedEvent::try_from(r).map(crate::upcast::upcast))
-        .collect()
-}
-
-/// [`order_history`] over any store. When the log is not in PostgreSQL (EventStoreDB), the
-/// payload search becomes a walk of the streams the order's placement names: the order's own
-/// stream, the customer's cart and each line's inventory, keeping their events that name the
-/// order. Every event that names an order lives in one of those streams.
-pub async fn order_history_in(
     store: &dyn EventStore,
-    pool: &PgPool,
-    order_id: uuid::Uuid,
+    order_id: OrderId,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    if store.shares_database() {
-        return order_history(pool, order_id).await;
-    }
-    let mut history = store.read_stream(&format!("order-{order_id}"), 1).await?;
-    let Some(placed) = history.iter().find(|e| e.event_type == "OrderPlaced") else {
-        return Ok(history);
-    };
-    let mut streams = Vec::new();
-    if let Some(customer) = placed.payload.get("customer_id").and_then(|c| c.as_str()) {
-        streams.push(format!("cart-{customer}"));
-    }
-    for line in placed.payload["lines"].as_array().into_iter().flatten() {
-        if let Some(sku) = line.get("sku").and_then(|s| s.as_str()) {
-            streams.push(format!("inventory-{sku}"));
+    let mut history = store.read_stream(&Order::stream_id(&order_id), 1).await?;
+    let mut related_streams = Vec::new();
+    for event in &history {
+        if let OrderEvent::OrderPlaced {
+            customer_id, lines, ..
+        } = decode::<OrderEvent>(event)?
+        {
+            related_streams.push(Cart::stream_id(&customer_id));
+            related_streams.extend(lines.iter().map(|l| Inventory::stream_id(&l.sku)));
         }
     }
-    let order = order_id.to_string();
-    for stream in streams {
-        let related = store.read_stream(&stream, 1).await?;
-        history.extend(
-            related
-                .into_iter()
-                .filter(|e| e.payload.get("order_id").and_then(|o| o.as_str()) == Some(&order)),
-        );
+    if related_streams.is_empty() {
+        return Ok(history);
     }
-    history.sort_by_key(|e| (e.global_position, e.recorded_at));
+    let own = Order::stream_id(&order_id);
+    let related = store
+        .events_naming("order_id", &order_id.to_string(), &related_streams)
+        .await?;
+    history.extend(related.into_iter().filter(|e| e.stream_id != own));
+    history.sort_by_key(|e| e.global_position);
     Ok(history)
 }

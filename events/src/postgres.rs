@@ -142,10 +142,6 @@ pub(crate) const SELECT_EVENTS: &str =
 
 #[async_trait]
 impl EventStore for PgEventStore {
-    fn shares_database(&self) -> bool {
-        true
-    }
-
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
         check_distinct(&appends)?;
         let mut tx = self.pool.begin().await?;
@@ -318,6 +314,64 @@ impl EventStore for PgEventStore {
         rows.into_iter()
             .map(|r| RecordedEvent::try_from(r).map(crate::upcast::upcast))
             .collect()
+    }
+
+    async fn stream_versions_between(
+        &self,
+        after: i64,
+        upto: i64,
+        categories: &[&str],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let categories: Vec<&str> = categories.to_vec();
+        Ok(sqlx::query_as(
+            "select stream_id, max(stream_version) from events
+             where global_position > $1 and global_position <= $2
+               and split_part(stream_id, '-', 1) = any($3)
+             group by stream_id",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(&categories)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Searches the whole log through the partial index on `payload->>'order_id'` when the
+    /// field is `order_id`, and otherwise by payload; `streams` is not needed.
+    async fn events_naming(
+        &self,
+        field: &str,
+        value: &str,
+        _streams: &[String],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // The literal key lets the partial index events_order_id serve the order case.
+        let rows: Vec<EventRow> = if field == "order_id" {
+            sqlx::query_as(&format!(
+                "{SELECT_EVENTS} where payload ? 'order_id' and payload->>'order_id' = $1
+                 order by global_position"
+            ))
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlx::query_as(&format!(
+                "{SELECT_EVENTS} where payload->>$1 = $2 order by global_position"
+            ))
+            .bind(field)
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        rows.into_iter()
+            .map(|r| RecordedEvent::try_from(r).map(crate::upcast::upcast))
+            .collect()
+    }
+
+    async fn verify(
+        &self,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<crate::verify::Report, StoreError> {
+        Ok(crate::verify::verify(&self.pool, |done, total| progress(done, total)).await?)
     }
 
     async fn head_position(&self) -> Result<i64, StoreError> {

@@ -35,6 +35,9 @@ pub enum StoreError {
     /// The backing store failed in a way a retry will not fix.
     #[error("event store failed: {0}")]
     Failed(String),
+    /// This store cannot do what was asked (for example, verify hash chains it does not keep).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -80,11 +83,68 @@ pub trait EventStore: Send + Sync + 'static {
     /// Position of the newest event in the log (0 when empty).
     async fn head_position(&self) -> Result<i64, StoreError>;
 
-    /// Whether the log lives in the engine's PostgreSQL database, next to the read models,
-    /// so that SQL can join them: read-your-writes checks, the order history's search for
-    /// events naming an order, and hash-chain verification. False for other stores.
-    fn shares_database(&self) -> bool {
-        false
+    /// For every stream of one of `categories` with events at positions in `(after, upto]`,
+    /// its newest version in that range. Read-your-writes compares these with a projection's
+    /// versions. The default pages through [`EventStore::read_all`]; an adapter with an index
+    /// does better.
+    async fn stream_versions_between(
+        &self,
+        after: i64,
+        upto: i64,
+        categories: &[&str],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut newest = std::collections::BTreeMap::new();
+        let mut seen = after;
+        'read: loop {
+            let page = self.read_all(seen, 1_000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in page {
+                if e.global_position > upto {
+                    break 'read;
+                }
+                seen = e.global_position;
+                if categories.contains(&e.category()) {
+                    newest.insert(e.stream_id, e.stream_version);
+                }
+            }
+        }
+        Ok(newest.into_iter().collect())
+    }
+
+    /// The events of `streams` whose payload member `field` is the string `value`, in log
+    /// order. The default reads each stream; an adapter that indexes payloads may search the
+    /// whole log instead, so callers name every stream such an event can be in.
+    async fn events_naming(
+        &self,
+        field: &str,
+        value: &str,
+        streams: &[String],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut found = Vec::new();
+        for stream in streams {
+            found.extend(
+                self.read_stream(stream, 1)
+                    .await?
+                    .into_iter()
+                    .filter(|e| e.payload.get(field).and_then(|v| v.as_str()) == Some(value)),
+            );
+        }
+        found.sort_by_key(|e| e.global_position);
+        Ok(found)
+    }
+
+    /// Recomputes the store's hash chains (tamper evidence). Stores that keep none answer
+    /// [`StoreError::Unsupported`].
+    async fn verify(
+        &self,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<crate::verify::Report, StoreError> {
+        let _ = progress;
+        Err(StoreError::Unsupported(
+            "hash chains are kept by the PostgreSQL event store only; this engine runs on another store",
+        ))
     }
 }
 

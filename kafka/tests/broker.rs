@@ -15,7 +15,7 @@ use events::testing::TestDatabase;
 use events::{EventStore, PgEventStore};
 use kafka::relay::{Relay, RelayOptions};
 use kafka::{admin, consumer, message, KafkaConfig};
-use projections::{all_projections, projector, Projector};
+use projections::{projector, registry, Projector};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::ClientConfig;
@@ -184,7 +184,7 @@ async fn consumer_group_builds_the_same_read_models_as_the_log() {
     let db = TestDatabase::create().await;
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.pool.clone()));
     let handler = CommandHandler::new(store.clone());
-    let projector = Projector::new(db.pool.clone(), all_projections());
+    let projector = Projector::new(db.pool.clone(), registry::all());
 
     let shutdown = CancellationToken::new();
     let relay = Relay::new(
@@ -209,11 +209,17 @@ async fn consumer_group_builds_the_same_read_models_as_the_log() {
 
     some_business(&handler, 15).await;
     let head = store.head_position().await.unwrap();
-    for projection in all_projections() {
+    for projection in registry::all() {
         assert!(
-            projector::wait_for(&db.pool, &*projection, head, Duration::from_secs(90))
-                .await
-                .unwrap(),
+            projector::wait_for(
+                &*store,
+                &db.pool,
+                &*projection,
+                head,
+                Duration::from_secs(90)
+            )
+            .await
+            .unwrap(),
             "{} did not catch up through Kafka",
             projection.name()
         );

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::account::Account;
 use domain::account::AccountEvent;
+use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -20,7 +22,7 @@ impl Projection for AccountProjection {
     }
 
     fn categories(&self) -> &'static [&'static str] {
-        &["account"]
+        &[Account::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {

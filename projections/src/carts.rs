@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::cart::Cart;
 use domain::cart::CartEvent;
+use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -21,7 +23,7 @@ impl Projection for CartProjection {
     }
 
     fn categories(&self) -> &'static [&'static str] {
-        &["cart"]
+        &[Cart::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {

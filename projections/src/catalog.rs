@@ -2,8 +2,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::inventory::Inventory;
 use domain::inventory::InventoryEvent;
+use domain::product::Product;
 use domain::product::ProductEvent;
+use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -20,7 +23,7 @@ impl Projection for CatalogProjection {
     }
 
     fn categories(&self) -> &'static [&'static str] {
-        &["product", "inventory"]
+        &[Product::CATEGORY, Inventory::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -32,9 +35,10 @@ impl Projection for CatalogProjection {
         tx: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        match event.category() {
-            "product" => apply_product(tx, event).await,
-            _ => apply_inventory(tx, event).await,
+        if event.category() == Product::CATEGORY {
+            apply_product(tx, event).await
+        } else {
+            apply_inventory(tx, event).await
         }
     }
 }

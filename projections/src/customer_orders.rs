@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::order::Order;
 use domain::order::OrderEvent;
+use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -20,7 +22,7 @@ impl Projection for CustomerOrdersProjection {
     }
 
     fn categories(&self) -> &'static [&'static str] {
-        &["order"]
+        &[Order::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -12,8 +12,9 @@
 //! [`rebuild`] replays the log into a new generation of a projection's tables while the
 //! current one serves, then switches atomically.
 //!
-//! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`]. Each module holds the
-//! projection and the queries that read its tables.
+//! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`]. Each
+//! module holds the projection and the queries that read its tables; [`registry`] is the one
+//! list of them that everything else reads.
 
 pub mod accounts;
 pub mod carts;
@@ -24,6 +25,7 @@ pub mod orders;
 pub mod projection;
 pub mod projector;
 pub mod rebuild;
+pub mod registry;
 
 pub use projection::{Projection, ProjectionError};
-pub use projector::{all_projections, Projector};
+pub use projector::Projector;

@@ -7,9 +7,10 @@ use sqlx::PgConnection;
 /// Why applying events failed. The batch is rolled back and retried later.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
-    /// A known event could not be decoded; the feed stops rather than skip it.
+    /// The event store failed, or a known event could not be decoded (the feed then stops
+    /// rather than skip it).
     #[error(transparent)]
-    Decode(#[from] events::StoreError),
+    Store(#[from] events::StoreError),
     /// The read-model database failed.
     #[error("read model database: {0}")]
     Database(#[from] sqlx::Error),

@@ -3,21 +3,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use events::{EventStore, RecordedEvent, StoreError};
+use events::{EventStore, RecordedEvent};
 use sqlx::PgPool;
 
 use crate::projection::{Projection, ProjectionError};
-
-/// The read models of the engine.
-pub fn all_projections() -> Vec<Arc<dyn Projection>> {
-    vec![
-        Arc::new(crate::accounts::AccountProjection),
-        Arc::new(crate::catalog::CatalogProjection),
-        Arc::new(crate::carts::CartProjection),
-        Arc::new(crate::orders::OrderProjection),
-        Arc::new(crate::customer_orders::CustomerOrdersProjection),
-    ]
-}
 
 /// Applies events to a set of projections with de-duplication.
 #[derive(Clone)]
@@ -127,82 +116,26 @@ impl Projector {
 
 /// Whether `projection` has applied every event of its categories at or below `position`.
 ///
-/// Works whatever the feed (store log or Kafka partitions, in any interleaving): it compares
-/// the log up to `position` with the projection's per-stream versions, starting from a
-/// watermark below which everything is known to be applied, and moves the watermark up.
+/// Works whatever the feed (store log or Kafka partitions, in any interleaving) and wherever
+/// the log lives: the store names the newest version of every stream written between the
+/// projection's watermark (below which everything is known to be applied) and `position`, and
+/// those are compared with the projection's per-stream versions. The watermark then moves up.
 pub async fn has_reached(
-    pool: &PgPool,
-    projection: &dyn Projection,
-    position: i64,
-) -> Result<bool, sqlx::Error> {
-    let watermark = watermark(pool, projection).await?;
-    if watermark >= position {
-        return Ok(true);
-    }
-    let categories: Vec<&str> = projection.categories().to_vec();
-    let (pending,): (bool,) = sqlx::query_as(
-        "select exists (
-             select 1 from events e
-             where e.global_position > $2 and e.global_position <= $3
-               and split_part(e.stream_id, '-', 1) = any($4)
-               and not exists (
-                   select 1 from projection_streams ps
-                   where ps.projection = $1 and ps.stream_id = e.stream_id
-                     and ps.version >= e.stream_version))",
-    )
-    .bind(projection.name())
-    .bind(watermark)
-    .bind(position)
-    .bind(&categories)
-    .fetch_one(pool)
-    .await?;
-    if pending {
-        return Ok(false);
-    }
-    // Only move up to what exists: a position beyond the head says nothing about the future.
-    let (head,): (i64,) =
-        sqlx::query_as("select coalesce(max(global_position), 0)::int8 from events")
-            .fetch_one(pool)
-            .await?;
-    raise_watermark(pool, projection, position.min(head)).await?;
-    Ok(true)
-}
-
-/// [`has_reached`] for a log kept outside the read-model database (EventStoreDB): the log
-/// between the watermark and `position` is read through the store port and its streams'
-/// versions compared with the projection's, instead of joining the two in SQL.
-pub async fn has_reached_in(
     store: &dyn EventStore,
     pool: &PgPool,
     projection: &dyn Projection,
     position: i64,
-) -> Result<bool, StoreError> {
-    if store.shares_database() {
-        return Ok(has_reached(pool, projection, position).await?);
-    }
+) -> Result<bool, ProjectionError> {
     let watermark = watermark(pool, projection).await?;
     if watermark >= position {
         return Ok(true);
     }
-    let categories = projection.categories();
-    let (mut streams, mut versions) = (Vec::new(), Vec::new());
-    let mut seen = watermark;
-    'read: loop {
-        let page = store.read_all(seen, 1_000).await?;
-        if page.is_empty() {
-            break;
-        }
-        for e in page {
-            if e.global_position > position {
-                break 'read;
-            }
-            seen = e.global_position;
-            if categories.contains(&e.category()) {
-                streams.push(e.stream_id);
-                versions.push(e.stream_version);
-            }
-        }
-    }
+    // Only move up to what exists: a position beyond the head says nothing about the future.
+    let upto = position.min(store.head_position().await?);
+    let written = store
+        .stream_versions_between(watermark, upto, projection.categories())
+        .await?;
+    let (streams, versions): (Vec<String>, Vec<i64>) = written.into_iter().unzip();
     let (pending,): (bool,) = sqlx::query_as(
         "select exists (
              select 1 from unnest($2::text[], $3::int8[]) as logged(stream_id, version)
@@ -219,8 +152,7 @@ pub async fn has_reached_in(
     if pending {
         return Ok(false);
     }
-    // `seen` is the last position that exists at or below `position`.
-    raise_watermark(pool, projection, seen).await?;
+    raise_watermark(pool, projection, upto).await?;
     Ok(true)
 }
 
@@ -275,53 +207,27 @@ where
 
 /// Waits, polling, until `projection` has reached `position` or `timeout` elapses.
 pub async fn wait_for(
-    pool: &PgPool,
-    projection: &dyn Projection,
-    position: i64,
-    timeout: Duration,
-) -> Result<bool, sqlx::Error> {
-    poll_until(timeout, || has_reached(pool, projection, position)).await
-}
-
-/// [`wait_for`] over any store: the SQL check when the log shares the read models'
-/// database, [`has_reached_in`] otherwise.
-pub async fn wait_for_in(
     store: &dyn EventStore,
     pool: &PgPool,
     projection: &dyn Projection,
     position: i64,
     timeout: Duration,
-) -> Result<bool, StoreError> {
-    poll_until(timeout, || {
-        has_reached_in(store, pool, projection, position)
-    })
-    .await
+) -> Result<bool, ProjectionError> {
+    poll_until(timeout, || has_reached(store, pool, projection, position)).await
 }
-
-/// Read-model tables, i.e. everything a full re-projection rebuilds.
-pub const READ_MODEL_TABLES: &[&str] = &[
-    "accounts",
-    "catalog_products",
-    "catalog_stock",
-    "carts",
-    "cart_lines",
-    "orders",
-    "order_lines",
-    "customer_orders",
-];
 
 /// Every read-model row as canonical JSON (rows sorted), to compare two projections of the
 /// same log.
 pub async fn snapshot(pool: &PgPool) -> Result<serde_json::Value, sqlx::Error> {
     let mut out = serde_json::Map::new();
-    for table in READ_MODEL_TABLES {
+    for table in crate::registry::tables() {
         // Table names are constants above, never input.
         let (rows,): (serde_json::Value,) = sqlx::query_as(&format!(
             "select coalesce(json_agg(t order by t::text), '[]'::json) from {table} t"
         ))
         .fetch_one(pool)
         .await?;
-        out.insert((*table).to_owned(), rows);
+        out.insert(table.to_owned(), rows);
     }
     Ok(serde_json::Value::Object(out))
 }
@@ -330,7 +236,7 @@ pub async fn snapshot(pool: &PgPool) -> Result<serde_json::Value, sqlx::Error> {
 /// whole log. The API serves empty read models meanwhile (zero-downtime rebuilds build a new
 /// generation instead).
 pub async fn reset(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut tables: Vec<&str> = READ_MODEL_TABLES.to_vec();
+    let mut tables = crate::registry::tables();
     tables.extend([
         "projection_streams",
         "projection_watermarks",

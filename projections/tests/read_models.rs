@@ -10,7 +10,7 @@ use domain::{Money, Quantity, Sku};
 use events::testing::TestDatabase;
 use events::{EventStore, PgEventStore};
 use projections::projector::{self, has_reached, snapshot};
-use projections::{all_projections, carts, catalog, customer_orders, orders, Projector};
+use projections::{carts, catalog, customer_orders, orders, registry, Projection, Projector};
 
 fn ctx() -> CommandContext {
     CommandContext::new(None)
@@ -41,7 +41,7 @@ async fn shop() -> Shop {
 /// A shop whose log is `store`, with read models in `db`.
 fn shop_on(db: TestDatabase, store: Arc<dyn EventStore>) -> Shop {
     let handler = CommandHandler::new(store.clone());
-    let projector = Projector::new(db.pool.clone(), all_projections());
+    let projector = Projector::new(db.pool.clone(), registry::all());
     Shop {
         db,
         store,
@@ -116,18 +116,24 @@ async fn read_models_follow_the_journey() {
         .place_order(&ctx(), customer, None)
         .await
         .unwrap();
-    let projection = &*all_projections()[2];
-    assert!(
-        !has_reached(&shop.db.pool, projection, placed.global_position.unwrap())
-            .await
-            .unwrap()
-    );
+    let projection: &dyn Projection = &carts::CartProjection;
+    assert!(!has_reached(
+        &*shop.store,
+        &shop.db.pool,
+        projection,
+        placed.global_position.unwrap()
+    )
+    .await
+    .unwrap());
     shop.catch_up(3).await;
-    assert!(
-        has_reached(&shop.db.pool, projection, placed.global_position.unwrap())
-            .await
-            .unwrap()
-    );
+    assert!(has_reached(
+        &*shop.store,
+        &shop.db.pool,
+        projection,
+        placed.global_position.unwrap()
+    )
+    .await
+    .unwrap());
 
     let order = orders::get_order(&shop.db.pool, order_id.as_uuid())
         .await
@@ -257,12 +263,16 @@ async fn the_log_follower_projects_and_checkpoints() {
         shutdown.clone(),
     ));
     let head = shop.store.head_position().await.unwrap();
-    let catalog = &*all_projections()[0];
-    assert!(
-        projector::wait_for(&shop.db.pool, catalog, head, Duration::from_secs(10))
-            .await
-            .unwrap()
-    );
+    let catalog: &dyn Projection = &catalog::CatalogProjection;
+    assert!(projector::wait_for(
+        &*shop.store,
+        &shop.db.pool,
+        catalog,
+        head,
+        Duration::from_secs(10)
+    )
+    .await
+    .unwrap());
     shutdown.cancel();
     follower.await.unwrap();
     assert_eq!(
@@ -286,7 +296,6 @@ async fn the_log_follower_projects_and_checkpoints() {
 async fn read_your_writes_and_history_through_the_store_port() {
     let db = TestDatabase::create().await;
     let store: Arc<dyn EventStore> = Arc::new(events::MemoryEventStore::new());
-    assert!(!store.shares_database());
     let shop = shop_on(db, store.clone());
     shop.product("MUG", 900, 10).await;
     shop.product("CUP", 300, 5).await;
@@ -303,16 +312,16 @@ async fn read_your_writes_and_history_through_the_store_port() {
         .await
         .unwrap();
     let position = placed.global_position.unwrap();
-    let orders = &*all_projections()[3];
+    let orders: &dyn Projection = &orders::OrderProjection;
     assert_eq!(orders.name(), "orders");
 
     // Nothing projected: behind, and a bounded wait says so.
     assert!(
-        !projector::has_reached_in(&*store, &shop.db.pool, orders, position)
+        !projector::has_reached(&*store, &shop.db.pool, orders, position)
             .await
             .unwrap()
     );
-    assert!(!projector::wait_for_in(
+    assert!(!projector::wait_for(
         &*store,
         &shop.db.pool,
         orders,
@@ -330,20 +339,20 @@ async fn read_your_writes_and_history_through_the_store_port() {
         .partition(|e| e.category() == "order");
     shop.projector.apply_batch(&others, None).await.unwrap();
     assert!(
-        !projector::has_reached_in(&*store, &shop.db.pool, orders, position)
+        !projector::has_reached(&*store, &shop.db.pool, orders, position)
             .await
             .unwrap()
     );
     shop.projector.apply_batch(&own, None).await.unwrap();
     assert!(
-        projector::has_reached_in(&*store, &shop.db.pool, orders, position)
+        projector::has_reached(&*store, &shop.db.pool, orders, position)
             .await
             .unwrap()
     );
     // A position beyond the head is reached, but the watermark stays at the head, so an event
     // appended later is waited for.
     assert!(
-        projector::has_reached_in(&*store, &shop.db.pool, orders, position + 100)
+        projector::has_reached(&*store, &shop.db.pool, orders, position + 100)
             .await
             .unwrap()
     );
@@ -359,7 +368,7 @@ async fn read_your_writes_and_history_through_the_store_port() {
         )
         .await
         .unwrap();
-    assert!(!projector::has_reached_in(
+    assert!(!projector::has_reached(
         &*store,
         &shop.db.pool,
         orders,
@@ -369,7 +378,7 @@ async fn read_your_writes_and_history_through_the_store_port() {
     .unwrap());
 
     // The history: the order's events and those of the cart and inventories naming it.
-    let history = events::history::order_history_in(&*store, &shop.db.pool, order_id.as_uuid())
+    let history = events::history::order_history(&*store, order_id)
         .await
         .unwrap();
     let types: Vec<_> = history.iter().map(|e| e.event_type.as_str()).collect();
