@@ -1,17 +1,16 @@
-//! HS256 JSON Web Tokens for access.
+//! HS256 JSON Web Tokens for access, signed and checked by the `jsonwebtoken` crate.
 //!
 //! Only one algorithm is accepted, HS256 with this server's key: a token whose header names
-//! anything else (`none`, `RS256`, ...) is refused before its signature is looked at, so there
-//! is no algorithm confusion. Signatures are compared in constant time.
+//! anything else (`none`, `RS256`, ...) is refused, so there is no algorithm confusion. The
+//! issuer must be this engine's. Expiry is checked against the caller's clock (`now`), so
+//! tests can move time.
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use domain::account::Role;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use uuid::Uuid;
 
 /// Issuer written into and required from every token.
@@ -54,34 +53,34 @@ pub enum TokenError {
     WrongIssuer,
 }
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-}
-
-const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
-
 /// Issues and verifies access tokens.
 #[derive(Clone)]
 pub struct JwtKeys {
-    secret: Vec<u8>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
     ttl: Duration,
 }
 
 impl JwtKeys {
     /// Keys from a secret (callers ensure at least 32 bytes) and a token lifetime.
     pub fn new(secret: Vec<u8>, ttl: Duration) -> Self {
-        JwtKeys { secret, ttl }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        // Expiry is checked in `verify` against the caller's clock.
+        validation.validate_exp = false;
+        JwtKeys {
+            encoding: EncodingKey::from_secret(&secret),
+            decoding: DecodingKey::from_secret(&secret),
+            validation,
+            ttl,
+        }
     }
 
     /// Token lifetime.
     pub fn ttl(&self) -> Duration {
         self.ttl
-    }
-
-    fn mac(&self) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length.
-        Hmac::<Sha256>::new_from_slice(&self.secret).expect("hmac key")
     }
 
     /// A signed token for `sub` with `roles`, valid from `now` (Unix seconds) for the TTL.
@@ -94,55 +93,27 @@ impl JwtKeys {
             jti: Uuid::now_v7(),
             iss: ISSUER.to_owned(),
         };
-        let body = serde_json::to_vec(&claims).expect("claims serialize");
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(HEADER),
-            URL_SAFE_NO_PAD.encode(body)
-        );
-        let mut mac = self.mac();
-        mac.update(signing_input.as_bytes());
-        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        (format!("{signing_input}.{signature}"), claims)
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing with a secret cannot fail");
+        (token, claims)
     }
 
     /// Verifies a token at `now` (Unix seconds).
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
-        let header: Header = URL_SAFE_NO_PAD
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
-        if header.alg != "HS256" {
-            return Err(TokenError::UnsupportedAlgorithm);
-        }
-        let signature = URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| TokenError::Malformed)?;
-        let mut mac = self.mac();
-        mac.update(h.as_bytes());
-        mac.update(b".");
-        mac.update(p.as_bytes());
-        mac.verify_slice(&signature)
-            .map_err(|_| TokenError::BadSignature)?;
-        let claims: Claims = URL_SAFE_NO_PAD
-            .decode(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
-        if claims.iss != ISSUER {
-            return Err(TokenError::WrongIssuer);
-        }
-        if claims.exp <= now {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    TokenError::UnsupportedAlgorithm
+                }
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Malformed,
+            })?;
+        if data.claims.exp <= now {
             return Err(TokenError::Expired);
         }
-        Ok(claims)
+        Ok(data.claims)
     }
 }
 
@@ -171,6 +142,9 @@ mod tests {
         assert_eq!(keys().verify(&token, 1_900), Err(TokenError::Expired));
     }
 
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
     #[test]
     fn a_tampered_token_is_refused() {
         let (token, _) = keys().issue(Uuid::now_v7(), vec![Role::Customer], 1_000);
@@ -197,17 +171,45 @@ mod tests {
     fn alg_none_and_other_algorithms_are_refused() {
         let (token, _) = keys().issue(Uuid::now_v7(), vec![Role::Admin], 1_000);
         let payload = token.split('.').nth(1).unwrap();
-        for alg in ["none", "None", "RS256", "HS512"] {
+        for alg in ["none", "None", "RS256", "HS512", "ES256"] {
             let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
             for sig in ["", "AAAA"] {
                 let forged = format!("{header}.{payload}.{sig}");
-                assert_eq!(
-                    keys().verify(&forged, 1_000),
-                    Err(TokenError::UnsupportedAlgorithm),
-                    "{alg}"
+                let refused = keys().verify(&forged, 1_000);
+                assert!(
+                    matches!(
+                        refused,
+                        Err(TokenError::UnsupportedAlgorithm | TokenError::Malformed)
+                    ),
+                    "{alg}: {refused:?}"
                 );
             }
         }
+        // A correctly signed token of another HMAC algorithm is still refused.
+        let claims = keys().verify(&token, 1_000).unwrap();
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert_eq!(
+            keys().verify(&hs512, 1_000),
+            Err(TokenError::UnsupportedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn another_issuer_is_refused() {
+        let mut claims = keys().issue(Uuid::now_v7(), vec![], 1_000).1;
+        claims.iss = "someone-else".into();
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert_eq!(keys().verify(&token, 1_000), Err(TokenError::WrongIssuer));
     }
 
     #[test]

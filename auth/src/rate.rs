@@ -1,100 +1,90 @@
-//! In-memory rate limits (per process): a token bucket per key.
+//! Rate limits (per process): a GCRA bucket per key, kept by the `governor` crate.
 //!
 //! Each instance of the API enforces its own limits; behind a load balancer the effective
 //! limit is the per-instance limit times the number of instances.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::time::Duration;
 
-/// `capacity` requests at once, refilled evenly over `per`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+
+/// `n` requests at once, refilled evenly over a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
-    /// Burst size.
-    pub capacity: u32,
-    /// Time to refill the whole burst.
-    pub per: Duration,
+    /// Requests per minute (also the burst size).
+    pub per_minute: u32,
 }
 
 impl Quota {
-    /// `n` requests per minute.
+    /// `n` requests per minute (at least one).
     pub const fn per_minute(n: u32) -> Quota {
-        Quota {
-            capacity: n,
-            per: Duration::from_secs(60),
-        }
+        Quota { per_minute: n }
+    }
+
+    fn governor(self) -> governor::Quota {
+        governor::Quota::per_minute(NonZeroU32::new(self.per_minute).unwrap_or(NonZeroU32::MIN))
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
+/// Keys kept before idle ones are forgotten, so memory stays bounded under key churn.
+const MAX_KEYS: usize = 100_000;
 
-/// Token buckets keyed by string (an IP, an account, an email).
-pub struct RateLimiter {
-    quota: Quota,
-    buckets: Mutex<HashMap<String, Bucket>>,
+/// Limits keyed by string (an IP, an account, an email).
+pub struct RateLimiter<C: Clock = DefaultClock> {
+    limiter:
+        governor::RateLimiter<String, DashMapStateStore<String>, C, NoOpMiddleware<C::Instant>>,
+    clock: C,
 }
 
 impl RateLimiter {
     /// A limiter with one quota for every key.
     pub fn new(quota: Quota) -> Self {
+        Self::with_clock(quota, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    /// A limiter reading time from `clock`.
+    pub fn with_clock(quota: Quota, clock: C) -> Self {
         RateLimiter {
-            quota,
-            buckets: Mutex::new(HashMap::new()),
+            limiter: governor::RateLimiter::dashmap_with_clock(quota.governor(), clock.clone()),
+            clock,
         }
     }
 
-    /// Takes one token for `key`; `Err(wait)` when none is left.
+    /// Takes one request for `key`; `Err(wait)` when the key must wait that long first.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
-        self.check_at(key, Instant::now())
-    }
-
-    fn check_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let capacity = f64::from(self.quota.capacity.max(1));
-        let rate = capacity / self.quota.per.as_secs_f64().max(f64::EPSILON);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 100_000 {
-            // Forget idle keys so memory stays bounded under key churn.
-            buckets.retain(|_, b| now.duration_since(b.updated) < self.quota.per);
+        if self.limiter.len() > MAX_KEYS {
+            self.limiter.retain_recent();
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
-        }
+        self.limiter
+            .check_key(&key.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
 
     #[test]
     fn a_burst_then_refusal_then_refill() {
-        let limiter = RateLimiter::new(Quota::per_minute(3));
-        let t0 = Instant::now();
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(Quota::per_minute(3), clock.clone());
         for _ in 0..3 {
-            assert!(limiter.check_at("ip", t0).is_ok());
+            assert!(limiter.check("ip").is_ok());
         }
-        let wait = limiter.check_at("ip", t0).unwrap_err();
+        let wait = limiter.check("ip").unwrap_err();
         assert!(
             wait > Duration::from_secs(19) && wait <= Duration::from_secs(20),
             "{wait:?}"
         );
-        assert!(
-            limiter.check_at("other", t0).is_ok(),
-            "keys are independent"
-        );
-        assert!(limiter.check_at("ip", t0 + Duration::from_secs(20)).is_ok());
+        assert!(limiter.check("other").is_ok(), "keys are independent");
+        clock.advance(Duration::from_secs(20));
+        assert!(limiter.check("ip").is_ok());
+        assert!(limiter.check("ip").is_err());
     }
 }

@@ -31,7 +31,7 @@ impl CommandHandler {
             Account::stream_id(&account_id),
             None,
             |mut at| async move {
-                let claim = at.load::<EmailClaim>(&email).await?;
+                let claim = at.load::<EmailClaim>(email).await?;
                 let account = at.load::<Account>(&account_id).await?;
                 let claimed = claim.decide(EmailClaimCommand::Claim(account_id))?;
                 let registered = account.decide(AccountCommand::Register {
@@ -41,7 +41,7 @@ impl CommandHandler {
                     roles: roles.clone(),
                 })?;
                 at.emit::<Account>(&account_id, &registered);
-                at.emit::<EmailClaim>(&email, &claimed);
+                at.emit::<EmailClaim>(email, &claimed);
                 at.commit().await
             },
         )

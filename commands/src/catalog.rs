@@ -19,15 +19,15 @@ impl CommandHandler {
     ) -> Result<CommandOutcome, CommandError> {
         let sku = &sku;
         let details = &details;
-        self.execute(ctx, Product::stream_id(&sku), None, |mut at| async move {
-            let product = at.load::<Product>(&sku).await?;
+        self.execute(ctx, Product::stream_id(sku), None, |mut at| async move {
+            let product = at.load::<Product>(sku).await?;
             let events = product.decide(ProductCommand::Create {
                 sku: sku.clone(),
                 seller_id,
                 details: details.clone(),
                 price,
             })?;
-            at.emit::<Product>(&sku, &events);
+            at.emit::<Product>(sku, &events);
             at.commit().await
         })
         .await
@@ -41,13 +41,13 @@ impl CommandHandler {
         price: Money,
     ) -> Result<CommandOutcome, CommandError> {
         let sku = &sku;
-        self.execute(ctx, Product::stream_id(&sku), None, |mut at| async move {
-            let product = at.load::<Product>(&sku).await?;
+        self.execute(ctx, Product::stream_id(sku), None, |mut at| async move {
+            let product = at.load::<Product>(sku).await?;
             if product.listing.is_none() {
                 return Err(CommandError::NotFound(Missing::Product));
             }
             let events = product.decide(ProductCommand::ChangePrice { price })?;
-            at.emit::<Product>(&sku, &events);
+            at.emit::<Product>(sku, &events);
             at.commit().await
         })
         .await

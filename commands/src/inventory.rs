@@ -16,16 +16,16 @@ impl CommandHandler {
         quantity: Quantity,
     ) -> Result<CommandOutcome, CommandError> {
         let sku = &sku;
-        self.execute(ctx, Inventory::stream_id(&sku), None, |mut at| async move {
-            if at.load::<Product>(&sku).await?.listing.is_none() {
+        self.execute(ctx, Inventory::stream_id(sku), None, |mut at| async move {
+            if at.load::<Product>(sku).await?.listing.is_none() {
                 return Err(CommandError::NotFound(Missing::Product));
             }
-            let inventory = at.load::<Inventory>(&sku).await?;
+            let inventory = at.load::<Inventory>(sku).await?;
             let events = inventory.decide(InventoryCommand::Receive {
                 sku: sku.clone(),
                 quantity,
             })?;
-            at.emit::<Inventory>(&sku, &events);
+            at.emit::<Inventory>(sku, &events);
             at.commit().await
         })
         .await

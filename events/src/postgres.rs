@@ -371,7 +371,7 @@ impl EventStore for PgEventStore {
         &self,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<crate::verify::Report, StoreError> {
-        Ok(crate::verify::verify(&self.pool, |done, total| progress(done, total)).await?)
+        Ok(crate::verify::verify(&self.pool, progress).await?)
     }
 
     async fn head_position(&self) -> Result<i64, StoreError> {
