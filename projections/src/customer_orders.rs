@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::order::Order;
+use domain::order::{Order, OrderStatus};
 use domain::order::OrderEvent;
 use domain::Aggregate;
 use events::RecordedEvent;
@@ -48,7 +48,7 @@ impl Projection for CustomerOrdersProjection {
                 sqlx::query(
                     "insert into customer_orders (customer_id, order_id, placed_at, status,
                        total_minor, currency, item_count)
-                     values ($1, $2, $3, 'placed', $4, $5, $6)",
+                     values ($1, $2, $3, $7, $4, $5, $6)",
                 )
                 .bind(customer_id.as_uuid())
                 .bind(order_id.as_uuid())
@@ -56,18 +56,19 @@ impl Projection for CustomerOrdersProjection {
                 .bind(total.amount_minor())
                 .bind(total.currency().as_str())
                 .bind(i32::try_from(items).unwrap_or(i32::MAX))
+                .bind(OrderStatus::Placed.as_str())
                 .execute(&mut *tx)
                 .await?;
                 return Ok(());
             }
-            OrderEvent::OrderPaid { order_id, .. } => (order_id, "paid"),
-            OrderEvent::OrderShipped { order_id, .. } => (order_id, "shipped"),
-            OrderEvent::OrderDelivered { order_id } => (order_id, "delivered"),
-            OrderEvent::OrderCancelled { order_id, .. } => (order_id, "cancelled"),
+            OrderEvent::OrderPaid { order_id, .. } => (order_id, OrderStatus::Paid),
+            OrderEvent::OrderShipped { order_id, .. } => (order_id, OrderStatus::Shipped),
+            OrderEvent::OrderDelivered { order_id } => (order_id, OrderStatus::Delivered),
+            OrderEvent::OrderCancelled { order_id, .. } => (order_id, OrderStatus::Cancelled),
         };
         sqlx::query("update customer_orders set status = $2 where order_id = $1")
             .bind(order_id.as_uuid())
-            .bind(status)
+            .bind(status.as_str())
             .execute(&mut *tx)
             .await?;
         Ok(())

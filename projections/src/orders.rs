@@ -2,8 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::order::Order;
-use domain::order::OrderEvent;
+use domain::order::{Order, OrderEvent, OrderStatus};
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
@@ -49,13 +48,14 @@ impl Projection for OrderProjection {
                 sqlx::query(
                     "insert into orders (order_id, customer_id, status, total_minor, currency,
                        placed_at, updated_at)
-                     values ($1, $2, 'placed', $3, $4, $5, $5)",
+                     values ($1, $2, $6, $3, $4, $5, $5)",
                 )
                 .bind(order_id.as_uuid())
                 .bind(customer_id.as_uuid())
                 .bind(total.amount_minor())
                 .bind(total.currency().as_str())
                 .bind(at)
+                .bind(OrderStatus::Placed.as_str())
                 .execute(&mut *tx)
                 .await?;
                 for (n, line) in lines.iter().enumerate() {
@@ -82,13 +82,14 @@ impl Projection for OrderProjection {
                 ..
             } => {
                 sqlx::query(
-                    "update orders set status = 'paid', paid_at = $2, payment_reference = $3,
+                    "update orders set status = $5, paid_at = $2, payment_reference = $3,
                        payment_method = $4, updated_at = $2 where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
                 .bind(payment_reference)
                 .bind(payment_method.as_str())
+                .bind(OrderStatus::Paid.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -98,23 +99,25 @@ impl Projection for OrderProjection {
                 tracking_number,
             } => {
                 sqlx::query(
-                    "update orders set status = 'shipped', shipped_at = $2, carrier = $3,
+                    "update orders set status = $5, shipped_at = $2, carrier = $3,
                        tracking_number = $4, updated_at = $2 where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
                 .bind(carrier)
                 .bind(tracking_number)
+                .bind(OrderStatus::Shipped.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
             OrderEvent::OrderDelivered { order_id } => {
                 sqlx::query(
-                    "update orders set status = 'delivered', delivered_at = $2, updated_at = $2
+                    "update orders set status = $3, delivered_at = $2, updated_at = $2
                      where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
+                .bind(OrderStatus::Delivered.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -124,13 +127,14 @@ impl Projection for OrderProjection {
                 refund,
             } => {
                 sqlx::query(
-                    "update orders set status = 'cancelled', cancelled_at = $2, cancel_reason = $3,
+                    "update orders set status = $5, cancelled_at = $2, cancel_reason = $3,
                        refund_minor = $4, updated_at = $2 where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
                 .bind(reason)
                 .bind(refund.map(|m| m.amount_minor()))
+                .bind(OrderStatus::Cancelled.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
