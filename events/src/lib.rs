@@ -4,7 +4,7 @@
 //!   stream version, global position, type, schema version and metadata.
 //! - [`store`]: the [`EventStore`] port: optimistic, multi-stream atomic appends and reads of
 //!   one stream or of the global log in commit-safe order.
-//! - [`postgres`] and [`memory`]: the two adapters. Both pass the same [`contract`] suite.
+//! - [`postgres`] and [`memory`]: the two adapters. Both pass the same contract suite.
 //! - `eventstoredb` (cargo feature `eventstoredb`): the EventStoreDB adapter, which runs the
 //!   contract suite too when `EVENTSTOREDB_URL` points at a live server.
 //! - [`codec`]: turns domain events into envelopes and back, and lists the event catalogue.
@@ -12,10 +12,12 @@
 //!   [`verify`] walks them.
 //! - [`upcast`]: older schema versions lifted to the current one on every read path.
 //! - [`schemas`]: JSON Schemas of every event type and version.
-//! - [`testing`]: fresh PostgreSQL databases for tests.
+//! - `testing` and `contract` (cargo feature `testing`): fresh PostgreSQL databases for tests,
+//!   and the contract suite every adapter passes.
 
 pub mod chain;
 pub mod codec;
+#[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod envelope;
 #[cfg(feature = "eventstoredb")]
@@ -25,6 +27,7 @@ pub mod memory;
 pub mod postgres;
 pub mod schemas;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod upcast;
 pub mod verify;
