@@ -54,6 +54,23 @@ impl OrderStatus {
     }
 }
 
+impl TryFrom<String> for OrderStatus {
+    type Error = String;
+    /// Parses the stored form ([`OrderStatus::as_str`]).
+    fn try_from(value: String) -> Result<Self, String> {
+        [
+            OrderStatus::Placed,
+            OrderStatus::Paid,
+            OrderStatus::Shipped,
+            OrderStatus::Delivered,
+            OrderStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+        .ok_or_else(|| format!("unknown order status {value:?}"))
+    }
+}
+
 impl fmt::Display for OrderStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -83,7 +83,8 @@ pub struct OrderSummary {
     /// When it was placed.
     pub placed_at: DateTime<Utc>,
     /// Current status.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     /// Total in minor units.
     pub total_minor: i64,
     /// ISO 4217 code.

@@ -166,7 +166,8 @@ pub struct OrderView {
     /// Who ordered.
     pub customer_id: Uuid,
     /// placed, paid, shipped, delivered or cancelled.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     /// Total in minor units.
     pub total_minor: i64,
     /// ISO 4217 code of every amount of the order.

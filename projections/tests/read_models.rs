@@ -139,7 +139,7 @@ async fn read_models_follow_the_journey() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(order.status, "placed");
+    assert_eq!(order.status, domain::order::OrderStatus::Placed);
     assert_eq!(order.total_minor, 2100);
     assert_eq!(order.lines.len(), 2);
     let mug = catalog::get_product(&shop.db.pool, "MUG")
@@ -171,7 +171,7 @@ async fn read_models_follow_the_journey() {
     let list = customer_orders::list_customer_orders(&shop.db.pool, customer.as_uuid(), 10, None)
         .await
         .unwrap();
-    assert_eq!(list.items[0].status, "cancelled");
+    assert_eq!(list.items[0].status, domain::order::OrderStatus::Cancelled);
     assert_eq!(list.items[0].item_count, 3);
 }
 
