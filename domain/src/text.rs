@@ -162,73 +162,48 @@ impl IdentifierRule {
     }
 }
 
-macro_rules! text_type {
-    ($(#[$doc:meta])* $name:ident, $rule:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            /// The rule this text follows.
-            pub const RULE: TextRule = $rule;
-
-            /// Validates (and trims) text.
-            pub fn parse(raw: &str) -> Result<Self, ValueError> {
-                Self::RULE.check(raw).map($name)
-            }
-
-            /// The text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// Text taken from a recorded event: facts are not re-validated.
-            pub fn from_recorded(text: String) -> Self {
-                $name(text)
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = ValueError;
-            fn try_from(value: String) -> Result<Self, ValueError> {
-                Self::parse(&value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> Self {
-                value.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
+/// A rule a text value object follows.
+pub trait Rule {
+    /// Checks `raw` and returns the value to keep.
+    fn check(&self, raw: &str) -> Result<String, ValueError>;
 }
 
-macro_rules! identifier_type {
-    ($(#[$doc:meta])* $name:ident, $rule:expr) => {
+impl Rule for TextRule {
+    fn check(&self, raw: &str) -> Result<String, ValueError> {
+        TextRule::check(self, raw)
+    }
+}
+
+impl Rule for IdentifierRule {
+    fn check(&self, raw: &str) -> Result<String, ValueError> {
+        IdentifierRule::check(self, raw)
+    }
+}
+
+macro_rules! text_value {
+    ($(#[$doc:meta])* $name:ident, $rule_type:ty, $rule:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
-            /// The rule this identifier follows.
-            pub const RULE: IdentifierRule = $rule;
+            /// The rule this value follows.
+            pub const RULE: $rule_type = $rule;
 
-            /// Validates an identifier.
+            /// Validates raw input.
             pub fn parse(raw: &str) -> Result<Self, ValueError> {
-                Self::RULE.check(raw).map($name)
+                Rule::check(&Self::RULE, raw).map($name)
             }
 
-            /// The identifier.
+            /// The value as text.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// A value taken from a recorded event: facts are not re-validated.
+            pub fn from_recorded(text: String) -> Self {
+                $name(text)
             }
         }
 
@@ -262,14 +237,16 @@ const fn line(field: &'static str, max: usize) -> TextRule {
     }
 }
 
-text_type!(
+text_value!(
     /// A product's display name: one line, 1-200 characters.
     ProductName,
+    TextRule,
     line("name", 200)
 );
-text_type!(
+text_value!(
     /// A product's description: free text over several lines, up to 5000 characters.
     Description,
+    TextRule,
     TextRule {
         field: "description",
         min: 0,
@@ -277,37 +254,43 @@ text_type!(
         multiline: true
     }
 );
-text_type!(
+text_value!(
     /// A product category's name: one line, 1-100 characters.
     CategoryName,
+    TextRule,
     line("category", 100)
 );
-text_type!(
+text_value!(
     /// The name an account shows to others: one line, 1-100 characters.
     DisplayName,
+    TextRule,
     line("display_name", 100)
 );
-text_type!(
+text_value!(
     /// A carrier's name: one line, 1-100 characters.
     Carrier,
+    TextRule,
     line("carrier", 100)
 );
-text_type!(
+text_value!(
     /// Why something was done, in words: one line, 1-500 characters.
     Reason,
+    TextRule,
     line("reason", 500)
 );
-identifier_type!(
+text_value!(
     /// A payment provider's reference for a payment.
     PaymentReference,
+    IdentifierRule,
     IdentifierRule {
         field: "payment_reference",
         max: 200
     }
 );
-identifier_type!(
+text_value!(
     /// A carrier's tracking number.
     TrackingNumber,
+    IdentifierRule,
     IdentifierRule {
         field: "tracking_number",
         max: 100

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::order::{Order, OrderStatus};
 use domain::order::OrderEvent;
+use domain::order::{Order, OrderStatus};
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
