@@ -331,6 +331,31 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ),
     ("DELETE", "/customers/{customer_id}/cart", CUSTOMER_OR_ADMIN),
     ("POST", "/customers/{customer_id}/orders", CUSTOMER_OR_ADMIN),
+    (
+        "GET",
+        "/customers/{customer_id}/addresses",
+        CUSTOMER_OR_ADMIN,
+    ),
+    (
+        "POST",
+        "/customers/{customer_id}/addresses",
+        CUSTOMER_OR_ADMIN,
+    ),
+    (
+        "PUT",
+        "/customers/{customer_id}/addresses/{address_id}",
+        CUSTOMER_OR_ADMIN,
+    ),
+    (
+        "DELETE",
+        "/customers/{customer_id}/addresses/{address_id}",
+        CUSTOMER_OR_ADMIN,
+    ),
+    (
+        "PUT",
+        "/customers/{customer_id}/addresses/{address_id}/default",
+        CUSTOMER_OR_ADMIN,
+    ),
     ("GET", "/customers/{customer_id}/orders", CUSTOMER_OR_ADMIN),
     ("GET", "/orders/{order_id}", ORDER_READERS),
     ("GET", "/orders/{order_id}/history", ORDER_READERS),
@@ -398,6 +423,7 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
     let (admin_email, admin_password) = create_admin(&env).await;
     let (admin, _) = api.login(&admin_email, &admin_password).await;
     let customer = only_role(&api, &admin, "customer").await;
+    customer.add_address().await;
     let seller = only_role(&api, &admin, "seller").await;
     let auditor = only_role(&api, &admin, "auditor").await;
     let bystander = api.register(&email(), "bystander password").await;
@@ -453,6 +479,7 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
                 .replace("{order_id}", &order)
                 .replace("{sku}", "TBL-1")
                 .replace("{account_id}", &bystander.to_string())
+                .replace("{address_id}", &Uuid::nil().to_string())
                 .replace("{role}", "auditor");
             let method: Method = method.parse().unwrap();
             let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));

@@ -112,6 +112,10 @@ async fn journey(anonymous: &Api, staff: &Staff, db: &TestDatabase, mode: &str) 
     let order_path = format!("/orders/{order_id}");
     let visible = time_to_visible(api, &order_path, |o| o["status"] == "placed").await;
     eprintln!("figure[{mode}]: order placed -> visible in the order read model in {visible:?}");
+    // Shipped and billed to the customer's default address.
+    let order = api.get(&order_path).await.1;
+    assert_eq!(order["shipping_address"]["city"], "Springfield", "{order}");
+    assert_eq!(order["billing_address"], order["shipping_address"]);
 
     let order = api.read_at(&order_path, &placed["global_position"]).await;
     assert_eq!(order["total_minor"], 3700);
@@ -358,4 +362,176 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
         .unwrap();
     let product = shoppers[0].read_at("/products/LAST", &json!(last)).await;
     assert_eq!(product["stock_on_hand"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_book_and_the_addresses_an_order_is_placed_with() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    staff.list("BOOK", 1500, 20).await;
+    let customer = api.customer().await; // its first address is the default
+    let me = customer.id();
+    let book = format!("/customers/{me}/addresses");
+
+    let gb = json!({"name": "Ada Lovelace", "line1": "12 St James's Square", "city": "London",
+                    "postal_code": "SW1Y 4JH", "country": "GB", "phone": "+44 20 7946 0000"});
+    let added = customer.ok(Method::POST, &book, Some(gb.clone())).await;
+    let london = added["address_id"].as_str().unwrap().to_owned();
+    let listed = customer.read_at(&book, &added["global_position"]).await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["is_default"], true);
+    assert_eq!(
+        (items[1]["address_id"].as_str(), &items[1]["is_default"]),
+        (Some(london.as_str()), &json!(false))
+    );
+    assert_eq!(items[1]["address"]["postal_code"], "SW1Y 4JH");
+    let springfield = items[0]["address_id"].as_str().unwrap().to_owned();
+
+    // Make London the default, move Springfield, then drop it.
+    customer
+        .ok(Method::PUT, &format!("{book}/{london}/default"), None)
+        .await;
+    let mut moved = common::address();
+    moved["city"] = json!("Shelbyville");
+    customer
+        .ok(Method::PUT, &format!("{book}/{springfield}"), Some(moved))
+        .await;
+    let changed = customer
+        .read_at(
+            &book,
+            &customer
+                .ok(Method::DELETE, &format!("{book}/{springfield}"), None)
+                .await["global_position"],
+        )
+        .await;
+    let items = changed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (items[0]["address_id"].as_str(), &items[0]["is_default"]),
+        (Some(london.as_str()), &json!(true))
+    );
+
+    // Bad addresses name the member; unknown entries and missing defaults have codes.
+    let cart = format!("/customers/{me}/cart/items");
+    customer
+        .ok(
+            Method::POST,
+            &cart,
+            Some(json!({"sku": "BOOK", "quantity": 1})),
+        )
+        .await;
+    let orders = format!("/customers/{me}/orders");
+    let mut bad_city = gb.clone();
+    bad_city["city"] = json!("\u{0}");
+    let mut bad_country = gb.clone();
+    bad_country["country"] = json!("ZZ");
+    for (body, status, code, field) in [
+        (
+            json!({"shipping_address": bad_city}),
+            422,
+            "invalid_text",
+            Some("shipping_address.city"),
+        ),
+        (
+            json!({"billing_address": bad_country}),
+            422,
+            "invalid_country",
+            Some("billing_address.country"),
+        ),
+        (
+            json!({"shipping_address_id": uuid::Uuid::now_v7()}),
+            422,
+            "address_not_found",
+            None,
+        ),
+        (
+            json!({"shipping_address_id": london, "shipping_address": gb}),
+            422,
+            "ambiguous_address",
+            Some("shipping_address"),
+        ),
+        (
+            json!({"shipping_address": {"name": "x"}}),
+            422,
+            "invalid_body",
+            None,
+        ),
+    ] {
+        let (got, answer) = customer.post(&orders, body.clone()).await;
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+        if let Some(field) = field {
+            assert_eq!(answer["field"], field, "{answer}");
+        }
+    }
+
+    // Shipped to the default, billed to an address given with the order.
+    let billing = json!({"name": "Ada Ltd", "line1": "Unter den Linden 1", "city": "Berlin",
+                         "postal_code": "10117", "country": "DE"});
+    let placed = customer
+        .post(&orders, json!({"billing_address": billing}))
+        .await
+        .1;
+    let order = customer
+        .read_at(
+            &format!("/orders/{}", placed["order_id"].as_str().unwrap()),
+            &placed["global_position"],
+        )
+        .await;
+    assert_eq!(order["shipping_address"]["city"], "London", "{order}");
+    assert_eq!(order["billing_address"]["country"], "DE");
+    // The auditors' view rebuilt from events carries them too.
+    let then = customer
+        .get(&format!(
+            "/orders/{}?version=1",
+            placed["order_id"].as_str().unwrap()
+        ))
+        .await
+        .1;
+    assert_eq!(then["shipping_address"]["city"], "London", "{then}");
+
+    // A customer with an empty book must name an address.
+    let email = format!("nobook-{}@example.org", uuid::Uuid::new_v4().simple());
+    api.register(&email, "no book password").await;
+    let (bookless, _) = api.login(&email, "no book password").await;
+    bookless
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/cart/items", bookless.id()),
+            Some(json!({"sku": "BOOK", "quantity": 1})),
+        )
+        .await;
+    let bookless_orders = format!("/customers/{}/orders", bookless.id());
+    let (status, answer) = bookless
+        .send(Method::POST, &bookless_orders, None, &[])
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("shipping_address_required")),
+        "{answer}"
+    );
+    // Someone else's address-book entry is not theirs to ship to.
+    let (status, answer) = bookless
+        .post(&bookless_orders, json!({"shipping_address_id": london}))
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("address_not_found")),
+        "{answer}"
+    );
+    let (status, _) = bookless
+        .post(
+            &bookless_orders,
+            json!({"shipping_address": common::address()}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // Another customer's book is out of reach; an admin's is not.
+    assert_eq!(bookless.get(&book).await.0, 404);
+    assert_eq!(staff.admin.get(&book).await.0, 200);
 }

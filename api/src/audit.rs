@@ -48,6 +48,8 @@ pub fn order_state(then: &OrderAt) -> Value {
         "lines": o.lines,
         "total": o.total,
         "paid": o.paid,
+        "shipping_address": o.shipping_address,
+        "billing_address": o.billing_address,
         "version": then.version,
         "as_of": then.recorded_at,
         "source": "events",

@@ -12,10 +12,11 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`write`], [`read`], [`accounts`]: the routes, one `routes()` each, merged in [`routes`];
+//! - [`write`], [`read`], [`accounts`], [`addresses`], [`audit`]: the routes, one `routes()` each, merged in [`routes`];
 //! - [`serve`]: the HTTP/1.1 server loop.
 
 pub mod accounts;
+pub mod addresses;
 pub mod audit;
 pub mod error;
 pub mod extract;
@@ -66,6 +67,7 @@ pub fn routes() -> routes::Routes {
         .merge(read::routes())
         .merge(accounts::routes())
         .merge(audit::routes())
+        .merge(addresses::routes())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

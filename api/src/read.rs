@@ -59,7 +59,7 @@ pub struct Consistency {
 }
 
 /// Waits until every one of `read_models` includes the events up to `min_position`, if given.
-async fn consistent(
+pub(crate) async fn consistent(
     state: &AppState,
     consistency: &Consistency,
     read_models: &[&dyn Projection],

@@ -15,8 +15,9 @@ use domain::{AccountId, CustomerId, Money, OrderId, Quantity, Sku};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::addresses::CheckoutBody;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, Context, IdempotencyKey, IfMatch};
+use crate::extract::{ApiJson, ApiPath, Context, IdempotencyKey, IfMatch, OptionalJson};
 use crate::routes::{Access, Routes, ADMINS, CUSTOMERS, SELLERS};
 use crate::security::{Actor, Caller};
 use crate::AppState;
@@ -320,11 +321,18 @@ async fn place_order(
     Context(ctx): Context,
     IdempotencyKey(key): IdempotencyKey,
     ApiPath(customer): ApiPath<Uuid>,
+    OptionalJson(body): OptionalJson<Option<CheckoutBody>>,
 ) -> Result<(StatusCode, Json<OrderPlaced>), ApiError> {
     actor.owns(customer, Missing::Customer)?;
+    let addresses = body.flatten().unwrap_or_default().addresses()?;
     let (order_id, outcome) = state
         .commands
-        .place_order(&ctx, CustomerId::from_uuid(customer), key.as_deref())
+        .place_order(
+            &ctx,
+            CustomerId::from_uuid(customer),
+            key.as_deref(),
+            &addresses,
+        )
         .await?;
     let status = if outcome.replayed {
         StatusCode::OK

@@ -8,11 +8,12 @@ use uuid::Uuid;
 use domain::cart::Cart;
 use domain::checkout::{self, CheckoutState, MultiStreamDecision};
 use domain::inventory::Inventory;
-use domain::order::{Order, OrderCommand, OrderError, PaymentMethod};
+use domain::order::{Order, OrderAddresses, OrderCommand, OrderError, PaymentMethod};
 use domain::product::Product;
 use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
 use domain::{Aggregate, CustomerId, Money, OrderId};
 
+use crate::addresses::{resolve, CheckoutAddresses};
 use crate::cart::require_customer;
 use crate::error::{CommandError, Missing, Rejection};
 use crate::execute::{Attempt, Loaded};
@@ -32,6 +33,9 @@ impl CommandHandler {
     /// Turns the customer's cart into an order: prices from the catalog now, stock reserved on
     /// every SKU, cart emptied, all in one atomic append.
     ///
+    /// The order is shipped and billed to `addresses` (see [`CheckoutAddresses`]): no
+    /// shipping address means the address book's default, or `shipping_address_required`.
+    ///
     /// With an idempotency key the order id is derived from (customer, key), so a retried
     /// request finds the order it already placed and answers with it instead of placing a
     /// second one, also when the retry runs concurrently with the first execution.
@@ -40,6 +44,7 @@ impl CommandHandler {
         ctx: &CommandContext,
         customer_id: CustomerId,
         idempotency_key: Option<&str>,
+        addresses: &CheckoutAddresses,
     ) -> Result<(OrderId, CommandOutcome), CommandError> {
         let order_id = match idempotency_key {
             Some(key) => OrderId::from_uuid(Uuid::new_v5(
@@ -59,7 +64,8 @@ impl CommandHandler {
                         return Ok(replay);
                     }
                     require_customer(&mut at, customer_id).await?;
-                    self.decide_placement(&mut at, customer_id, order_id)
+                    let addresses = resolve(&mut at, customer_id, addresses).await?;
+                    self.decide_placement(&mut at, customer_id, order_id, addresses)
                         .await?;
                     at.commit().await
                 },
@@ -125,6 +131,7 @@ impl CommandHandler {
         at: &mut Attempt,
         customer_id: CustomerId,
         order_id: OrderId,
+        addresses: OrderAddresses,
     ) -> Result<(), CommandError> {
         let cart = at.load::<Cart>(&customer_id).await?;
         let mut products = BTreeMap::new();
@@ -141,6 +148,7 @@ impl CommandHandler {
             },
             customer_id,
             order_id,
+            addresses,
         )?;
         at.emit::<Order>(&order_id, &decision.order);
         at.emit::<Cart>(&customer_id, &decision.cart);

@@ -1,6 +1,7 @@
 //! Why a command failed.
 
 use domain::account::AccountError;
+use domain::address::{AddressBookError, AddressId};
 use domain::cart::CartError;
 use domain::checkout::CheckoutError;
 use domain::inventory::InventoryError;
@@ -36,6 +37,15 @@ pub enum Rejection {
     /// A product named in the command does not exist.
     #[error("product {0} does not exist")]
     UnknownProduct(String),
+    /// The address book refused.
+    #[error(transparent)]
+    AddressBook(#[from] AddressBookError),
+    /// Checkout named an address-book entry that does not exist.
+    #[error("no address {0} in the address book")]
+    UnknownAddress(AddressId),
+    /// Checkout named no shipping address and the address book has no default.
+    #[error("name a shipping address: the address book has no default")]
+    ShippingAddressRequired,
 }
 
 impl Rejection {
@@ -50,6 +60,9 @@ impl Rejection {
             Rejection::Checkout(e) => e.code(),
             Rejection::Account(e) => e.code(),
             Rejection::UnknownProduct(_) => "product_not_found",
+            Rejection::AddressBook(e) => e.code(),
+            Rejection::UnknownAddress(_) => "address_not_found",
+            Rejection::ShippingAddressRequired => "shipping_address_required",
         }
     }
 }
@@ -132,6 +145,7 @@ macro_rules! rejection_from {
     )*};
 }
 rejection_from!(
+    AddressBookError,
     ValueError,
     ProductError,
     InventoryError,

@@ -8,11 +8,13 @@
 //! A caller that pins a version gets the conflict instead of a retry.
 //!
 //! One module per bounded context, each adding its commands to [`CommandHandler`]:
-//! [`catalog`], [`inventory`], [`cart`], [`checkout`] (and orders), [`accounts`]. [`reads`]
+//! [`catalog`], [`inventory`], [`cart`], [`addresses`], [`checkout`] (and orders),
+//! [`accounts`]. [`reads`]
 //! answers the write side's own questions (who owns this order, which account holds this
 //! email). [`error`] names the three ways a command fails.
 
 pub mod accounts;
+pub mod addresses;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
@@ -24,6 +26,7 @@ pub mod reads;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use addresses::{AddressChoice, CheckoutAddresses};
 pub use context::{CommandContext, CommandOutcome};
 pub use error::{CommandError, Missing, Rejection};
 pub use execute::CommandHandler;

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use domain::account::{Email, Role};
+use domain::address::{Address, AddressInput};
 use domain::product::ProductDetails;
 use domain::text::DisplayName;
 use domain::values::Currency;
@@ -16,7 +17,21 @@ pub fn ctx() -> CommandContext {
     CommandContext::new(Some("test".into()))
 }
 
-/// Registers a new customer account and returns its id.
+/// An address in Springfield, US.
+pub fn address() -> Address {
+    Address::parse(&AddressInput {
+        name: "Test Customer".into(),
+        line1: "742 Evergreen Terrace".into(),
+        city: "Springfield".into(),
+        postal_code: "49007".into(),
+        country: "US".into(),
+        ..AddressInput::default()
+    })
+    .expect("valid address")
+}
+
+/// Registers a new customer account with [`address`] as its default address, and returns
+/// its id.
 pub async fn customer(handler: &CommandHandler) -> CustomerId {
     let id = AccountId::generate();
     let email = Email::parse(&format!("customer-{id}@example.org")).expect("valid email");
@@ -30,7 +45,12 @@ pub async fn customer(handler: &CommandHandler) -> CustomerId {
         )
         .await
         .expect("register a customer");
-    CustomerId::from(id)
+    let customer = CustomerId::from(id);
+    handler
+        .add_address(&ctx(), customer, address(), true)
+        .await
+        .expect("add an address");
+    customer
 }
 
 /// An amount in euros, in cents.

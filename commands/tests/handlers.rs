@@ -61,7 +61,10 @@ async fn journey_from_cart_to_delivery() {
         .change_price(&ctx(), sku("MUG"), eur(1000))
         .await
         .unwrap();
-    let (order_id, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
+    let (order_id, placed) = handler
+        .place_order(&ctx(), customer, None, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(placed.stream_version, 1);
     let order_stream = format!("order-{order_id}");
     let events = store.read_stream(&order_stream, 1).await.unwrap();
@@ -111,14 +114,19 @@ async fn cancelling_releases_stock_for_the_next_customer() {
         .add_to_cart(&ctx(), first, sku("MUG"), qty(1))
         .await
         .unwrap();
-    let (order_id, _) = handler.place_order(&ctx(), first, None).await.unwrap();
+    let (order_id, _) = handler
+        .place_order(&ctx(), first, None, &Default::default())
+        .await
+        .unwrap();
 
     let second = customer(&handler).await;
     handler
         .add_to_cart(&ctx(), second, sku("MUG"), qty(1))
         .await
         .unwrap();
-    let refused = handler.place_order(&ctx(), second, None).await;
+    let refused = handler
+        .place_order(&ctx(), second, None, &Default::default())
+        .await;
     assert!(matches!(
         refused,
         Err(CommandError::Rejected(Rejection::Checkout(
@@ -137,7 +145,10 @@ async fn cancelling_releases_stock_for_the_next_customer() {
         .unwrap();
     let inventory = store.read_stream("inventory-MUG", 1).await.unwrap();
     assert_eq!(inventory.last().unwrap().event_type, "StockReleased");
-    handler.place_order(&ctx(), second, None).await.unwrap();
+    handler
+        .place_order(&ctx(), second, None, &Default::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -148,7 +159,10 @@ async fn a_pinned_version_that_moved_is_a_conflict() {
         .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
         .await
         .unwrap();
-    let (order_id, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
+    let (order_id, placed) = handler
+        .place_order(&ctx(), customer, None, &Default::default())
+        .await
+        .unwrap();
     let stale = Some(placed.stream_version + 1);
     match handler
         .pay_order(
@@ -186,11 +200,11 @@ async fn a_retried_order_with_the_same_key_is_placed_once() {
         .await
         .unwrap();
     let (first_id, first) = handler
-        .place_order(&ctx(), customer, Some("key-1"))
+        .place_order(&ctx(), customer, Some("key-1"), &Default::default())
         .await
         .unwrap();
     let (again_id, again) = handler
-        .place_order(&ctx(), customer, Some("key-1"))
+        .place_order(&ctx(), customer, Some("key-1"), &Default::default())
         .await
         .unwrap();
     assert_eq!(first_id, again_id);
@@ -241,7 +255,11 @@ async fn concurrent_orders_never_oversell() {
     let results = futures::future::join_all(customers.iter().map(|c| {
         let handler = handler.clone();
         let c = *c;
-        tokio::spawn(async move { handler.place_order(&ctx(), c, None).await })
+        tokio::spawn(async move {
+            handler
+                .place_order(&ctx(), c, None, &Default::default())
+                .await
+        })
     }))
     .await;
     let placed = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
@@ -266,7 +284,11 @@ async fn concurrent_retries_with_one_key_all_answer_with_the_one_order() {
         .unwrap();
     let results = futures::future::join_all((0..10).map(|_| {
         let handler = handler.clone();
-        tokio::spawn(async move { handler.place_order(&ctx(), customer, Some("retry")).await })
+        tokio::spawn(async move {
+            handler
+                .place_order(&ctx(), customer, Some("retry"), &Default::default())
+                .await
+        })
     }))
     .await;
     let ids: Vec<_> = results
@@ -295,7 +317,9 @@ async fn carts_and_orders_need_an_open_customer_account() {
         Err(CommandError::NotFound(Missing::Customer))
     ));
     assert!(matches!(
-        handler.place_order(&ctx(), nobody, None).await,
+        handler
+            .place_order(&ctx(), nobody, None, &Default::default())
+            .await,
         Err(CommandError::NotFound(Missing::Customer))
     ));
     let closing = customer(&handler).await;
@@ -308,7 +332,9 @@ async fn carts_and_orders_need_an_open_customer_account() {
         .await
         .unwrap();
     assert!(matches!(
-        handler.place_order(&ctx(), closing, None).await,
+        handler
+            .place_order(&ctx(), closing, None, &Default::default())
+            .await,
         Err(CommandError::NotFound(Missing::Customer))
     ));
     assert!(matches!(

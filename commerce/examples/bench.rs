@@ -59,7 +59,10 @@ async fn visit(handler: &CommandHandler, n: usize) -> (u64, i64) {
             .await
             .unwrap();
     }
-    let (order, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
+    let (order, placed) = handler
+        .place_order(&ctx(), customer, None, &Default::default())
+        .await
+        .unwrap();
     let total = events_total(handler, placed.global_position.unwrap_or(0), order).await;
     let paid = handler
         .pay_order(
@@ -101,7 +104,10 @@ async fn visibility(
         .add_to_cart(&ctx(), customer, sku(n % SKUS), Quantity::new(1).unwrap())
         .await
         .unwrap();
-    let (_, placed) = handler.place_order(&ctx(), customer, None).await.unwrap();
+    let (_, placed) = handler
+        .place_order(&ctx(), customer, None, &Default::default())
+        .await
+        .unwrap();
     let start = Instant::now();
     let position = placed.global_position.unwrap();
     while !projector::has_reached(&**handler.store(), pool, orders, position)

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::aggregate::Aggregate;
 use crate::cart::{Cart, CartCommand, CartError, CartEvent};
 use crate::inventory::{Inventory, InventoryCommand, InventoryError, InventoryEvent};
-use crate::order::{Order, OrderCommand, OrderError, OrderEvent, OrderLine};
+use crate::order::{Order, OrderAddresses, OrderCommand, OrderError, OrderEvent, OrderLine};
 use crate::product::Product;
 use crate::values::{CustomerId, OrderId, Sku};
 
@@ -74,6 +74,7 @@ pub fn place_order(
     state: CheckoutState<'_>,
     customer_id: CustomerId,
     order_id: OrderId,
+    addresses: OrderAddresses,
 ) -> Result<MultiStreamDecision, CheckoutError> {
     let cart_events = state.cart.decide(CartCommand::CheckOut {
         customer_id,
@@ -116,6 +117,7 @@ pub fn place_order(
         order_id,
         customer_id,
         lines,
+        addresses: Box::new(addresses),
     })?;
     Ok(MultiStreamDecision {
         order,
@@ -210,6 +212,7 @@ mod tests {
             },
             customer(),
             order_id,
+            crate::order::tests::addresses(),
         )
         .unwrap();
 
@@ -251,6 +254,7 @@ mod tests {
             },
             customer(),
             OrderId::generate(),
+            crate::order::tests::addresses(),
         );
         assert_eq!(
             then,
@@ -274,6 +278,7 @@ mod tests {
             },
             customer(),
             OrderId::generate(),
+            crate::order::tests::addresses(),
         );
         assert_eq!(then, Err(CheckoutError::Cart(CartError::CartEmpty)));
     }
@@ -289,6 +294,7 @@ mod tests {
             },
             customer(),
             OrderId::generate(),
+            crate::order::tests::addresses(),
         );
         assert_eq!(then, Err(CheckoutError::ProductUnavailable(sku("GONE"))));
     }
@@ -310,6 +316,7 @@ mod tests {
             },
             customer(),
             OrderId::generate(),
+            crate::order::tests::addresses(),
         );
         assert_eq!(then, Err(CheckoutError::MixedCurrencies));
     }
@@ -328,6 +335,7 @@ mod tests {
             },
             customer(),
             order_id,
+            crate::order::tests::addresses(),
         )
         .unwrap();
         let order = Order::from_events(&placed.order);

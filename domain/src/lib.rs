@@ -7,6 +7,7 @@
 //!
 //! - [`values`]: validated value objects (`Sku`, `Money`, `Quantity`, ids).
 //! - [`text`]: the rules for human text and identifiers, and the text value objects.
+//! - [`address`]: postal addresses and each customer's address book.
 //! - [`account`]: accounts and roles; email uniqueness through per-email claims.
 //! - [`product`]: catalog entries (one stream per SKU).
 //! - [`inventory`]: stock per SKU; received, reserved, released; never negative.
@@ -15,6 +16,7 @@
 //! - [`checkout`]: the one decision that spans cart, products, inventories and a new order.
 
 pub mod account;
+pub mod address;
 pub mod aggregate;
 pub mod cart;
 pub mod checkout;

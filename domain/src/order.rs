@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::Address;
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::text::{Carrier, PaymentReference, Reason, TrackingNumber};
 use crate::values::{CustomerId, Money, OrderId, Quantity, Sku};
@@ -118,6 +119,15 @@ impl PaymentMethod {
     }
 }
 
+/// Where an order is shipped and who it is billed to, fixed when it is placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderAddresses {
+    /// Delivery address.
+    pub shipping: Address,
+    /// Billing address (often the same).
+    pub billing: Address,
+}
+
 /// Commands on an order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderCommand {
@@ -129,6 +139,8 @@ pub enum OrderCommand {
         customer_id: CustomerId,
         /// Priced lines, at least one.
         lines: Vec<OrderLine>,
+        /// Where it goes and who is billed.
+        addresses: Box<OrderAddresses>,
     },
     /// Record a payment of the full total.
     Pay {
@@ -170,6 +182,12 @@ pub enum OrderEvent {
         lines: Vec<OrderLine>,
         /// Sum of the line totals.
         total: Money,
+        /// Delivery address (since schema version 2; `null` on orders placed before).
+        #[serde(default)]
+        shipping_address: Option<Box<Address>>,
+        /// Billing address (since schema version 2; `null` on orders placed before).
+        #[serde(default)]
+        billing_address: Option<Box<Address>>,
     },
     /// The order was paid in full. Schema version 2 added `payment_method`.
     OrderPaid {
@@ -220,7 +238,7 @@ impl DomainEvent for OrderEvent {
 
     fn schema_version(&self) -> u16 {
         match self {
-            OrderEvent::OrderPaid { .. } => 2,
+            OrderEvent::OrderPlaced { .. } | OrderEvent::OrderPaid { .. } => 2,
             _ => 1,
         }
     }
@@ -291,6 +309,10 @@ pub struct PlacedOrder {
     pub lines: Vec<OrderLine>,
     /// Sum of the line totals.
     pub total: Money,
+    /// Delivery address (`None` for orders placed before addresses were recorded).
+    pub shipping_address: Option<Address>,
+    /// Billing address (`None` for orders placed before addresses were recorded).
+    pub billing_address: Option<Address>,
     /// Current status.
     pub status: OrderStatus,
     /// Amount paid, if any.
@@ -333,6 +355,7 @@ impl Aggregate for Order {
                 order_id,
                 customer_id,
                 lines,
+                addresses,
             } => {
                 if self.placed.is_some() {
                     return Err(OrderError::AlreadyPlaced);
@@ -349,6 +372,8 @@ impl Aggregate for Order {
                     customer_id,
                     lines,
                     total,
+                    shipping_address: Some(Box::new(addresses.shipping)),
+                    billing_address: Some(Box::new(addresses.billing)),
                 }])
             }
             OrderCommand::Pay {
@@ -405,12 +430,16 @@ impl Aggregate for Order {
                 customer_id,
                 lines,
                 total,
+                shipping_address,
+                billing_address,
             } => {
                 self.placed = Some(PlacedOrder {
                     order_id: *order_id,
                     customer_id: *customer_id,
                     lines: lines.clone(),
                     total: *total,
+                    shipping_address: shipping_address.as_deref().cloned(),
+                    billing_address: billing_address.as_deref().cloned(),
                     status: OrderStatus::Placed,
                     paid: None,
                 });
@@ -456,6 +485,21 @@ pub(crate) mod tests {
         }
     }
 
+    pub(crate) fn addresses() -> OrderAddresses {
+        let address = Address::parse(&crate::address::AddressInput {
+            name: "Ada".into(),
+            line1: "1 Main St".into(),
+            city: "Springfield".into(),
+            country: "US".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        OrderAddresses {
+            shipping: address.clone(),
+            billing: address,
+        }
+    }
+
     fn ids() -> (OrderId, CustomerId) {
         (
             OrderId::from_uuid(uuid::Uuid::from_u128(1)),
@@ -470,6 +514,8 @@ pub(crate) mod tests {
             customer_id,
             lines: vec![line("A", 250, 2), line("B", 100, 1)],
             total: eur(600),
+            shipping_address: Some(Box::new(addresses().shipping)),
+            billing_address: Some(Box::new(addresses().billing)),
         }
     }
 
@@ -518,6 +564,7 @@ pub(crate) mod tests {
             order_id,
             customer_id,
             lines: vec![line("A", 250, 2), line("B", 100, 1)],
+            addresses: Box::new(addresses()),
         });
         assert_eq!(then, Ok(vec![placed()]));
     }
@@ -529,6 +576,7 @@ pub(crate) mod tests {
             order_id,
             customer_id,
             lines: vec![],
+            addresses: Box::new(addresses()),
         });
         assert_eq!(then, Err(OrderError::NoLines));
     }
@@ -540,6 +588,7 @@ pub(crate) mod tests {
             order_id,
             customer_id,
             lines: vec![line("A", 1, 1)],
+            addresses: Box::new(addresses()),
         });
         assert_eq!(then, Err(OrderError::AlreadyPlaced));
     }

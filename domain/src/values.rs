@@ -3,7 +3,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// Why a raw value was not accepted as a value object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +13,9 @@ pub enum ValueError {
          at least one a letter or digit"
     )]
     InvalidSku(String),
+    /// Countries are ISO 3166-1 alpha-2 codes.
+    #[error("invalid country {0:?}: use an ISO 3166-1 alpha-2 code such as DE")]
+    InvalidCountry(String),
     /// Currencies are current ISO 4217 currency codes.
     #[error("invalid currency {0:?}: use a current ISO 4217 currency code such as EUR")]
     InvalidCurrency(String),
@@ -50,6 +52,7 @@ impl ValueError {
             ValueError::AmountOverflow => "amount_overflow",
             ValueError::CurrencyMismatch(_, _) => "currency_mismatch",
             ValueError::InvalidText { .. } => "invalid_text",
+            ValueError::InvalidCountry(_) => "invalid_country",
         }
     }
 
@@ -61,6 +64,7 @@ impl ValueError {
             ValueError::InvalidQuantity(_) => Some("quantity"),
             ValueError::NegativeAmount(_) => Some("amount_minor"),
             ValueError::InvalidText { field, .. } => Some(field),
+            ValueError::InvalidCountry(_) => Some("country"),
             ValueError::AmountOverflow | ValueError::CurrencyMismatch(_, _) => None,
         }
     }
@@ -311,34 +315,36 @@ macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(Uuid);
+        pub struct $name(::uuid::Uuid);
 
         impl $name {
             /// Wraps an existing id.
-            pub fn from_uuid(id: Uuid) -> Self {
+            pub fn from_uuid(id: ::uuid::Uuid) -> Self {
                 $name(id)
             }
 
             /// A new time-ordered (v7) id.
             pub fn generate() -> Self {
-                $name(Uuid::now_v7())
+                $name(::uuid::Uuid::now_v7())
             }
 
             /// The underlying UUID.
-            pub fn as_uuid(&self) -> Uuid {
+            pub fn as_uuid(&self) -> ::uuid::Uuid {
                 self.0
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 self.0.fmt(f)
             }
         }
     };
 }
+
+pub(crate) use uuid_id;
 
 uuid_id!(
     /// Identity of a customer (the owner of a cart and of orders).
@@ -388,6 +394,9 @@ mod schema {
     });
     schema!(super::Quantity, "Quantity", {
         "type": "integer", "minimum": 1, "maximum": 1_000_000, "description": "Whole units"
+    });
+    schema!(crate::address::Country, "Country", {
+        "type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2 country code"
     });
     schema!(crate::account::Email, "Email", {
         "type": "string", "maxLength": 254, "description": "Normalized (lower-case) email address"

@@ -58,6 +58,7 @@ pub struct EventType {
 }
 
 use domain::account::{Account, EmailClaim};
+use domain::address::AddressBook;
 use domain::cart::Cart;
 use domain::inventory::Inventory;
 use domain::order::Order;
@@ -85,7 +86,7 @@ catalogue! {
     "CartItemRemoved", 1, Cart::CATEGORY, "A cart line was removed.";
     "CartCleared", 1, Cart::CATEGORY, "The customer emptied the cart.";
     "CartCheckedOut", 1, Cart::CATEGORY, "The cart became an order and is now empty.";
-    "OrderPlaced", 1, Order::CATEGORY, "An order was placed: priced lines, total, customer; stock is reserved.";
+    "OrderPlaced", 2, Order::CATEGORY, "An order was placed: priced lines, total, customer, shipping and billing addresses (v2); stock is reserved.";
     "OrderPaid", 2, Order::CATEGORY, "The order was paid in full (v2: with its payment method).";
     "OrderShipped", 1, Order::CATEGORY, "The order was handed to a carrier.";
     "OrderDelivered", 1, Order::CATEGORY, "The order reached the customer.";
@@ -98,6 +99,10 @@ catalogue! {
     "AccountRoleRevoked", 1, Account::CATEGORY, "A role was revoked.";
     "EmailClaimed", 1, EmailClaim::CATEGORY, "An account took an email address (stream named by the address's SHA-256).";
     "EmailReleased", 1, EmailClaim::CATEGORY, "The address was given up (account closed).";
+    "AddressAdded", 1, AddressBook::CATEGORY, "A postal address was added to a customer's address book.";
+    "AddressChanged", 1, AddressBook::CATEGORY, "An address-book entry was replaced by a new address.";
+    "AddressRemoved", 1, AddressBook::CATEGORY, "An address-book entry was removed.";
+    "DefaultAddressChosen", 1, AddressBook::CATEGORY, "An address-book entry became the default for checkout.";
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use domain::account::{AccountEvent, EmailClaimEvent};
+use domain::address::AddressBookEvent;
 use domain::cart::CartEvent;
 use domain::inventory::InventoryEvent;
 use domain::order::OrderEvent;
@@ -85,19 +86,25 @@ fn document(
     schema
 }
 
-/// `OrderPaid` v1: v2 without `payment_method`.
-fn order_paid_v1(v2: &Value) -> Value {
-    let mut v1 = v2.clone();
-    if let Some(properties) = v1["properties"].as_object_mut() {
-        properties.remove("payment_method");
+/// Earlier schema versions, each the next one without the members it added.
+const EARLIER: &[(&str, u16, &[&str])] = &[
+    ("OrderPaid", 1, &["payment_method"]),
+    ("OrderPlaced", 1, &["shipping_address", "billing_address"]),
+];
+
+/// The schema of `event_type` at `version`: `next` without `added`.
+fn earlier(event_type: &str, version: u16, added: &[&str], next: &Value) -> Value {
+    let mut earlier = next.clone();
+    if let Some(properties) = earlier["properties"].as_object_mut() {
+        properties.retain(|name, _| !added.contains(&name.as_str()));
     }
-    if let Some(required) = v1["required"].as_array_mut() {
-        required.retain(|r| r != "payment_method");
+    if let Some(required) = earlier["required"].as_array_mut() {
+        required.retain(|r| !added.iter().any(|a| r == a));
     }
-    v1["$id"] = json!("urn:commerce:event:OrderPaid:v1");
-    v1["title"] = json!("OrderPaid v1");
-    v1["x-schema-version"] = json!(1);
-    v1
+    earlier["$id"] = json!(format!("urn:commerce:event:{event_type}:v{version}"));
+    earlier["title"] = json!(format!("{event_type} v{version}"));
+    earlier["x-schema-version"] = json!(version);
+    earlier
 }
 
 /// Every event type at every schema version, in catalogue order.
@@ -109,6 +116,7 @@ pub fn all() -> Vec<EventSchema> {
     generated.extend(payloads::<OrderEvent>());
     generated.extend(payloads::<AccountEvent>());
     generated.extend(payloads::<EmailClaimEvent>());
+    generated.extend(payloads::<AddressBookEvent>());
 
     let mut out = Vec::new();
     for t in CATALOGUE {
@@ -123,12 +131,12 @@ pub fn all() -> Vec<EventSchema> {
             payload.clone(),
             defs.clone(),
         );
-        if t.name == "OrderPaid" {
+        for (_, version, added) in EARLIER.iter().filter(|(name, _, _)| *name == t.name) {
             out.push(EventSchema {
                 event_type: t.name,
-                schema_version: 1,
+                schema_version: *version,
                 category: t.category,
-                schema: order_paid_v1(&current),
+                schema: earlier(t.name, *version, added, &current),
             });
         }
         out.push(EventSchema {
@@ -177,13 +185,31 @@ mod tests {
             quantity: Quantity::new(1).unwrap(),
             line_total: Money::new(1, eur).unwrap(),
         };
+        let address = domain::address::Address::parse(&domain::address::AddressInput {
+            name: "Ada".into(),
+            line1: "1 Main St".into(),
+            city: "Springfield".into(),
+            country: "US".into(),
+            ..Default::default()
+        })
+        .unwrap();
         let samples = [
+            encode(
+                &domain::address::AddressBookEvent::AddressAdded {
+                    customer_id: CustomerId::generate(),
+                    address_id: domain::address::AddressId::generate(),
+                    address: address.clone(),
+                },
+                &Metadata::default(),
+            ),
             encode(
                 &OrderEvent::OrderPlaced {
                     order_id: OrderId::generate(),
                     customer_id: CustomerId::generate(),
                     lines: vec![line],
                     total: Money::new(1, eur).unwrap(),
+                    shipping_address: Some(Box::new(address.clone())),
+                    billing_address: Some(Box::new(address.clone())),
                 },
                 &Metadata::default(),
             ),
@@ -228,6 +254,12 @@ mod tests {
             .find(|s| s.event_type == "OrderPaid" && s.schema_version == 1)
             .unwrap();
         assert!(v1.schema["properties"].get("payment_method").is_none());
+        let v1 = schemas
+            .iter()
+            .find(|s| s.event_type == "OrderPlaced" && s.schema_version == 1)
+            .unwrap();
+        assert!(v1.schema["properties"].get("shipping_address").is_none());
+        assert!(v1.schema["properties"].get("lines").is_some());
     }
 
     /// `docs/events/` holds exactly what the code generates.

@@ -29,11 +29,27 @@ fn order_paid_v1_to_v2(mut payload: Value) -> Value {
     payload
 }
 
-const UPCASTERS: &[Upcaster] = &[Upcaster {
-    event_type: "OrderPaid",
-    from: 1,
-    lift: order_paid_v1_to_v2,
-}];
+/// `OrderPlaced` v1 had no addresses: v2 records them, `null` for orders placed before.
+fn order_placed_v1_to_v2(mut payload: Value) -> Value {
+    if let Value::Object(map) = &mut payload {
+        map.entry("shipping_address").or_insert(Value::Null);
+        map.entry("billing_address").or_insert(Value::Null);
+    }
+    payload
+}
+
+const UPCASTERS: &[Upcaster] = &[
+    Upcaster {
+        event_type: "OrderPaid",
+        from: 1,
+        lift: order_paid_v1_to_v2,
+    },
+    Upcaster {
+        event_type: "OrderPlaced",
+        from: 1,
+        lift: order_placed_v1_to_v2,
+    },
+];
 
 /// The current schema version of an event type, if the type is known.
 pub fn current_version(event_type: &str) -> Option<i32> {
@@ -100,6 +116,27 @@ mod tests {
         assert_eq!(payload["payment_method"], "unspecified");
         let (v, payload) = to_current("OrderPaid", 2, json!({"payment_method": "card"})).unwrap();
         assert_eq!((v, &payload["payment_method"]), (2, &json!("card")));
+    }
+
+    #[test]
+    fn order_placed_v1_decodes_as_an_order_without_addresses() {
+        let v1 = json!({
+            "order_id": "0190a4a4-0000-7000-8000-000000000001",
+            "customer_id": "0190a4a4-0000-7000-8000-000000000002",
+            "lines": [{"sku": "A", "name": "a", "unit_price": {"amount_minor": 5, "currency": "EUR"},
+                       "quantity": 1, "line_total": {"amount_minor": 5, "currency": "EUR"}}],
+            "total": {"amount_minor": 5, "currency": "EUR"},
+        });
+        let (v, payload) = to_current("OrderPlaced", 1, v1).unwrap();
+        assert_eq!(v, 2);
+        assert_eq!(payload["shipping_address"], Value::Null);
+        let event: domain::order::OrderEvent =
+            serde_json::from_value(json!({"type": "OrderPlaced", "data": payload})).unwrap();
+        let mut order = domain::order::Order::default();
+        domain::Aggregate::apply(&mut order, &event);
+        let placed = order.placed.unwrap();
+        assert_eq!(placed.total.amount_minor(), 5);
+        assert_eq!(placed.shipping_address, None);
     }
 
     #[test]

@@ -77,7 +77,10 @@ async fn some_business(handler: &CommandHandler, customers: usize) {
                 .await
                 .unwrap();
         }
-        let (order, _) = handler.place_order(&ctx(), c, None).await.unwrap();
+        let (order, _) = handler
+            .place_order(&ctx(), c, None, &Default::default())
+            .await
+            .unwrap();
         handler
             .pay_order(
                 &ctx(),

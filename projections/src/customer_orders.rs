@@ -43,6 +43,7 @@ impl Projection for CustomerOrdersProjection {
                 customer_id,
                 lines,
                 total,
+                ..
             } => {
                 let items: i64 = lines.iter().map(|l| i64::from(l.quantity.get())).sum();
                 sqlx::query(

@@ -12,11 +12,13 @@
 //! [`rebuild`] replays the log into a new generation of a projection's tables while the
 //! current one serves, then switches atomically.
 //!
-//! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`]. Each
+//! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`],
+//! [`addresses`]. Each
 //! module holds the projection and the queries that read its tables; [`registry`] is the one
 //! list of them that everything else reads.
 
 pub mod accounts;
+pub mod addresses;
 pub mod carts;
 pub mod catalog;
 pub mod customer_orders;

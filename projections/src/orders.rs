@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::address::Address;
 use domain::order::{Order, OrderEvent, OrderStatus};
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -44,11 +46,13 @@ impl Projection for OrderProjection {
                 customer_id,
                 lines,
                 total,
+                shipping_address,
+                billing_address,
             } => {
                 sqlx::query(
                     "insert into orders (order_id, customer_id, status, total_minor, currency,
-                       placed_at, updated_at)
-                     values ($1, $2, $6, $3, $4, $5, $5)",
+                       placed_at, updated_at, shipping_address, billing_address)
+                     values ($1, $2, $6, $3, $4, $5, $5, $7, $8)",
                 )
                 .bind(order_id.as_uuid())
                 .bind(customer_id.as_uuid())
@@ -56,6 +60,8 @@ impl Projection for OrderProjection {
                 .bind(total.currency().as_str())
                 .bind(at)
                 .bind(OrderStatus::Placed.as_str())
+                .bind(shipping_address.map(|a| Json(*a)))
+                .bind(billing_address.map(|a| Json(*a)))
                 .execute(&mut *tx)
                 .await?;
                 for (n, line) in lines.iter().enumerate() {
@@ -194,6 +200,10 @@ pub struct OrderView {
     pub cancel_reason: Option<String>,
     /// Refund due after cancelling a paid order, in minor units.
     pub refund_minor: Option<i64>,
+    /// Delivery address (`null` for orders placed before addresses were recorded).
+    pub shipping_address: Option<Json<Address>>,
+    /// Billing address (`null` for orders placed before addresses were recorded).
+    pub billing_address: Option<Json<Address>>,
     /// Priced lines.
     #[sqlx(skip)]
     pub lines: Vec<OrderLineView>,
@@ -204,7 +214,7 @@ pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView
     let order: Option<OrderView> = sqlx::query_as(
         "select order_id, customer_id, status, total_minor, currency, placed_at, paid_at,
            payment_reference, payment_method, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
-           cancel_reason, refund_minor
+           cancel_reason, refund_minor, shipping_address, billing_address
          from orders where order_id = $1",
     )
     .bind(order_id)

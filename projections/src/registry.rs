@@ -14,6 +14,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::carts::CartProjection),
         Arc::new(crate::orders::OrderProjection),
         Arc::new(crate::customer_orders::CustomerOrdersProjection),
+        Arc::new(crate::addresses::AddressProjection),
     ]
 }
 

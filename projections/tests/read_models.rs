@@ -113,7 +113,7 @@ async fn read_models_follow_the_journey() {
 
     let (order_id, placed) = shop
         .handler
-        .place_order(&ctx(), customer, None)
+        .place_order(&ctx(), customer, None, &Default::default())
         .await
         .unwrap();
     let projection: &dyn Projection = &carts::CartProjection;
@@ -185,7 +185,7 @@ async fn redelivered_events_change_nothing() {
         .await
         .unwrap();
     shop.handler
-        .place_order(&ctx(), customer, None)
+        .place_order(&ctx(), customer, None, &Default::default())
         .await
         .unwrap();
     let first = shop.catch_up(100).await;
@@ -225,7 +225,7 @@ async fn customer_orders_page_by_keyset() {
             .unwrap();
         placed.push(
             shop.handler
-                .place_order(&ctx(), customer, None)
+                .place_order(&ctx(), customer, None, &Default::default())
                 .await
                 .unwrap()
                 .0,
@@ -308,7 +308,7 @@ async fn read_your_writes_and_history_through_the_store_port() {
     }
     let (order_id, placed) = shop
         .handler
-        .place_order(&ctx(), customer, None)
+        .place_order(&ctx(), customer, None, &Default::default())
         .await
         .unwrap();
     let position = placed.global_position.unwrap();

@@ -232,11 +232,24 @@ impl Api {
         (api, body)
     }
 
-    /// A new customer, signed in.
+    /// A new customer, signed in, with a default address to ship to.
     pub async fn customer(&self) -> Api {
         let email = format!("c-{}@example.org", Uuid::new_v4().simple());
         self.register(&email, "customer password").await;
-        self.login(&email, "customer password").await.0
+        let customer = self.login(&email, "customer password").await.0;
+        customer.add_address().await;
+        customer
+    }
+
+    /// Adds [`address`] to the signed-in customer's address book (the first becomes the
+    /// default); returns the answer.
+    pub async fn add_address(&self) -> Value {
+        self.ok(
+            reqwest::Method::POST,
+            &format!("/customers/{}/addresses", self.id()),
+            Some(address()),
+        )
+        .await
     }
 
     /// Puts `quantity` of `sku` in the cart and places the order; returns the answer.
@@ -319,6 +332,12 @@ impl Api {
         assert_eq!(status, 200, "GET {path}: {value}");
         value
     }
+}
+
+/// A valid address, as a request member.
+pub fn address() -> Value {
+    serde_json::json!({"name": "Test Customer", "line1": "742 Evergreen Terrace",
+        "city": "Springfield", "postal_code": "49007", "country": "US"})
 }
 
 /// Polls `check` until it returns true or the deadline passes.

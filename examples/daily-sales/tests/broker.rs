@@ -73,7 +73,13 @@ async fn daily_sales_from_the_topic() {
                 .await
                 .unwrap();
         }
-        orders.push(handler.place_order(&ctx(), customer, None).await.unwrap().0);
+        orders.push(
+            handler
+                .place_order(&ctx(), customer, None, &Default::default())
+                .await
+                .unwrap()
+                .0,
+        );
     }
     handler
         .cancel_order(

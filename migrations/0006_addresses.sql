@@ -1,0 +1,20 @@
+-- Addresses: customers' address books, and the addresses every order is placed with.
+
+-- Read model of the `addresses` projection: one row per address-book entry.
+create table customer_addresses (
+    customer_id uuid not null,
+    address_id  uuid not null,
+    -- Stream version of the entry's AddressAdded: the book's order.
+    position    bigint not null,
+    address     jsonb not null,
+    is_default  boolean not null default false,
+    updated_at  timestamptz not null,
+    primary key (customer_id, address_id)
+);
+
+create index customer_addresses_by_position on customer_addresses (customer_id, position);
+
+-- Orders placed since OrderPlaced v2 carry their addresses; earlier ones keep nulls.
+alter table orders
+    add column shipping_address jsonb,
+    add column billing_address jsonb;

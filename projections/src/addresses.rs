@@ -1,0 +1,130 @@
+//! Address-book read model: each customer's addresses, in the order they were added, with the
+//! default marked.
+
+use async_trait::async_trait;
+use domain::address::{Address, AddressBook, AddressBookEvent};
+use domain::Aggregate;
+use events::RecordedEvent;
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::projection::{decode_known, Projection, ProjectionError};
+
+/// Builds `customer_addresses`.
+pub struct AddressProjection;
+
+#[async_trait]
+impl Projection for AddressProjection {
+    fn name(&self) -> &'static str {
+        "addresses"
+    }
+
+    fn categories(&self) -> &'static [&'static str] {
+        &[AddressBook::CATEGORY]
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["customer_addresses"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let Some(change) = decode_known::<AddressBookEvent>(event)? else {
+            return Ok(());
+        };
+        let at = event.recorded_at;
+        match change {
+            AddressBookEvent::AddressAdded {
+                customer_id,
+                address_id,
+                address,
+            } => {
+                sqlx::query(
+                    "insert into customer_addresses
+                       (customer_id, address_id, position, address, updated_at)
+                     values ($1, $2, $3, $4, $5)",
+                )
+                .bind(customer_id.as_uuid())
+                .bind(address_id.as_uuid())
+                .bind(event.stream_version)
+                .bind(Json(address))
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            AddressBookEvent::AddressChanged {
+                customer_id,
+                address_id,
+                address,
+            } => {
+                sqlx::query(
+                    "update customer_addresses set address = $3, updated_at = $4
+                     where customer_id = $1 and address_id = $2",
+                )
+                .bind(customer_id.as_uuid())
+                .bind(address_id.as_uuid())
+                .bind(Json(address))
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            AddressBookEvent::AddressRemoved {
+                customer_id,
+                address_id,
+            } => {
+                sqlx::query(
+                    "delete from customer_addresses where customer_id = $1 and address_id = $2",
+                )
+                .bind(customer_id.as_uuid())
+                .bind(address_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+            }
+            AddressBookEvent::DefaultAddressChosen {
+                customer_id,
+                address_id,
+            } => {
+                sqlx::query(
+                    "update customer_addresses set is_default = (address_id = $2), updated_at = $3
+                     where customer_id = $1",
+                )
+                .bind(customer_id.as_uuid())
+                .bind(address_id.as_uuid())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One entry of an address book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AddressView {
+    /// The entry (name it at checkout as `shipping_address_id`).
+    pub address_id: Uuid,
+    /// Whether checkout uses it when given no address.
+    pub is_default: bool,
+    /// The address.
+    pub address: Json<Address>,
+}
+
+/// A customer's address book, in the order entries were added.
+pub async fn list_addresses(
+    pool: &PgPool,
+    customer_id: Uuid,
+) -> Result<Vec<AddressView>, sqlx::Error> {
+    sqlx::query_as(
+        "select address_id, is_default, address from customer_addresses
+         where customer_id = $1 order by position",
+    )
+    .bind(customer_id)
+    .fetch_all(pool)
+    .await
+}
