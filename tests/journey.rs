@@ -535,3 +535,157 @@ async fn address_book_and_the_addresses_an_order_is_placed_with() {
     assert_eq!(bookless.get(&book).await.0, 404);
     assert_eq!(staff.admin.get(&book).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_credit_from_sign_up_and_admins_pays_orders_and_comes_back() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db).with("SIGNUP_CREDIT", "500 EUR");
+    let (_engine, api, staff) = start(&env).await;
+    staff.list("LAMP", 1200, 10).await;
+    staff.list("BULB", 400, 10).await;
+    let customer = api.customer().await;
+    let me = customer.id();
+    let balance = |wallet: &Value| wallet["balances"][0]["amount_minor"].as_i64();
+
+    // Sign-up credit, then an admin's grant.
+    let (_, wallet) = customer.get("/me/wallet").await;
+    assert_eq!(balance(&wallet), Some(500), "{wallet}");
+    assert_eq!(wallet["statement"][0]["reason"], "sign-up credit");
+    let granted = staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("/admin/accounts/{me}/wallet/grants"),
+            Some(json!({"amount": {"amount_minor": 1000, "currency": "EUR"}, "reason": "loyalty"})),
+        )
+        .await;
+    let wallet = customer
+        .read_at("/me/wallet", &granted["global_position"])
+        .await;
+    assert_eq!(balance(&wallet), Some(1500));
+
+    // Credit pays a whole order: it is paid at once.
+    let cart = format!("/customers/{me}/cart/items");
+    let orders = format!("/customers/{me}/orders");
+    customer
+        .ok(
+            Method::POST,
+            &cart,
+            Some(json!({"sku": "LAMP", "quantity": 1})),
+        )
+        .await;
+    let (status, full) = customer
+        .post(
+            &orders,
+            json!({"store_credit": {"amount_minor": 1200, "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{full}");
+    let full_path = format!("/orders/{}", full["order_id"].as_str().unwrap());
+    let order = customer.read_at(&full_path, &full["global_position"]).await;
+    assert_eq!(
+        (&order["status"], &order["payment_method"]),
+        (&json!("paid"), &json!("store_credit"))
+    );
+    assert_eq!(order["credit_applied_minor"], 1200);
+
+    // Part of one: the rest is due.
+    customer
+        .ok(
+            Method::POST,
+            &cart,
+            Some(json!({"sku": "BULB", "quantity": 1})),
+        )
+        .await;
+    for (credit, code) in [(401, "credit_exceeds_total"), (301, "insufficient_credit")] {
+        let (status, answer) = customer
+            .post(
+                &orders,
+                json!({"store_credit": {"amount_minor": credit, "currency": "EUR"}}),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (422, Some(code)),
+            "{answer}"
+        );
+    }
+    let part = customer
+        .post(
+            &orders,
+            json!({"store_credit": {"amount_minor": 300, "currency": "EUR"}}),
+        )
+        .await
+        .1;
+    let part_path = format!("/orders/{}", part["order_id"].as_str().unwrap());
+    let pay = |minor: i64| json!({"amount": {"amount_minor": minor, "currency": "EUR"}, "payment_reference": "psp-9"});
+    let (status, answer) = customer
+        .post(&format!("{part_path}/payment"), pay(400))
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("payment_amount_mismatch"))
+    );
+    customer
+        .ok(
+            Method::POST,
+            &format!("{part_path}/payment"),
+            Some(pay(100)),
+        )
+        .await;
+
+    // Cancelling the credit-paid order returns its credit; nothing goes to the provider.
+    let cancelled = customer
+        .ok(
+            Method::POST,
+            &format!("{full_path}/cancellation"),
+            Some(json!({"reason": "too bright"})),
+        )
+        .await;
+    let order = customer
+        .read_at(&full_path, &cancelled["global_position"])
+        .await;
+    assert_eq!(
+        (&order["status"], &order["refund_minor"]),
+        (&json!("cancelled"), &Value::Null)
+    );
+    let wallet = customer
+        .read_at("/me/wallet", &cancelled["global_position"])
+        .await;
+    assert_eq!(balance(&wallet), Some(1200), "{wallet}");
+    let kinds: Vec<_> = wallet["statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "CreditReturned",
+            "CreditSpent",
+            "CreditSpent",
+            "CreditGranted",
+            "CreditGranted"
+        ]
+    );
+
+    // Admins cannot take more than there is; the admin's view matches the customer's.
+    let (status, answer) = staff
+        .admin
+        .post(
+            &format!("/admin/accounts/{me}/wallet/withdrawals"),
+            json!({"amount": {"amount_minor": 1201, "currency": "EUR"}, "reason": "oops"}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("insufficient_credit")),
+        "{answer}"
+    );
+    let (_, seen) = staff
+        .admin
+        .get(&format!("/admin/accounts/{me}/wallet"))
+        .await;
+    assert_eq!(balance(&seen), Some(1200));
+}

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
-use commands::{AddressChoice, CheckoutAddresses, CommandOutcome, Missing};
+use commands::{AddressChoice, Checkout, CommandOutcome, Missing};
 use domain::address::{Address, AddressId, AddressInput};
 use domain::CustomerId;
 use projections::addresses::{self, AddressProjection, AddressView};
@@ -62,8 +62,9 @@ pub(crate) fn parse_address(prefix: &str, input: &AddressInput) -> Result<Addres
     })
 }
 
-/// `POST /customers/{id}/orders` body: each address by address-book id or in full; none
-/// means the book's default (shipping) and the shipping address (billing).
+/// `POST /customers/{id}/orders` body: each address by address-book id or in full (none means
+/// the book's default for shipping and the shipping address for billing), and the store
+/// credit to apply.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
@@ -71,6 +72,8 @@ pub struct CheckoutBody {
     shipping_address: Option<AddressInput>,
     billing_address_id: Option<Uuid>,
     billing_address: Option<AddressInput>,
+    /// Store credit to apply (at most the order total).
+    store_credit: Option<crate::write::MoneyInput>,
 }
 
 fn choice(
@@ -94,9 +97,9 @@ fn choice(
 }
 
 impl CheckoutBody {
-    /// The addresses the body names, validated.
-    pub fn addresses(&self) -> Result<CheckoutAddresses, ApiError> {
-        Ok(CheckoutAddresses {
+    /// What the body asks for, validated.
+    pub fn checkout(&self) -> Result<Checkout, ApiError> {
+        Ok(Checkout {
             shipping: choice(
                 "shipping",
                 self.shipping_address_id,
@@ -107,6 +110,11 @@ impl CheckoutBody {
                 self.billing_address_id,
                 self.billing_address.as_ref(),
             )?,
+            store_credit: self
+                .store_credit
+                .as_ref()
+                .map(|m| m.parse().map_err(|e| e.with("field", "store_credit")))
+                .transpose()?,
         })
     }
 }

@@ -12,7 +12,7 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`write`], [`read`], [`accounts`], [`addresses`], [`audit`]: the routes, one `routes()` each, merged in [`routes`];
+//! - [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`audit`]: the routes, one `routes()` each, merged in [`routes`];
 //! - [`serve`]: the HTTP/1.1 server loop.
 
 pub mod accounts;
@@ -24,6 +24,7 @@ pub mod read;
 pub mod routes;
 pub mod security;
 pub mod serve;
+pub mod wallet;
 pub mod write;
 
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub fn routes() -> routes::Routes {
         .merge(accounts::routes())
         .merge(audit::routes())
         .merge(addresses::routes())
+        .merge(wallet::routes())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -134,7 +134,8 @@ pub struct MoneyInput {
 }
 
 impl MoneyInput {
-    fn parse(&self) -> Result<Money, ApiError> {
+    /// The validated amount.
+    pub fn parse(&self) -> Result<Money, ApiError> {
         Ok(Money::new(
             self.amount_minor,
             Currency::parse(&self.currency)?,
@@ -324,14 +325,14 @@ async fn place_order(
     OptionalJson(body): OptionalJson<Option<CheckoutBody>>,
 ) -> Result<(StatusCode, Json<OrderPlaced>), ApiError> {
     actor.owns(customer, Missing::Customer)?;
-    let addresses = body.flatten().unwrap_or_default().addresses()?;
+    let checkout = body.flatten().unwrap_or_default().checkout()?;
     let (order_id, outcome) = state
         .commands
         .place_order(
             &ctx,
             CustomerId::from_uuid(customer),
             key.as_deref(),
-            &addresses,
+            &checkout,
         )
         .await?;
     let status = if outcome.replayed {

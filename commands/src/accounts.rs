@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use domain::account::{
     Account, AccountCommand, AccountError, Email, EmailClaim, EmailClaimCommand, Role,
 };
-use domain::text::DisplayName;
+use domain::text::{DisplayName, Reason};
+use domain::wallet::{Wallet, WalletCommand};
 use domain::{AccountId, Aggregate};
 
 use crate::error::CommandError;
@@ -42,6 +43,18 @@ impl CommandHandler {
                 })?;
                 at.emit::<Account>(&account_id, &registered);
                 at.emit::<EmailClaim>(email, &claimed);
+                let signup_credit = self
+                    .signup_credit
+                    .filter(|_| roles.contains(&Role::Customer));
+                if let Some(amount) = signup_credit {
+                    let wallet = at.load::<Wallet>(&account_id).await?;
+                    let granted = wallet.decide(WalletCommand::Grant {
+                        account_id,
+                        amount,
+                        reason: Reason::parse("sign-up credit").expect("a valid reason"),
+                    })?;
+                    at.emit::<Wallet>(&account_id, &granted);
+                }
                 at.commit().await
             },
         )

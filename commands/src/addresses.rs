@@ -2,7 +2,7 @@
 
 use domain::address::{Address, AddressBook, AddressBookCommand, AddressId};
 use domain::order::OrderAddresses;
-use domain::{Aggregate, CustomerId};
+use domain::{Aggregate, CustomerId, Money};
 
 use crate::cart::require_customer;
 use crate::error::{CommandError, Rejection};
@@ -18,22 +18,25 @@ pub enum AddressChoice {
     Given(Address),
 }
 
-/// The addresses a checkout names. No shipping address means the book's default; no billing
-/// address means the shipping address.
+/// What a checkout asks for beyond the cart. No shipping address means the book's default; no
+/// billing address means the shipping address; store credit is spent from the customer's
+/// wallet in the same atomic append that places the order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CheckoutAddresses {
+pub struct Checkout {
     /// Where the order goes.
     pub shipping: Option<AddressChoice>,
     /// Who is billed.
     pub billing: Option<AddressChoice>,
+    /// Store credit to apply, at most the order total.
+    pub store_credit: Option<Money>,
 }
 
-impl CheckoutAddresses {
-    /// Both addresses given in full: shipping and billing to `address`.
+impl Checkout {
+    /// Shipped and billed to `address`.
     pub fn to(address: Address) -> Self {
-        CheckoutAddresses {
+        Checkout {
             shipping: Some(AddressChoice::Given(address)),
-            billing: None,
+            ..Checkout::default()
         }
     }
 }
@@ -42,7 +45,7 @@ impl CheckoutAddresses {
 pub(crate) async fn resolve(
     at: &mut Attempt,
     customer_id: CustomerId,
-    choice: &CheckoutAddresses,
+    choice: &Checkout,
 ) -> Result<OrderAddresses, CommandError> {
     let book = at.load::<AddressBook>(&customer_id).await?;
     let pick = |choice: &AddressChoice| match choice {

@@ -11,9 +11,10 @@ use domain::inventory::Inventory;
 use domain::order::{Order, OrderAddresses, OrderCommand, OrderError, PaymentMethod};
 use domain::product::Product;
 use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
-use domain::{Aggregate, CustomerId, Money, OrderId};
+use domain::wallet::Wallet;
+use domain::{AccountId, Aggregate, CustomerId, Money, OrderId};
 
-use crate::addresses::{resolve, CheckoutAddresses};
+use crate::addresses::{resolve, Checkout};
 use crate::cart::require_customer;
 use crate::error::{CommandError, Missing, Rejection};
 use crate::execute::{Attempt, Loaded};
@@ -44,7 +45,7 @@ impl CommandHandler {
         ctx: &CommandContext,
         customer_id: CustomerId,
         idempotency_key: Option<&str>,
-        addresses: &CheckoutAddresses,
+        checkout: &Checkout,
     ) -> Result<(OrderId, CommandOutcome), CommandError> {
         let order_id = match idempotency_key {
             Some(key) => OrderId::from_uuid(Uuid::new_v5(
@@ -64,9 +65,15 @@ impl CommandHandler {
                         return Ok(replay);
                     }
                     require_customer(&mut at, customer_id).await?;
-                    let addresses = resolve(&mut at, customer_id, addresses).await?;
-                    self.decide_placement(&mut at, customer_id, order_id, addresses)
-                        .await?;
+                    let addresses = resolve(&mut at, customer_id, checkout).await?;
+                    self.decide_placement(
+                        &mut at,
+                        customer_id,
+                        order_id,
+                        addresses,
+                        checkout.store_credit,
+                    )
+                    .await?;
                     at.commit().await
                 },
             )
@@ -132,6 +139,7 @@ impl CommandHandler {
         customer_id: CustomerId,
         order_id: OrderId,
         addresses: OrderAddresses,
+        credit: Option<Money>,
     ) -> Result<(), CommandError> {
         let cart = at.load::<Cart>(&customer_id).await?;
         let mut products = BTreeMap::new();
@@ -140,16 +148,24 @@ impl CommandHandler {
             products.insert(sku.clone(), at.load::<Product>(sku).await?);
             inventories.insert(sku.clone(), at.load::<Inventory>(sku).await?);
         }
+        let account = AccountId::from_uuid(customer_id.as_uuid());
+        let wallet = match credit {
+            Some(_) => at.load::<Wallet>(&account).await?,
+            None => Wallet::default(),
+        };
         let decision = checkout::place_order(
             CheckoutState {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                wallet: &wallet,
             },
             customer_id,
             order_id,
             addresses,
+            credit,
         )?;
+        at.emit::<Wallet>(&account, &decision.wallet);
         at.emit::<Order>(&order_id, &decision.order);
         at.emit::<Cart>(&customer_id, &decision.cart);
         emit_inventory(at, &decision);
@@ -251,8 +267,15 @@ impl CommandHandler {
                 for line in &placed.lines {
                     inventories.insert(line.sku.clone(), at.load::<Inventory>(&line.sku).await?);
                 }
-                let decision = checkout::cancel_order(&order, &inventories, reason.clone())?;
+                let account = AccountId::from_uuid(placed.customer_id.as_uuid());
+                let wallet = match placed.credit_applied {
+                    Some(_) => at.load::<Wallet>(&account).await?,
+                    None => Wallet::default(),
+                };
+                let decision =
+                    checkout::cancel_order(&order, &inventories, &wallet, reason.clone())?;
                 at.emit::<Order>(&order_id, &decision.order);
+                at.emit::<Wallet>(&account, &decision.wallet);
                 emit_inventory(&mut at, &decision);
                 at.commit().await
             },

@@ -7,6 +7,7 @@ use domain::checkout::CheckoutError;
 use domain::inventory::InventoryError;
 use domain::order::OrderError;
 use domain::product::ProductError;
+use domain::wallet::WalletError;
 use domain::ValueError;
 use events::StoreError;
 
@@ -37,6 +38,9 @@ pub enum Rejection {
     /// A product named in the command does not exist.
     #[error("product {0} does not exist")]
     UnknownProduct(String),
+    /// The wallet refused (not enough credit).
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
     /// The address book refused.
     #[error(transparent)]
     AddressBook(#[from] AddressBookError),
@@ -61,6 +65,7 @@ impl Rejection {
             Rejection::Account(e) => e.code(),
             Rejection::UnknownProduct(_) => "product_not_found",
             Rejection::AddressBook(e) => e.code(),
+            Rejection::Wallet(e) => e.code(),
             Rejection::UnknownAddress(_) => "address_not_found",
             Rejection::ShippingAddressRequired => "shipping_address_required",
         }
@@ -146,6 +151,7 @@ macro_rules! rejection_from {
 }
 rejection_from!(
     AddressBookError,
+    WalletError,
     ValueError,
     ProductError,
     InventoryError,

@@ -96,13 +96,18 @@ impl Attempt {
     }
 
     /// Records events for aggregate `id`, which this attempt must have loaded; they are
-    /// appended expecting the version it read.
+    /// appended expecting the version it read. With no events, a stream the attempt read is
+    /// still checked to be unchanged, and one it did not read is left alone.
     pub(crate) fn emit<A>(&mut self, id: &A::Id, events: &[A::Event])
     where
         A: Aggregate,
         A::Event: Serialize,
     {
         let stream = A::stream_id(id);
+        if events.is_empty() && !self.read.contains_key(&stream) {
+            // Nothing to write to a stream the decision did not read: no check either.
+            return;
+        }
         let expected = self.expected(&stream);
         self.appends.push(StreamAppend {
             stream_id: stream,
@@ -157,6 +162,7 @@ impl Attempt {
 pub struct CommandHandler {
     pub(crate) store: Arc<dyn EventStore>,
     max_attempts: u32,
+    pub(crate) signup_credit: Option<domain::Money>,
 }
 
 impl CommandHandler {
@@ -165,7 +171,15 @@ impl CommandHandler {
         CommandHandler {
             store,
             max_attempts: 10,
+            signup_credit: None,
         }
+    }
+
+    /// Every customer account registered from now on starts with `credit` in its wallet,
+    /// granted in the same append that opens the account. Zero means none.
+    pub fn with_signup_credit(mut self, credit: domain::Money) -> Self {
+        self.signup_credit = Some(credit).filter(|c| c.amount_minor() > 0);
+        self
     }
 
     /// The event store commands are written to.

@@ -9,7 +9,7 @@
 //!
 //! One module per bounded context, each adding its commands to [`CommandHandler`]:
 //! [`catalog`], [`inventory`], [`cart`], [`addresses`], [`checkout`] (and orders),
-//! [`accounts`]. [`reads`]
+//! [`wallet`], [`accounts`]. [`reads`]
 //! answers the write side's own questions (who owns this order, which account holds this
 //! email). [`error`] names the three ways a command fails.
 
@@ -25,8 +25,9 @@ pub mod inventory;
 pub mod reads;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod wallet;
 
-pub use addresses::{AddressChoice, CheckoutAddresses};
+pub use addresses::{AddressChoice, Checkout};
 pub use context::{CommandContext, CommandOutcome};
 pub use error::{CommandError, Missing, Rejection};
 pub use execute::CommandHandler;

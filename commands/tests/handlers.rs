@@ -342,3 +342,152 @@ async fn carts_and_orders_need_an_open_customer_account() {
         Err(CommandError::NotFound(Missing::Customer))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_credit_never_goes_below_zero_under_concurrency() {
+    let (handler, store) = shop(10).await;
+    let customer = customer(&handler).await;
+    let account = domain::AccountId::from_uuid(customer.as_uuid());
+    let reason = || Reason::parse("test").unwrap();
+    handler
+        .grant_credit(&ctx(), account, eur(1000), reason())
+        .await
+        .unwrap();
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    // Eight withdrawals of 300 and a checkout spending 400 race for 1000 of credit.
+    let withdrawals = (0..8).map(|_| {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            handler
+                .withdraw_credit(&ctx(), account, eur(300), reason())
+                .await
+                .map(|_| 300)
+        })
+    });
+    let checkout = {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let with_credit = commands::Checkout {
+                store_credit: Some(eur(400)),
+                ..Default::default()
+            };
+            handler
+                .place_order(&ctx(), customer, None, &with_credit)
+                .await
+                .map(|_| 400)
+        })
+    };
+    let mut spent = 0;
+    for result in futures::future::join_all(withdrawals.chain([checkout])).await {
+        match result.unwrap() {
+            Ok(amount) => spent += amount,
+            Err(CommandError::Rejected(Rejection::Wallet(_)))
+            | Err(CommandError::Rejected(Rejection::Checkout(CheckoutError::Wallet(_)))) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut balance = 0_i64;
+    for e in store
+        .read_stream(&format!("wallet-{account}"), 1)
+        .await
+        .unwrap()
+    {
+        let amount = e.payload["amount"]["amount_minor"].as_i64().unwrap();
+        balance += if matches!(e.event_type.as_str(), "CreditGranted" | "CreditReturned") {
+            amount
+        } else {
+            -amount
+        };
+        assert!(
+            balance >= 0,
+            "the balance went below zero at {}",
+            e.stream_version
+        );
+    }
+    assert_eq!(balance, 1000 - spent);
+    assert!(spent > 600, "as much as fits was spent: {spent}");
+}
+
+#[tokio::test]
+async fn credit_paid_orders_return_their_credit_when_cancelled() {
+    let (handler, store) = shop(5).await;
+    let customer = customer(&handler).await;
+    let account = domain::AccountId::from_uuid(customer.as_uuid());
+    handler
+        .grant_credit(
+            &ctx(),
+            account,
+            eur(2000),
+            Reason::parse("welcome").unwrap(),
+        )
+        .await
+        .unwrap();
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    let full = commands::Checkout {
+        store_credit: Some(eur(900)),
+        ..Default::default()
+    };
+    let (order_id, _) = handler
+        .place_order(&ctx(), customer, None, &full)
+        .await
+        .unwrap();
+    let order = store
+        .read_stream(&format!("order-{order_id}"), 1)
+        .await
+        .unwrap();
+    let types: Vec<_> = order.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["OrderPlaced", "OrderPaid"]);
+    assert_eq!(order[1].payload["payment_method"], "store_credit");
+    handler
+        .cancel_order(
+            &ctx(),
+            order_id,
+            None,
+            Reason::parse("changed my mind").unwrap(),
+        )
+        .await
+        .unwrap();
+    let wallet = store
+        .read_stream(&format!("wallet-{account}"), 1)
+        .await
+        .unwrap();
+    let types: Vec<_> = wallet.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["CreditGranted", "CreditSpent", "CreditReturned"]);
+    let cancelled = store
+        .read_stream(&format!("order-{order_id}"), 1)
+        .await
+        .unwrap();
+    assert!(cancelled.last().unwrap().payload["refund"].is_null());
+
+    // More credit than the wallet holds, or than the order costs, is refused.
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    handler
+        .withdraw_credit(
+            &ctx(),
+            account,
+            eur(1500),
+            Reason::parse("correction").unwrap(),
+        )
+        .await
+        .unwrap();
+    for (credit, code) in [(901, "credit_exceeds_total"), (600, "insufficient_credit")] {
+        let too_much = commands::Checkout {
+            store_credit: Some(eur(credit)),
+            ..Default::default()
+        };
+        let refused = handler.place_order(&ctx(), customer, None, &too_much).await;
+        assert!(
+            matches!(&refused, Err(CommandError::Rejected(r)) if r.code() == code),
+            "{credit}: {refused:?}"
+        );
+    }
+}

@@ -68,6 +68,10 @@ pub struct Config {
     /// Idle polling interval of log followers, in milliseconds.
     #[arg(long, env = "POLL_INTERVAL_MS", default_value_t = 20)]
     pub poll_interval_ms: u64,
+    /// Store credit every new customer account starts with, as `<minor units> <ISO 4217>`
+    /// (`5000 EUR`); unset or zero: none.
+    #[arg(long, env = "SIGNUP_CREDIT", value_parser = parse_money)]
+    pub signup_credit: Option<domain::Money>,
     #[command(flatten)]
     /// Authentication and abuse protection.
     pub auth: AuthSettings,
@@ -249,6 +253,19 @@ pub async fn event_store(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<d
     }
 }
 
+/// Parses `<minor units> <currency>`, e.g. `5000 EUR`.
+fn parse_money(raw: &str) -> Result<domain::Money, String> {
+    let (amount, currency) = raw
+        .trim()
+        .split_once(' ')
+        .ok_or("expected `<minor units> <currency>`, e.g. `5000 EUR`")?;
+    let amount: i64 = amount
+        .parse()
+        .map_err(|_| format!("{amount:?} is not a whole number of minor units"))?;
+    let currency = domain::values::Currency::parse(currency.trim()).map_err(|e| e.to_string())?;
+    domain::Money::new(amount, currency).map_err(|e| e.to_string())
+}
+
 /// Serves the HTTP API on `listener` until `shutdown`.
 pub async fn serve(
     config: &Config,
@@ -259,7 +276,10 @@ pub async fn serve(
     let store = event_store(config, &pool).await?;
     let security = Arc::new(config.auth.security(&pool)?);
     let state = api::AppState {
-        commands: CommandHandler::new(store),
+        commands: match config.signup_credit {
+            Some(credit) => CommandHandler::new(store).with_signup_credit(credit),
+            None => CommandHandler::new(store),
+        },
         read_pool: pool,
         max_read_wait: Duration::from_millis(config.read_wait_max_ms),
         security,

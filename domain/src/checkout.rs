@@ -12,7 +12,8 @@ use crate::cart::{Cart, CartCommand, CartError, CartEvent};
 use crate::inventory::{Inventory, InventoryCommand, InventoryError, InventoryEvent};
 use crate::order::{Order, OrderAddresses, OrderCommand, OrderError, OrderEvent, OrderLine};
 use crate::product::Product;
-use crate::values::{CustomerId, OrderId, Sku};
+use crate::values::{CustomerId, Money, OrderId, Sku};
+use crate::wallet::{Wallet, WalletCommand, WalletError, WalletEvent};
 
 /// Why an order could not be placed or cancelled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum CheckoutError {
     /// One order is paid in one currency.
     #[error("the cart mixes currencies")]
     MixedCurrencies,
+    /// The wallet refused (not enough store credit).
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
 }
 
 impl CheckoutError {
@@ -43,6 +47,7 @@ impl CheckoutError {
             CheckoutError::Inventory(e) => e.code(),
             CheckoutError::ProductUnavailable(_) => "product_unavailable",
             CheckoutError::MixedCurrencies => "mixed_currencies",
+            CheckoutError::Wallet(e) => e.code(),
         }
     }
 }
@@ -55,6 +60,8 @@ pub struct CheckoutState<'a> {
     pub products: &'a BTreeMap<Sku, Product>,
     /// The inventory of every SKU in the cart.
     pub inventories: &'a BTreeMap<Sku, Inventory>,
+    /// The customer's store credit.
+    pub wallet: &'a Wallet,
 }
 
 /// Events to append, per stream, when an order is placed or cancelled.
@@ -66,6 +73,8 @@ pub struct MultiStreamDecision {
     pub cart: Vec<CartEvent>,
     /// Events per inventory stream.
     pub inventory: BTreeMap<Sku, Vec<InventoryEvent>>,
+    /// Events for the customer's wallet stream.
+    pub wallet: Vec<WalletEvent>,
 }
 
 /// Prices the cart with current catalog prices, reserves stock for every line and checks out
@@ -75,6 +84,7 @@ pub fn place_order(
     customer_id: CustomerId,
     order_id: OrderId,
     addresses: OrderAddresses,
+    credit: Option<Money>,
 ) -> Result<MultiStreamDecision, CheckoutError> {
     let cart_events = state.cart.decide(CartCommand::CheckOut {
         customer_id,
@@ -118,18 +128,29 @@ pub fn place_order(
         customer_id,
         lines,
         addresses: Box::new(addresses),
+        credit,
     })?;
+    // The credit is spent in the same decision: never below zero, whatever runs concurrently.
+    let wallet = match credit.filter(|c| c.amount_minor() > 0) {
+        Some(amount) => state
+            .wallet
+            .decide(WalletCommand::Spend { order_id, amount })?,
+        None => vec![],
+    };
     Ok(MultiStreamDecision {
         order,
         cart: cart_events,
         inventory,
+        wallet,
     })
 }
 
-/// Cancels an order and releases the stock of every line, as one decision.
+/// Cancels an order, releases the stock of every line and returns the store credit it spent,
+/// as one decision.
 pub fn cancel_order(
     order: &Order,
     inventories: &BTreeMap<Sku, Inventory>,
+    wallet: &Wallet,
     reason: crate::text::Reason,
 ) -> Result<MultiStreamDecision, CheckoutError> {
     let order_events = order.decide(OrderCommand::Cancel { reason })?;
@@ -144,10 +165,18 @@ pub fn cancel_order(
         })?;
         inventory.insert(line.sku.clone(), released);
     }
+    let wallet = match placed.credit_applied.filter(|c| c.amount_minor() > 0) {
+        Some(amount) => wallet.decide(WalletCommand::Return {
+            order_id: placed.order_id,
+            amount,
+        })?,
+        None => vec![],
+    };
     Ok(MultiStreamDecision {
         order: order_events,
         cart: vec![],
         inventory,
+        wallet,
     })
 }
 
@@ -156,7 +185,7 @@ mod tests {
     use super::*;
     use crate::order::tests::eur;
     use crate::product::ProductEvent;
-    use crate::values::{Money, Quantity};
+    use crate::values::Quantity;
 
     fn sku(s: &str) -> Sku {
         Sku::parse(s).unwrap()
@@ -209,10 +238,12 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                wallet: &Wallet::default(),
             },
             customer(),
             order_id,
             crate::order::tests::addresses(),
+            None,
         )
         .unwrap();
 
@@ -251,10 +282,12 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                wallet: &Wallet::default(),
             },
             customer(),
             OrderId::generate(),
             crate::order::tests::addresses(),
+            None,
         );
         assert_eq!(
             then,
@@ -275,10 +308,12 @@ mod tests {
                 cart: &Cart::default(),
                 products: &BTreeMap::new(),
                 inventories: &BTreeMap::new(),
+                wallet: &Wallet::default(),
             },
             customer(),
             OrderId::generate(),
             crate::order::tests::addresses(),
+            None,
         );
         assert_eq!(then, Err(CheckoutError::Cart(CartError::CartEmpty)));
     }
@@ -291,10 +326,12 @@ mod tests {
                 cart: &cart,
                 products: &BTreeMap::new(),
                 inventories: &BTreeMap::new(),
+                wallet: &Wallet::default(),
             },
             customer(),
             OrderId::generate(),
             crate::order::tests::addresses(),
+            None,
         );
         assert_eq!(then, Err(CheckoutError::ProductUnavailable(sku("GONE"))));
     }
@@ -313,10 +350,12 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                wallet: &Wallet::default(),
             },
             customer(),
             OrderId::generate(),
             crate::order::tests::addresses(),
+            None,
         );
         assert_eq!(then, Err(CheckoutError::MixedCurrencies));
     }
@@ -332,10 +371,12 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                wallet: &Wallet::default(),
             },
             customer(),
             order_id,
             crate::order::tests::addresses(),
+            None,
         )
         .unwrap();
         let order = Order::from_events(&placed.order);
@@ -348,7 +389,7 @@ mod tests {
         assert_eq!(inv[&sku("A")].available, 0);
 
         let reason = crate::text::Reason::parse("out of budget").unwrap();
-        let cancelled = cancel_order(&order, &inv, reason).unwrap();
+        let cancelled = cancel_order(&order, &inv, &Wallet::default(), reason).unwrap();
         assert!(matches!(
             cancelled.order[..],
             [OrderEvent::OrderCancelled { .. }]

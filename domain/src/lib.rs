@@ -13,6 +13,7 @@
 //! - [`inventory`]: stock per SKU; received, reserved, released; never negative.
 //! - [`cart`]: one shopping cart per customer.
 //! - [`order`]: the order life cycle (placed -> paid -> shipped -> delivered, or cancelled).
+//! - [`wallet`]: store credit per account, never below zero.
 //! - [`checkout`]: the one decision that spans cart, products, inventories and a new order.
 
 pub mod account;
@@ -25,6 +26,7 @@ pub mod order;
 pub mod product;
 pub mod text;
 pub mod values;
+pub mod wallet;
 
 pub use aggregate::{Aggregate, DomainEvent};
 pub use values::{AccountId, CustomerId, Money, OrderId, Quantity, Sku, ValueError};

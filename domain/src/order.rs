@@ -141,6 +141,8 @@ pub enum OrderCommand {
         lines: Vec<OrderLine>,
         /// Where it goes and who is billed.
         addresses: Box<OrderAddresses>,
+        /// Store credit applied to it (spent from the wallet in the same decision).
+        credit: Option<Money>,
     },
     /// Record a payment of the full total.
     Pay {
@@ -188,8 +190,14 @@ pub enum OrderEvent {
         /// Billing address (since schema version 2; `null` on orders placed before).
         #[serde(default)]
         billing_address: Option<Box<Address>>,
+        /// Store credit applied at placement (since schema version 2; `null` when none);
+        /// the amount due is `total` minus this.
+        #[serde(default)]
+        credit_applied: Option<Money>,
     },
-    /// The order was paid in full. Schema version 2 added `payment_method`.
+    /// The amount due was paid: `amount` is what `payment_method` paid beyond the store credit
+    /// applied at placement (zero, with `store_credit`, when credit covered everything).
+    /// Schema version 2 added `payment_method`.
     OrderPaid {
         /// The order.
         order_id: OrderId,
@@ -264,13 +272,21 @@ pub enum OrderError {
         /// What was asked.
         action: &'static str,
     },
-    /// A payment must match the order total exactly.
-    #[error("payment of {paid} does not match the order total {total}")]
+    /// A payment must match the amount due exactly.
+    #[error("payment of {paid} does not match the amount due {total}")]
     PaymentMismatch {
-        /// The order total.
+        /// The amount due (the total less store credit).
         total: Money,
         /// What was offered.
         paid: Money,
+    },
+    /// More store credit than the order total, or in another currency.
+    #[error("store credit of {credit} cannot pay an order of {total}")]
+    CreditNotApplicable {
+        /// The order total.
+        total: Money,
+        /// The credit asked for.
+        credit: Money,
     },
     /// Totals could not be computed (currency mix or overflow).
     #[error("cannot total the order: {0}")]
@@ -286,6 +302,7 @@ impl OrderError {
             OrderError::NoLines => "order_has_no_lines",
             OrderError::InvalidTransition { .. } => "invalid_order_transition",
             OrderError::PaymentMismatch { .. } => "payment_amount_mismatch",
+            OrderError::CreditNotApplicable { .. } => "credit_exceeds_total",
             OrderError::Pricing(e) => e.code(),
         }
     }
@@ -315,8 +332,22 @@ pub struct PlacedOrder {
     pub billing_address: Option<Address>,
     /// Current status.
     pub status: OrderStatus,
-    /// Amount paid, if any.
+    /// Amount paid beyond store credit, once paid.
     pub paid: Option<Money>,
+    /// Store credit applied at placement.
+    pub credit_applied: Option<Money>,
+}
+
+impl PlacedOrder {
+    /// What is left to pay after store credit.
+    pub fn amount_due(&self) -> Money {
+        let credit = self.credit_applied.map_or(0, |c| c.amount_minor());
+        Money::new(
+            (self.total.amount_minor() - credit).max(0),
+            self.total.currency(),
+        )
+        .unwrap_or(self.total)
+    }
 }
 
 impl Order {
@@ -356,6 +387,7 @@ impl Aggregate for Order {
                 customer_id,
                 lines,
                 addresses,
+                credit,
             } => {
                 if self.placed.is_some() {
                     return Err(OrderError::AlreadyPlaced);
@@ -367,14 +399,32 @@ impl Aggregate for Order {
                         .checked_add(line.line_total)
                         .map_err(OrderError::Pricing)?;
                 }
-                Ok(vec![OrderEvent::OrderPlaced {
+                let credit = credit.filter(|c| c.amount_minor() > 0);
+                if let Some(credit) = credit {
+                    if credit.currency() != total.currency()
+                        || credit.amount_minor() > total.amount_minor()
+                    {
+                        return Err(OrderError::CreditNotApplicable { total, credit });
+                    }
+                }
+                let mut events = vec![OrderEvent::OrderPlaced {
                     order_id,
                     customer_id,
                     lines,
                     total,
                     shipping_address: Some(Box::new(addresses.shipping)),
                     billing_address: Some(Box::new(addresses.billing)),
-                }])
+                    credit_applied: credit,
+                }];
+                if credit == Some(total) {
+                    events.push(OrderEvent::OrderPaid {
+                        order_id,
+                        amount: Money::zero(total.currency()),
+                        payment_reference: "store-credit".into(),
+                        payment_method: PaymentMethod::StoreCredit,
+                    });
+                }
+                Ok(events)
             }
             OrderCommand::Pay {
                 amount,
@@ -382,9 +432,10 @@ impl Aggregate for Order {
                 method,
             } => {
                 let order = self.transition("pay", &[Placed])?;
-                if amount != order.total {
+                let due = order.amount_due();
+                if amount != due {
                     return Err(OrderError::PaymentMismatch {
-                        total: order.total,
+                        total: due,
                         paid: amount,
                     });
                 }
@@ -417,7 +468,7 @@ impl Aggregate for Order {
                 Ok(vec![OrderEvent::OrderCancelled {
                     order_id: order.order_id,
                     reason: reason.into(),
-                    refund: order.paid,
+                    refund: order.paid.filter(|p| p.amount_minor() > 0),
                 }])
             }
         }
@@ -432,6 +483,7 @@ impl Aggregate for Order {
                 total,
                 shipping_address,
                 billing_address,
+                credit_applied,
             } => {
                 self.placed = Some(PlacedOrder {
                     order_id: *order_id,
@@ -442,6 +494,7 @@ impl Aggregate for Order {
                     billing_address: billing_address.as_deref().cloned(),
                     status: OrderStatus::Placed,
                     paid: None,
+                    credit_applied: *credit_applied,
                 });
             }
             OrderEvent::OrderPaid { amount, .. } => {
@@ -516,6 +569,7 @@ pub(crate) mod tests {
             total: eur(600),
             shipping_address: Some(Box::new(addresses().shipping)),
             billing_address: Some(Box::new(addresses().billing)),
+            credit_applied: None,
         }
     }
 
@@ -565,8 +619,45 @@ pub(crate) mod tests {
             customer_id,
             lines: vec![line("A", 250, 2), line("B", 100, 1)],
             addresses: Box::new(addresses()),
+            credit: None,
         });
         assert_eq!(then, Ok(vec![placed()]));
+    }
+
+    #[test]
+    fn store_credit_lowers_the_amount_due_or_pays_in_full() {
+        let (order_id, customer_id) = ids();
+        let place = |credit: i64| OrderCommand::Place {
+            order_id,
+            customer_id,
+            lines: vec![line("A", 250, 2), line("B", 100, 1)],
+            addresses: Box::new(addresses()),
+            credit: Some(eur(credit)),
+        };
+        let partly = Order::default().decide(place(200)).unwrap();
+        let given = Order::from_events(&partly);
+        assert_eq!(given.placed.as_ref().unwrap().amount_due(), eur(400));
+        assert!(matches!(
+            given.decide(pay(600)),
+            Err(OrderError::PaymentMismatch { .. })
+        ));
+        assert!(given.decide(pay(400)).is_ok());
+
+        let fully = Order::default().decide(place(600)).unwrap();
+        assert!(matches!(
+            &fully[..],
+            [OrderEvent::OrderPlaced { .. }, OrderEvent::OrderPaid { amount, payment_method: PaymentMethod::StoreCredit, .. }]
+                if amount.amount_minor() == 0
+        ));
+        let cancelled = Order::from_events(&fully).decide(cancel()).unwrap();
+        assert!(matches!(
+            &cancelled[..],
+            [OrderEvent::OrderCancelled { refund: None, .. }]
+        ));
+        assert!(matches!(
+            Order::default().decide(place(601)),
+            Err(OrderError::CreditNotApplicable { .. })
+        ));
     }
 
     #[test]
@@ -577,6 +668,7 @@ pub(crate) mod tests {
             customer_id,
             lines: vec![],
             addresses: Box::new(addresses()),
+            credit: None,
         });
         assert_eq!(then, Err(OrderError::NoLines));
     }
@@ -589,6 +681,7 @@ pub(crate) mod tests {
             customer_id,
             lines: vec![line("A", 1, 1)],
             addresses: Box::new(addresses()),
+            credit: None,
         });
         assert_eq!(then, Err(OrderError::AlreadyPlaced));
     }

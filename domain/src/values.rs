@@ -131,7 +131,7 @@ impl fmt::Display for Sku {
 /// [`Currency::parse`] accepts current currencies only (the `iso_currency` table, without
 /// funds, special codes such as `XXX` or `XAU`, and superseded currencies); deserialization
 /// (recorded events) accepts any three upper-case letters, as earlier releases did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
 

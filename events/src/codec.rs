@@ -63,6 +63,7 @@ use domain::cart::Cart;
 use domain::inventory::Inventory;
 use domain::order::Order;
 use domain::product::Product;
+use domain::wallet::Wallet;
 use domain::Aggregate;
 
 macro_rules! catalogue {
@@ -103,6 +104,10 @@ catalogue! {
     "AddressChanged", 1, AddressBook::CATEGORY, "An address-book entry was replaced by a new address.";
     "AddressRemoved", 1, AddressBook::CATEGORY, "An address-book entry was removed.";
     "DefaultAddressChosen", 1, AddressBook::CATEGORY, "An address-book entry became the default for checkout.";
+    "CreditGranted", 1, Wallet::CATEGORY, "Store credit was added to an account's wallet (an admin's grant or the sign-up credit).";
+    "CreditWithdrawn", 1, Wallet::CATEGORY, "Store credit was taken away by an admin.";
+    "CreditSpent", 1, Wallet::CATEGORY, "Store credit paid (part of) an order, in the transaction that placed it.";
+    "CreditReturned", 1, Wallet::CATEGORY, "Store credit an order had spent came back when it was cancelled.";
 }
 
 #[cfg(test)]

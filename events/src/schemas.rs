@@ -11,6 +11,7 @@ use domain::cart::CartEvent;
 use domain::inventory::InventoryEvent;
 use domain::order::OrderEvent;
 use domain::product::ProductEvent;
+use domain::wallet::WalletEvent;
 
 use crate::codec::CATALOGUE;
 
@@ -89,7 +90,11 @@ fn document(
 /// Earlier schema versions, each the next one without the members it added.
 const EARLIER: &[(&str, u16, &[&str])] = &[
     ("OrderPaid", 1, &["payment_method"]),
-    ("OrderPlaced", 1, &["shipping_address", "billing_address"]),
+    (
+        "OrderPlaced",
+        1,
+        &["shipping_address", "billing_address", "credit_applied"],
+    ),
 ];
 
 /// The schema of `event_type` at `version`: `next` without `added`.
@@ -117,6 +122,7 @@ pub fn all() -> Vec<EventSchema> {
     generated.extend(payloads::<AccountEvent>());
     generated.extend(payloads::<EmailClaimEvent>());
     generated.extend(payloads::<AddressBookEvent>());
+    generated.extend(payloads::<WalletEvent>());
 
     let mut out = Vec::new();
     for t in CATALOGUE {
@@ -210,6 +216,7 @@ mod tests {
                     total: Money::new(1, eur).unwrap(),
                     shipping_address: Some(Box::new(address.clone())),
                     billing_address: Some(Box::new(address.clone())),
+                    credit_applied: Some(Money::new(1, eur).unwrap()),
                 },
                 &Metadata::default(),
             ),

@@ -29,11 +29,13 @@ fn order_paid_v1_to_v2(mut payload: Value) -> Value {
     payload
 }
 
-/// `OrderPlaced` v1 had no addresses: v2 records them, `null` for orders placed before.
+/// `OrderPlaced` v1 had no addresses and no store credit: v2 records them, `null` for orders
+/// placed before.
 fn order_placed_v1_to_v2(mut payload: Value) -> Value {
     if let Value::Object(map) = &mut payload {
-        map.entry("shipping_address").or_insert(Value::Null);
-        map.entry("billing_address").or_insert(Value::Null);
+        for member in ["shipping_address", "billing_address", "credit_applied"] {
+            map.entry(member).or_insert(Value::Null);
+        }
     }
     payload
 }

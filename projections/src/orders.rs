@@ -48,11 +48,13 @@ impl Projection for OrderProjection {
                 total,
                 shipping_address,
                 billing_address,
+                credit_applied,
             } => {
                 sqlx::query(
                     "insert into orders (order_id, customer_id, status, total_minor, currency,
-                       placed_at, updated_at, shipping_address, billing_address)
-                     values ($1, $2, $6, $3, $4, $5, $5, $7, $8)",
+                       placed_at, updated_at, shipping_address, billing_address,
+                       credit_applied_minor)
+                     values ($1, $2, $6, $3, $4, $5, $5, $7, $8, $9)",
                 )
                 .bind(order_id.as_uuid())
                 .bind(customer_id.as_uuid())
@@ -62,6 +64,7 @@ impl Projection for OrderProjection {
                 .bind(OrderStatus::Placed.as_str())
                 .bind(shipping_address.map(|a| Json(*a)))
                 .bind(billing_address.map(|a| Json(*a)))
+                .bind(credit_applied.map(|c| c.amount_minor()))
                 .execute(&mut *tx)
                 .await?;
                 for (n, line) in lines.iter().enumerate() {
@@ -204,6 +207,9 @@ pub struct OrderView {
     pub shipping_address: Option<Json<Address>>,
     /// Billing address (`null` for orders placed before addresses were recorded).
     pub billing_address: Option<Json<Address>>,
+    /// Store credit applied at placement, in minor units; the amount due is the total less
+    /// this.
+    pub credit_applied_minor: Option<i64>,
     /// Priced lines.
     #[sqlx(skip)]
     pub lines: Vec<OrderLineView>,
@@ -214,7 +220,7 @@ pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView
     let order: Option<OrderView> = sqlx::query_as(
         "select order_id, customer_id, status, total_minor, currency, placed_at, paid_at,
            payment_reference, payment_method, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
-           cancel_reason, refund_minor, shipping_address, billing_address
+           cancel_reason, refund_minor, shipping_address, billing_address, credit_applied_minor
          from orders where order_id = $1",
     )
     .bind(order_id)

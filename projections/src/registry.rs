@@ -15,6 +15,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::orders::OrderProjection),
         Arc::new(crate::customer_orders::CustomerOrdersProjection),
         Arc::new(crate::addresses::AddressProjection),
+        Arc::new(crate::wallets::WalletProjection),
     ]
 }
 
