@@ -1,5 +1,5 @@
--- Addresses (customers' address books, and the addresses every order is placed with) and
--- store credit (wallets, and the credit an order applied).
+-- Addresses (customers' address books, and the addresses every order is placed with), store
+-- credit (wallets, and the credit an order applied), and the three state machines of an order.
 
 -- Read model of the `addresses` projection: one row per address-book entry.
 create table customer_addresses (
@@ -43,3 +43,23 @@ create table wallet_entries (
     recorded_at  timestamptz not null,
     primary key (account_id, position)
 );
+
+-- An order's three state machines, next to the summary `status`. Rows written before are
+-- derived from their status.
+alter table orders
+    add column order_state text,
+    add column payment_state text,
+    add column fulfilment_state text;
+
+update orders set
+    order_state = case status
+        when 'cancelled' then 'cancelled' when 'delivered' then 'completed' else 'open' end,
+    payment_state = case
+        when paid_at is not null then 'captured' else 'pending' end,
+    fulfilment_state = case status
+        when 'shipped' then 'shipped' when 'delivered' then 'delivered' else 'unfulfilled' end;
+
+alter table orders
+    alter column order_state set not null,
+    alter column payment_state set not null,
+    alter column fulfilment_state set not null;

@@ -116,6 +116,14 @@ async fn journey(anonymous: &Api, staff: &Staff, db: &TestDatabase, mode: &str) 
     let order = api.get(&order_path).await.1;
     assert_eq!(order["shipping_address"]["city"], "Springfield", "{order}");
     assert_eq!(order["billing_address"], order["shipping_address"]);
+    assert_eq!(
+        (
+            &order["order_state"],
+            &order["payment_state"],
+            &order["fulfilment_state"]
+        ),
+        (&json!("open"), &json!("pending"), &json!("unfulfilled"))
+    );
 
     let order = api.read_at(&order_path, &placed["global_position"]).await;
     assert_eq!(order["total_minor"], 3700);
@@ -158,6 +166,15 @@ async fn journey(anonymous: &Api, staff: &Staff, db: &TestDatabase, mode: &str) 
         .read_at(&order_path, &delivered["global_position"])
         .await;
     assert_eq!(order["status"], "delivered");
+    // The three state machines: completed, captured, delivered.
+    assert_eq!(
+        (
+            &order["order_state"],
+            &order["payment_state"],
+            &order["fulfilment_state"]
+        ),
+        (&json!("completed"), &json!("captured"), &json!("delivered"))
+    );
     assert_eq!(order["payment_reference"], "psp-42");
     assert_eq!(order["tracking_number"], "JD0001");
     for field in ["paid_at", "shipped_at", "delivered_at"] {
@@ -548,7 +565,11 @@ async fn store_credit_from_sign_up_and_admins_pays_orders_and_comes_back() {
     let balance = |wallet: &Value| wallet["balances"][0]["amount_minor"].as_i64();
 
     // Sign-up credit, then an admin's grant.
-    let (_, wallet) = customer.get("/me/wallet").await;
+    // Any later write of the customer's marks a position at or past the sign-up credit.
+    let later = customer.add_address().await;
+    let wallet = customer
+        .read_at("/me/wallet", &later["global_position"])
+        .await;
     assert_eq!(balance(&wallet), Some(500), "{wallet}");
     assert_eq!(wallet["statement"][0]["reason"], "sign-up credit");
     let granted = staff

@@ -72,6 +72,86 @@ impl TryFrom<String> for OrderStatus {
     }
 }
 
+macro_rules! state_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl $name {
+            /// The state as stored in read models and shown to clients.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                match value.as_str() {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err(format!("unknown {} {value:?}", stringify!($name))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+state_enum!(
+    /// The order's own life: open until it is completed (paid and delivered) or cancelled.
+    OrderState {
+        /// Being paid for or fulfilled.
+        Open => "open",
+        /// Paid and delivered.
+        Completed => "completed",
+        /// Cancelled; its stock was released.
+        Cancelled => "cancelled",
+    }
+);
+
+state_enum!(
+    /// Where the money stands.
+    PaymentState {
+        /// Nothing paid yet.
+        Pending => "pending",
+        /// The provider reserved the amount; not captured yet.
+        Authorized => "authorized",
+        /// The amount due is paid.
+        Captured => "captured",
+        /// Part of the payment went back.
+        PartiallyRefunded => "partially_refunded",
+        /// All of it went back.
+        Refunded => "refunded",
+        /// The last attempt failed; paying again is allowed.
+        Failed => "failed",
+    }
+);
+
+state_enum!(
+    /// Where the goods stand.
+    FulfilmentState {
+        /// Not handed to a carrier yet.
+        Unfulfilled => "unfulfilled",
+        /// With the carrier.
+        Shipped => "shipped",
+        /// With the customer.
+        Delivered => "delivered",
+        /// Sent back by the customer.
+        Returned => "returned",
+    }
+);
+
 impl fmt::Display for OrderStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -264,11 +344,27 @@ pub enum OrderError {
     /// An order needs at least one line.
     #[error("an order needs at least one line")]
     NoLines,
-    /// The command does not fit the order's status.
+    /// The command does not fit the order's own state (it is completed or cancelled).
     #[error("cannot {action} an order that is {status}")]
     InvalidTransition {
         /// Current status.
         status: OrderStatus,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// The command does not fit the payment's state.
+    #[error("cannot {action} an order whose payment is {state}")]
+    PaymentTransition {
+        /// Current payment state.
+        state: PaymentState,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// The command does not fit the fulfilment's state.
+    #[error("cannot {action} an order whose fulfilment is {state}")]
+    FulfilmentTransition {
+        /// Current fulfilment state.
+        state: FulfilmentState,
         /// What was asked.
         action: &'static str,
     },
@@ -301,6 +397,8 @@ impl OrderError {
             OrderError::AlreadyPlaced => "order_already_placed",
             OrderError::NoLines => "order_has_no_lines",
             OrderError::InvalidTransition { .. } => "invalid_order_transition",
+            OrderError::PaymentTransition { .. } => "invalid_payment_transition",
+            OrderError::FulfilmentTransition { .. } => "invalid_fulfilment_transition",
             OrderError::PaymentMismatch { .. } => "payment_amount_mismatch",
             OrderError::CreditNotApplicable { .. } => "credit_exceeds_total",
             OrderError::Pricing(e) => e.code(),
@@ -330,8 +428,14 @@ pub struct PlacedOrder {
     pub shipping_address: Option<Address>,
     /// Billing address (`None` for orders placed before addresses were recorded).
     pub billing_address: Option<Address>,
-    /// Current status.
+    /// Current status: a summary of the three states below.
     pub status: OrderStatus,
+    /// The order's own state.
+    pub state: OrderState,
+    /// The payment's state.
+    pub payment: PaymentState,
+    /// The fulfilment's state.
+    pub fulfilment: FulfilmentState,
     /// Amount paid beyond store credit, once paid.
     pub paid: Option<Money>,
     /// Store credit applied at placement.
@@ -355,20 +459,34 @@ impl Order {
         self.placed.as_ref().ok_or(OrderError::NotFound)
     }
 
+    /// Checks an action against the three state machines, the order's own first: it must be
+    /// open, and the payment and fulfilment in one of the states the action starts from.
     fn transition(
         &self,
         action: &'static str,
-        allowed: &[OrderStatus],
+        payment: &[PaymentState],
+        fulfilment: &[FulfilmentState],
     ) -> Result<&PlacedOrder, OrderError> {
         let order = self.require()?;
-        if allowed.contains(&order.status) {
-            Ok(order)
-        } else {
-            Err(OrderError::InvalidTransition {
+        if order.state != OrderState::Open {
+            return Err(OrderError::InvalidTransition {
                 status: order.status,
                 action,
-            })
+            });
         }
+        if !payment.contains(&order.payment) {
+            return Err(OrderError::PaymentTransition {
+                state: order.payment,
+                action,
+            });
+        }
+        if !fulfilment.contains(&order.fulfilment) {
+            return Err(OrderError::FulfilmentTransition {
+                state: order.fulfilment,
+                action,
+            });
+        }
+        Ok(order)
     }
 }
 
@@ -380,7 +498,8 @@ impl Aggregate for Order {
     const CATEGORY: &'static str = "order";
 
     fn decide(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
-        use OrderStatus::*;
+        use FulfilmentState::{Shipped, Unfulfilled};
+        use PaymentState::{Authorized, Captured, Failed, Pending};
         match command {
             OrderCommand::Place {
                 order_id,
@@ -431,7 +550,7 @@ impl Aggregate for Order {
                 payment_reference,
                 method,
             } => {
-                let order = self.transition("pay", &[Placed])?;
+                let order = self.transition("pay", &[Pending, Failed], &[Unfulfilled])?;
                 let due = order.amount_due();
                 if amount != due {
                     return Err(OrderError::PaymentMismatch {
@@ -450,7 +569,7 @@ impl Aggregate for Order {
                 carrier,
                 tracking_number,
             } => {
-                let order = self.transition("ship", &[Paid])?;
+                let order = self.transition("ship", &[Captured], &[Unfulfilled])?;
                 Ok(vec![OrderEvent::OrderShipped {
                     order_id: order.order_id,
                     carrier: carrier.into(),
@@ -458,13 +577,17 @@ impl Aggregate for Order {
                 }])
             }
             OrderCommand::Deliver => {
-                let order = self.transition("deliver", &[Shipped])?;
+                let order = self.transition("deliver", &[Captured], &[Shipped])?;
                 Ok(vec![OrderEvent::OrderDelivered {
                     order_id: order.order_id,
                 }])
             }
             OrderCommand::Cancel { reason } => {
-                let order = self.transition("cancel", &[Placed, Paid])?;
+                let order = self.transition(
+                    "cancel",
+                    &[Pending, Authorized, Captured, Failed],
+                    &[Unfulfilled],
+                )?;
                 Ok(vec![OrderEvent::OrderCancelled {
                     order_id: order.order_id,
                     reason: reason.into(),
@@ -493,6 +616,9 @@ impl Aggregate for Order {
                     shipping_address: shipping_address.as_deref().cloned(),
                     billing_address: billing_address.as_deref().cloned(),
                     status: OrderStatus::Placed,
+                    state: OrderState::Open,
+                    payment: PaymentState::Pending,
+                    fulfilment: FulfilmentState::Unfulfilled,
                     paid: None,
                     credit_applied: *credit_applied,
                 });
@@ -500,20 +626,31 @@ impl Aggregate for Order {
             OrderEvent::OrderPaid { amount, .. } => {
                 if let Some(order) = &mut self.placed {
                     order.status = OrderStatus::Paid;
+                    order.payment = PaymentState::Captured;
                     order.paid = Some(*amount);
                 }
             }
-            OrderEvent::OrderShipped { .. } => self.set_status(OrderStatus::Shipped),
-            OrderEvent::OrderDelivered { .. } => self.set_status(OrderStatus::Delivered),
-            OrderEvent::OrderCancelled { .. } => self.set_status(OrderStatus::Cancelled),
-        }
-    }
-}
-
-impl Order {
-    fn set_status(&mut self, status: OrderStatus) {
-        if let Some(order) = &mut self.placed {
-            order.status = status;
+            OrderEvent::OrderShipped { .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.status = OrderStatus::Shipped;
+                    order.fulfilment = FulfilmentState::Shipped;
+                }
+            }
+            OrderEvent::OrderDelivered { .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.status = OrderStatus::Delivered;
+                    order.fulfilment = FulfilmentState::Delivered;
+                    if order.payment == PaymentState::Captured {
+                        order.state = OrderState::Completed;
+                    }
+                }
+            }
+            OrderEvent::OrderCancelled { .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.status = OrderStatus::Cancelled;
+                    order.state = OrderState::Cancelled;
+                }
+            }
         }
     }
 }
@@ -709,8 +846,8 @@ pub(crate) mod tests {
     fn pay_twice_is_an_invalid_transition() {
         assert_eq!(
             Order::from_events(&[placed(), paid()]).decide(pay(600)),
-            Err(OrderError::InvalidTransition {
-                status: OrderStatus::Paid,
+            Err(OrderError::PaymentTransition {
+                state: PaymentState::Captured,
                 action: "pay"
             })
         );
@@ -733,8 +870,8 @@ pub(crate) mod tests {
     fn ship_before_payment_is_refused() {
         assert_eq!(
             Order::from_events(&[placed()]).decide(ship()),
-            Err(OrderError::InvalidTransition {
-                status: OrderStatus::Placed,
+            Err(OrderError::PaymentTransition {
+                state: PaymentState::Pending,
                 action: "ship"
             })
         );
@@ -747,16 +884,33 @@ pub(crate) mod tests {
         assert_eq!(then, vec![OrderEvent::OrderDelivered { order_id: ids().0 }]);
         let mut state = given;
         state.apply(&then[0]);
-        assert_eq!(state.placed.unwrap().status, OrderStatus::Delivered);
+        let delivered = state.placed.unwrap();
+        assert_eq!(delivered.status, OrderStatus::Delivered);
+        assert_eq!(
+            (delivered.state, delivered.payment, delivered.fulfilment),
+            (
+                OrderState::Completed,
+                PaymentState::Captured,
+                FulfilmentState::Delivered
+            )
+        );
+        // A completed order takes no further step.
+        assert!(matches!(
+            Order::from_events(&[placed(), paid(), shipped(), then[0].clone()]).decide(cancel()),
+            Err(OrderError::InvalidTransition {
+                status: OrderStatus::Delivered,
+                action: "cancel"
+            })
+        ));
     }
 
     #[test]
     fn deliver_before_shipping_is_refused() {
         assert!(matches!(
             Order::from_events(&[placed(), paid()]).decide(OrderCommand::Deliver),
-            Err(OrderError::InvalidTransition {
-                status: OrderStatus::Paid,
-                ..
+            Err(OrderError::FulfilmentTransition {
+                state: FulfilmentState::Unfulfilled,
+                action: "deliver"
             })
         ));
     }
@@ -789,8 +943,8 @@ pub(crate) mod tests {
     fn cancel_after_shipping_or_twice_is_refused() {
         assert!(matches!(
             Order::from_events(&[placed(), paid(), shipped()]).decide(cancel()),
-            Err(OrderError::InvalidTransition {
-                status: OrderStatus::Shipped,
+            Err(OrderError::FulfilmentTransition {
+                state: FulfilmentState::Shipped,
                 action: "cancel"
             })
         ));

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::address::Address;
-use domain::order::{Order, OrderEvent, OrderStatus};
+use domain::order::{FulfilmentState, Order, OrderEvent, OrderState, OrderStatus, PaymentState};
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
@@ -53,8 +53,8 @@ impl Projection for OrderProjection {
                 sqlx::query(
                     "insert into orders (order_id, customer_id, status, total_minor, currency,
                        placed_at, updated_at, shipping_address, billing_address,
-                       credit_applied_minor)
-                     values ($1, $2, $6, $3, $4, $5, $5, $7, $8, $9)",
+                       credit_applied_minor, order_state, payment_state, fulfilment_state)
+                     values ($1, $2, $6, $3, $4, $5, $5, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(order_id.as_uuid())
                 .bind(customer_id.as_uuid())
@@ -65,6 +65,9 @@ impl Projection for OrderProjection {
                 .bind(shipping_address.map(|a| Json(*a)))
                 .bind(billing_address.map(|a| Json(*a)))
                 .bind(credit_applied.map(|c| c.amount_minor()))
+                .bind(OrderState::Open.as_str())
+                .bind(PaymentState::Pending.as_str())
+                .bind(FulfilmentState::Unfulfilled.as_str())
                 .execute(&mut *tx)
                 .await?;
                 for (n, line) in lines.iter().enumerate() {
@@ -92,13 +95,15 @@ impl Projection for OrderProjection {
             } => {
                 sqlx::query(
                     "update orders set status = $5, paid_at = $2, payment_reference = $3,
-                       payment_method = $4, updated_at = $2 where order_id = $1",
+                       payment_method = $4, updated_at = $2, payment_state = $6
+                     where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
                 .bind(payment_reference)
                 .bind(payment_method.as_str())
                 .bind(OrderStatus::Paid.as_str())
+                .bind(PaymentState::Captured.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -109,24 +114,31 @@ impl Projection for OrderProjection {
             } => {
                 sqlx::query(
                     "update orders set status = $5, shipped_at = $2, carrier = $3,
-                       tracking_number = $4, updated_at = $2 where order_id = $1",
+                       tracking_number = $4, updated_at = $2, fulfilment_state = $6
+                     where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
                 .bind(carrier)
                 .bind(tracking_number)
                 .bind(OrderStatus::Shipped.as_str())
+                .bind(FulfilmentState::Shipped.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
             OrderEvent::OrderDelivered { order_id } => {
                 sqlx::query(
-                    "update orders set status = $3, delivered_at = $2, updated_at = $2
+                    "update orders set status = $3, delivered_at = $2, updated_at = $2,
+                       fulfilment_state = $4,
+                       order_state = case when payment_state = $5 then $6 else order_state end
                      where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
                 .bind(OrderStatus::Delivered.as_str())
+                .bind(FulfilmentState::Delivered.as_str())
+                .bind(PaymentState::Captured.as_str())
+                .bind(OrderState::Completed.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -137,13 +149,15 @@ impl Projection for OrderProjection {
             } => {
                 sqlx::query(
                     "update orders set status = $5, cancelled_at = $2, cancel_reason = $3,
-                       refund_minor = $4, updated_at = $2 where order_id = $1",
+                       refund_minor = $4, updated_at = $2, order_state = $6
+                     where order_id = $1",
                 )
                 .bind(order_id.as_uuid())
                 .bind(at)
                 .bind(reason)
                 .bind(refund.map(|m| m.amount_minor()))
                 .bind(OrderStatus::Cancelled.as_str())
+                .bind(OrderState::Cancelled.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -174,9 +188,18 @@ pub struct OrderView {
     pub order_id: Uuid,
     /// Who ordered.
     pub customer_id: Uuid,
-    /// placed, paid, shipped, delivered or cancelled.
+    /// placed, paid, shipped, delivered or cancelled: a summary of the three states below.
     #[sqlx(try_from = "String")]
     pub status: OrderStatus,
+    /// open, completed or cancelled.
+    #[sqlx(try_from = "String")]
+    pub order_state: OrderState,
+    /// pending, authorized, captured, partially_refunded, refunded or failed.
+    #[sqlx(try_from = "String")]
+    pub payment_state: PaymentState,
+    /// unfulfilled, shipped, delivered or returned.
+    #[sqlx(try_from = "String")]
+    pub fulfilment_state: FulfilmentState,
     /// Total in minor units.
     pub total_minor: i64,
     /// ISO 4217 code of every amount of the order.
@@ -218,7 +241,8 @@ pub struct OrderView {
 /// One order with its lines.
 pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {
     let order: Option<OrderView> = sqlx::query_as(
-        "select order_id, customer_id, status, total_minor, currency, placed_at, paid_at,
+        "select order_id, customer_id, status, order_state, payment_state, fulfilment_state,
+           total_minor, currency, placed_at, paid_at,
            payment_reference, payment_method, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
            cancel_reason, refund_minor, shipping_address, billing_address, credit_applied_minor
          from orders where order_id = $1",
