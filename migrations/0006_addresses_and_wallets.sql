@@ -1,5 +1,4 @@
--- Addresses (customers' address books, and the addresses every order is placed with), store
--- credit (wallets, and the credit an order applied), and the three state machines of an order.
+-- Addresses, store credit, the three state machines of an order, and payment webhooks.
 
 -- Read model of the `addresses` projection: one row per address-book entry.
 create table customer_addresses (
@@ -63,3 +62,25 @@ alter table orders
     alter column order_state set not null,
     alter column payment_state set not null,
     alter column fulfilment_state set not null;
+
+-- Payment webhooks: every verified delivery is recorded here before it is acted on, once per
+-- provider event id (duplicates find their row and change nothing). Rows without
+-- `processed_at` are picked up again after a crash.
+create table webhook_inbox (
+    provider     text not null,
+    event_id     text not null,
+    event_type   text not null,
+    payload      jsonb not null,
+    received_at  timestamptz not null default now(),
+    processed_at timestamptz,
+    -- `applied`, `ignored`, or `refused: <code>`.
+    outcome      text,
+    primary key (provider, event_id)
+);
+
+create index webhook_inbox_pending on webhook_inbox (received_at) where processed_at is null;
+
+-- The payment request an order waits on, and why its last attempt failed.
+alter table orders
+    add column provider_order_id text,
+    add column payment_failure text;

@@ -362,6 +362,13 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("GET", "/audit/verify", AUDITOR_OR_ADMIN),
     ("GET", "/events/schemas", EVERYONE),
     ("POST", "/orders/{order_id}/payment", CUSTOMER_OR_ADMIN),
+    (
+        "POST",
+        "/orders/{order_id}/payment-session",
+        CUSTOMER_OR_ADMIN,
+    ),
+    // Signed by the provider, not by a token: every caller without the signature gets 401.
+    ("POST", "/webhooks/razorpay", EVERYONE),
     ("POST", "/orders/{order_id}/cancellation", CUSTOMER_OR_ADMIN),
     ("POST", "/orders/{order_id}/shipment", ADMIN),
     ("POST", "/orders/{order_id}/delivery", ADMIN),
@@ -492,6 +499,14 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
             let method: Method = method.parse().unwrap();
             let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
             let (status, response) = caller.send(method.clone(), &path, body, &[]).await;
+            if *pattern == "/webhooks/razorpay" {
+                assert_eq!(
+                    (status, response["code"].as_str()),
+                    (401, Some("invalid_signature"))
+                );
+                checked += 1;
+                continue;
+            }
             if allowed.contains(&who) {
                 assert!(
                     status != 401 && status != 403,

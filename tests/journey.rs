@@ -710,3 +710,161 @@ async fn store_credit_from_sign_up_and_admins_pays_orders_and_comes_back() {
         .await;
     assert_eq!(balance(&seen), Some(1200));
 }
+
+/// Paying through the provider simulator: signed webhooks, a failure then a success, duplicate,
+/// concurrent and reversed deliveries, a wrong signature, and a webhook recorded by a process
+/// that stopped before acting on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payments_through_the_provider_and_its_signed_webhooks() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let simulator = engine
+        .simulator
+        .clone()
+        .expect("the engine started the simulator");
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("LAMP", 1200, 10).await;
+    let customer = api.customer().await;
+    let placed = customer.buy("LAMP", 1).await;
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let order_path = format!("/orders/{order_id}");
+    let http = reqwest::Client::new();
+    let pay = |provider_order: String, attempt: Value| {
+        let (http, simulator) = (http.clone(), simulator.clone());
+        async move {
+            let report: Value = http
+                .post(format!("{simulator}/simulator/orders/{provider_order}/pay"))
+                .json(&attempt)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            report
+        }
+    };
+    let order_state = |field: &'static str, value: &'static str| {
+        let (customer, path) = (customer.clone(), order_path.clone());
+        async move {
+            common::eventually(field, Duration::from_secs(30), || async {
+                customer.get(&path).await.1[field] == value
+            })
+            .await;
+        }
+    };
+
+    // No signature, or a wrong one: 401, nothing recorded.
+    let (status, answer) = api
+        .post("/webhooks/razorpay", json!({"event": "payment.captured"}))
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("invalid_signature"))
+    );
+
+    // A failed attempt first, delivered after one copy with a wrong signature.
+    let session = customer
+        .ok(Method::POST, &format!("{order_path}/payment-session"), None)
+        .await;
+    assert_eq!(
+        session["amount"],
+        json!({"amount_minor": 1200, "currency": "EUR"})
+    );
+    assert!(session["pay_url"].as_str().unwrap().starts_with(&simulator));
+    let report = pay(
+        session["provider_order_id"].as_str().unwrap().to_owned(),
+        json!({"outcome": "failed", "bad_signature": true}),
+    )
+    .await;
+    assert_eq!(
+        report["deliveries"][0]["attempts"],
+        json!([401]),
+        "{report}"
+    );
+    assert_eq!(
+        report["deliveries"][1]["attempts"],
+        json!([200]),
+        "{report}"
+    );
+    order_state("payment_state", "failed").await;
+
+    // Then a success, its events reversed and the capture delivered six times at once.
+    let session = customer
+        .ok(Method::POST, &format!("{order_path}/payment-session"), None)
+        .await;
+    let report = pay(
+        session["provider_order_id"].as_str().unwrap().to_owned(),
+        json!({"outcome": "captured", "duplicates": 5, "reverse": true}),
+    )
+    .await;
+    let deliveries = report["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 7, "{report}");
+    assert!(deliveries
+        .iter()
+        .all(|d| d["attempts"].as_array().unwrap().last() == Some(&json!(200))));
+    order_state("payment_state", "captured").await;
+    let order = customer.get(&order_path).await.1;
+    assert_eq!(order["payment_reference"], report["payment_id"], "{order}");
+    assert_eq!(order["status"], "paid");
+    let (paid,): (i64,) = sqlx::query_as(
+        "select count(*) from events where stream_id = $1 and event_type = 'OrderPaid'",
+    )
+    .bind(format!("order-{order_id}"))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(paid, 1, "one payment whatever the deliveries");
+    let outcomes: Vec<(String, Option<String>)> =
+        sqlx::query_as("select event_type, outcome from webhook_inbox order by received_at")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            ("payment.failed".to_owned(), Some("applied".to_owned())),
+            ("payment.captured".to_owned(), Some("applied".to_owned())),
+            ("payment.authorized".to_owned(), Some("ignored".to_owned())),
+        ]
+    );
+    // A paid order takes no new payment.
+    let (status, answer) = customer
+        .post(&format!("{order_path}/payment-session"), json!(null))
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("invalid_payment_transition"))
+    );
+
+    // A webhook the engine recorded and then died before acting on: applied on its own.
+    let second = customer.buy("LAMP", 1).await;
+    let second_path = format!("/orders/{}", second["order_id"].as_str().unwrap());
+    let session = customer
+        .ok(
+            Method::POST,
+            &format!("{second_path}/payment-session"),
+            None,
+        )
+        .await;
+    let payload = json!({"entity": "event", "event": "payment.captured", "payload": {"payment": {"entity": {
+        "id": "pay_recorded1", "order_id": session["provider_order_id"], "amount": 1200,
+        "currency": "EUR", "method": "card", "notes": {"order_id": second["order_id"]}}}}});
+    sqlx::query(
+        "insert into webhook_inbox (provider, event_id, event_type, payload, received_at)
+         values ('razorpay', 'evt_recorded1', 'payment.captured', $1, now() - interval '1 minute')",
+    )
+    .bind(&payload)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    common::eventually(
+        "the recorded webhook to be applied",
+        Duration::from_secs(30),
+        || async { customer.get(&second_path).await.1["payment_state"] == "captured" },
+    )
+    .await;
+    engine.child.kill().await.unwrap();
+}

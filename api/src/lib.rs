@@ -12,7 +12,8 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`audit`]: the routes, one `routes()` each, merged in [`routes`];
+//! - [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`payments`], [`audit`]:
+//!   the routes, one `routes()` each, merged in [`routes`];
 //! - [`serve`]: the HTTP/1.1 server loop.
 
 pub mod accounts;
@@ -20,6 +21,7 @@ pub mod addresses;
 pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod payments;
 pub mod read;
 pub mod routes;
 pub mod security;
@@ -55,6 +57,8 @@ pub struct AppState {
     pub security: Arc<security::Security>,
     /// Access rules (filled by [`router`]).
     pub policies: Arc<routes::Policies>,
+    /// The payment provider, when one is configured.
+    pub payments: Option<Arc<dyn ::payments::PaymentGateway>>,
     /// Origins allowed by CORS; empty means same-origin only.
     pub cors_origins: Arc<Vec<String>>,
 }
@@ -70,6 +74,7 @@ pub fn routes() -> routes::Routes {
         .merge(audit::routes())
         .merge(addresses::routes())
         .merge(wallet::routes())
+        .merge(payments::routes())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -177,7 +177,7 @@ impl CommandHandler {
     }
 
     /// Runs a command that touches the order stream only.
-    async fn order_command(
+    pub(crate) async fn order_command(
         &self,
         ctx: &CommandContext,
         order_id: OrderId,

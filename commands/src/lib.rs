@@ -9,7 +9,7 @@
 //!
 //! One module per bounded context, each adding its commands to [`CommandHandler`]:
 //! [`catalog`], [`inventory`], [`cart`], [`addresses`], [`checkout`] (and orders),
-//! [`wallet`], [`accounts`]. [`reads`]
+//! [`payments`], [`wallet`], [`accounts`]. [`reads`]
 //! answers the write side's own questions (who owns this order, which account holds this
 //! email). [`error`] names the three ways a command fails.
 
@@ -22,6 +22,7 @@ pub mod context;
 pub mod error;
 pub mod execute;
 pub mod inventory;
+pub mod payments;
 pub mod reads;
 #[cfg(feature = "testing")]
 pub mod testing;

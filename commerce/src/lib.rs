@@ -73,6 +73,9 @@ pub struct Config {
     #[arg(long, env = "SIGNUP_CREDIT", value_parser = parse_money)]
     pub signup_credit: Option<domain::Money>,
     #[command(flatten)]
+    /// The payment provider.
+    pub payments: PaymentSettings,
+    #[command(flatten)]
     /// Authentication and abuse protection.
     pub auth: AuthSettings,
 }
@@ -85,6 +88,121 @@ pub enum Environment {
     Development,
     /// Refuses to start without the secrets a shared deployment needs (`JWT_SECRET`).
     Production,
+}
+
+/// The payment provider (Razorpay's protocol). With none configured, outside production, the
+/// engine starts the provider simulator and pays through it.
+#[derive(Clone, Args)]
+pub struct PaymentSettings {
+    /// The provider's API base URL.
+    #[arg(long, env = "RAZORPAY_URL", default_value = "https://api.razorpay.com")]
+    pub razorpay_url: String,
+    /// API key id.
+    #[arg(long, env = "RAZORPAY_KEY_ID")]
+    pub razorpay_key_id: Option<String>,
+    /// API key secret.
+    #[arg(long, env = "RAZORPAY_KEY_SECRET", hide_env_values = true)]
+    pub razorpay_key_secret: Option<String>,
+    /// Secret the provider signs webhooks with.
+    #[arg(long, env = "RAZORPAY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub razorpay_webhook_secret: Option<String>,
+    /// Where the simulator listens when it is started (`:0` picks a port).
+    #[arg(long, env = "PAYMENT_SIMULATOR_ADDR", default_value = "127.0.0.1:8081")]
+    pub simulator_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for PaymentSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentSettings")
+            .field("razorpay_url", &self.razorpay_url)
+            .field("razorpay_key_id", &self.razorpay_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PaymentSettings {
+    /// The real provider's settings, when all three secrets are set; an error when only some
+    /// are.
+    fn provider(&self) -> anyhow::Result<Option<payments::razorpay::RazorpayConfig>> {
+        match (
+            &self.razorpay_key_id,
+            &self.razorpay_key_secret,
+            &self.razorpay_webhook_secret,
+        ) {
+            (Some(key_id), Some(key_secret), Some(webhook_secret)) => {
+                Ok(Some(payments::razorpay::RazorpayConfig {
+                    base_url: self.razorpay_url.clone(),
+                    key_id: key_id.clone(),
+                    key_secret: key_secret.clone(),
+                    webhook_secret: webhook_secret.clone(),
+                    pay_page: None,
+                }))
+            }
+            (None, None, None) => Ok(None),
+            _ => anyhow::bail!(
+                "set all of RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET, or none"
+            ),
+        }
+    }
+}
+
+/// The payment gateway: the configured provider, or the simulator started here.
+async fn payment_gateway(
+    config: &Config,
+    engine: SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<dyn payments::PaymentGateway>> {
+    if let Some(provider) = config.payments.provider()? {
+        tracing::info!(url = %provider.base_url, "payment provider: razorpay");
+        return Ok(Arc::new(payments::razorpay::Razorpay::new(provider)));
+    }
+    if config.auth.environment == Environment::Production {
+        anyhow::bail!(
+            "a payment provider is required when COMMERCE_ENV=production: set \
+             RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET"
+        );
+    }
+    let listener = TcpListener::bind(config.payments.simulator_addr).await?;
+    let simulator = listener.local_addr()?;
+    let host = if engine.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        engine.ip()
+    };
+    let secret = |n: usize| hex_secret(n);
+    let settings = payments::simulator::SimulatorConfig {
+        key_id: format!("rzp_test_{}", secret(8)),
+        key_secret: secret(24),
+        webhook_secret: secret(24),
+        webhook_url: format!("http://{host}:{}/webhooks/razorpay", engine.port()),
+    };
+    let provider = payments::razorpay::RazorpayConfig {
+        base_url: format!("http://{simulator}"),
+        key_id: settings.key_id.clone(),
+        key_secret: settings.key_secret.clone(),
+        webhook_secret: settings.webhook_secret.clone(),
+        pay_page: Some(format!("http://{simulator}/pay")),
+    };
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = payments::simulator::serve(listener, settings, stop.cancelled_owned()).await
+        {
+            tracing::error!(error = %e, "payment simulator stopped");
+        }
+    });
+    tracing::warn!(%simulator, "no payment provider configured: payments go through the simulator");
+    println!("commerce: payment simulator on http://{simulator}");
+    Ok(Arc::new(payments::razorpay::Razorpay::new(provider)))
+}
+
+fn hex_secret(bytes: usize) -> String {
+    uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .chain(uuid::Uuid::new_v4().simple().to_string().chars())
+        .take(bytes * 2)
+        .collect()
 }
 
 /// Authentication and abuse-protection settings.
@@ -275,6 +393,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store = event_store(config, &pool).await?;
     let security = Arc::new(config.auth.security(&pool)?);
+    let addr = listener.local_addr()?;
+    let gateway = payment_gateway(config, addr, &shutdown).await?;
     let state = api::AppState {
         commands: match config.signup_credit {
             Some(credit) => CommandHandler::new(store).with_signup_credit(credit),
@@ -285,12 +405,30 @@ pub async fn serve(
         security,
         policies: Default::default(),
         cors_origins: Arc::new(config.auth.cors_allowed_origins.clone()),
+        payments: Some(gateway),
     };
-    let addr = listener.local_addr()?;
+    // Webhooks recorded but not acted on (a crash in between) are applied again.
+    let sweeper = {
+        let (state, stop) = (state.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                match api::payments::process_pending(&state, Duration::from_secs(5)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(webhooks = n, "pending webhooks applied"),
+                    Err(e) => tracing::warn!(error = ?e.code(), "pending webhooks not applied"),
+                }
+            }
+        })
+    };
     tracing::info!(%addr, "HTTP API listening");
     // A machine-readable line for scripts and tests that bind port 0.
     println!("commerce: listening on http://{addr}");
     api::serve::serve(listener, api::router(state), shutdown.cancelled_owned()).await?;
+    sweeper.abort();
     Ok(())
 }
 

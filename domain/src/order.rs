@@ -240,6 +240,35 @@ pub enum OrderCommand {
         /// Carrier's tracking number.
         tracking_number: TrackingNumber,
     },
+    /// Record that a payment of the amount due was opened at a provider.
+    RequestPayment {
+        /// The provider (`razorpay`).
+        provider: String,
+        /// The provider's id for the payment request.
+        provider_order_id: String,
+        /// What the provider will collect.
+        amount: Money,
+    },
+    /// Record a payment the provider captured (idempotent: the same payment again is a no-op).
+    CapturePayment {
+        /// The provider's payment request it belongs to.
+        provider_order_id: String,
+        /// The provider's payment id.
+        payment_reference: PaymentReference,
+        /// Amount captured.
+        amount: Money,
+        /// How it was paid.
+        method: PaymentMethod,
+    },
+    /// Record a failed payment attempt (paying again stays possible).
+    FailPayment {
+        /// The provider's payment request it belongs to.
+        provider_order_id: String,
+        /// The provider's payment id.
+        payment_reference: PaymentReference,
+        /// The provider's explanation.
+        reason: String,
+    },
     /// Record the delivery to the customer.
     Deliver,
     /// Cancel the order (its stock is released by [`crate::checkout::cancel_order`]).
@@ -297,6 +326,28 @@ pub enum OrderEvent {
         /// Carrier's tracking number.
         tracking_number: String,
     },
+    /// A payment of the amount due was opened at a payment provider.
+    PaymentRequested {
+        /// The order.
+        order_id: OrderId,
+        /// The provider (`razorpay`).
+        provider: String,
+        /// The provider's id for the payment request.
+        provider_order_id: String,
+        /// What the provider will collect.
+        amount: Money,
+    },
+    /// A payment attempt failed at the provider; the order can still be paid.
+    PaymentFailed {
+        /// The order.
+        order_id: OrderId,
+        /// The provider's payment request.
+        provider_order_id: String,
+        /// The provider's payment id.
+        payment_reference: String,
+        /// The provider's explanation.
+        reason: String,
+    },
     /// The order reached the customer.
     OrderDelivered {
         /// The order.
@@ -320,6 +371,8 @@ impl DomainEvent for OrderEvent {
             OrderEvent::OrderPaid { .. } => "OrderPaid",
             OrderEvent::OrderShipped { .. } => "OrderShipped",
             OrderEvent::OrderDelivered { .. } => "OrderDelivered",
+            OrderEvent::PaymentRequested { .. } => "PaymentRequested",
+            OrderEvent::PaymentFailed { .. } => "PaymentFailed",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",
         }
     }
@@ -376,6 +429,9 @@ pub enum OrderError {
         /// What was offered.
         paid: Money,
     },
+    /// A provider reported on a payment request the order never made.
+    #[error("the order has no payment request {0}")]
+    UnknownPaymentRequest(String),
     /// More store credit than the order total, or in another currency.
     #[error("store credit of {credit} cannot pay an order of {total}")]
     CreditNotApplicable {
@@ -401,6 +457,7 @@ impl OrderError {
             OrderError::FulfilmentTransition { .. } => "invalid_fulfilment_transition",
             OrderError::PaymentMismatch { .. } => "payment_amount_mismatch",
             OrderError::CreditNotApplicable { .. } => "credit_exceeds_total",
+            OrderError::UnknownPaymentRequest(_) => "unknown_payment_request",
             OrderError::Pricing(e) => e.code(),
         }
     }
@@ -440,6 +497,10 @@ pub struct PlacedOrder {
     pub paid: Option<Money>,
     /// Store credit applied at placement.
     pub credit_applied: Option<Money>,
+    /// The provider's id of the latest payment request.
+    pub provider_order_id: Option<String>,
+    /// The reference of the payment that captured it.
+    pub payment_reference: Option<String>,
 }
 
 impl PlacedOrder {
@@ -576,6 +637,85 @@ impl Aggregate for Order {
                     tracking_number: tracking_number.into(),
                 }])
             }
+            OrderCommand::RequestPayment {
+                provider,
+                provider_order_id,
+                amount,
+            } => {
+                let order =
+                    self.transition("request payment", &[Pending, Failed], &[Unfulfilled])?;
+                let due = order.amount_due();
+                if amount != due {
+                    return Err(OrderError::PaymentMismatch {
+                        total: due,
+                        paid: amount,
+                    });
+                }
+                Ok(vec![OrderEvent::PaymentRequested {
+                    order_id: order.order_id,
+                    provider,
+                    provider_order_id,
+                    amount,
+                }])
+            }
+            OrderCommand::CapturePayment {
+                provider_order_id,
+                payment_reference,
+                amount,
+                method,
+            } => {
+                let order = self.require()?;
+                if order.payment == Captured
+                    && order.payment_reference.as_deref() == Some(payment_reference.as_str())
+                {
+                    return Ok(vec![]);
+                }
+                let order =
+                    self.transition("capture a payment of", &[Pending, Failed], &[Unfulfilled])?;
+                if order.provider_order_id.as_deref() != Some(provider_order_id.as_str()) {
+                    return Err(OrderError::UnknownPaymentRequest(provider_order_id));
+                }
+                let due = order.amount_due();
+                if amount != due {
+                    return Err(OrderError::PaymentMismatch {
+                        total: due,
+                        paid: amount,
+                    });
+                }
+                Ok(vec![OrderEvent::OrderPaid {
+                    order_id: order.order_id,
+                    amount,
+                    payment_reference: payment_reference.into(),
+                    payment_method: method,
+                }])
+            }
+            OrderCommand::FailPayment {
+                provider_order_id,
+                payment_reference,
+                reason,
+            } => {
+                let order = self.require()?;
+                // A late failure of another attempt changes nothing once paid or closed.
+                if order.payment != Pending && order.payment != Failed
+                    || order.state != OrderState::Open
+                {
+                    return Ok(vec![]);
+                }
+                if order.provider_order_id.as_deref() != Some(provider_order_id.as_str()) {
+                    return Err(OrderError::UnknownPaymentRequest(provider_order_id));
+                }
+                let reason: String = reason
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(500)
+                    .collect();
+                Ok(vec![OrderEvent::PaymentFailed {
+                    order_id: order.order_id,
+                    provider_order_id,
+                    payment_reference: payment_reference.into(),
+                    reason,
+                }])
+            }
             OrderCommand::Deliver => {
                 let order = self.transition("deliver", &[Captured], &[Shipped])?;
                 Ok(vec![OrderEvent::OrderDelivered {
@@ -621,13 +761,32 @@ impl Aggregate for Order {
                     fulfilment: FulfilmentState::Unfulfilled,
                     paid: None,
                     credit_applied: *credit_applied,
+                    provider_order_id: None,
+                    payment_reference: None,
                 });
             }
-            OrderEvent::OrderPaid { amount, .. } => {
+            OrderEvent::OrderPaid {
+                amount,
+                payment_reference,
+                ..
+            } => {
                 if let Some(order) = &mut self.placed {
                     order.status = OrderStatus::Paid;
                     order.payment = PaymentState::Captured;
                     order.paid = Some(*amount);
+                    order.payment_reference = Some(payment_reference.clone());
+                }
+            }
+            OrderEvent::PaymentRequested {
+                provider_order_id, ..
+            } => {
+                if let Some(order) = &mut self.placed {
+                    order.provider_order_id = Some(provider_order_id.clone());
+                }
+            }
+            OrderEvent::PaymentFailed { .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.payment = PaymentState::Failed;
                 }
             }
             OrderEvent::OrderShipped { .. } => {
@@ -795,6 +954,73 @@ pub(crate) mod tests {
             Order::default().decide(place(601)),
             Err(OrderError::CreditNotApplicable { .. })
         ));
+    }
+
+    #[test]
+    fn provider_payments_are_requested_may_fail_and_are_captured_once() {
+        let reference = |r: &str| PaymentReference::parse(r).unwrap();
+        let mut history = vec![placed()];
+        let requested = Order::from_events(&history)
+            .decide(OrderCommand::RequestPayment {
+                provider: "razorpay".into(),
+                provider_order_id: "order_1".into(),
+                amount: eur(600),
+            })
+            .unwrap();
+        history.extend(requested);
+        let fail = |provider_order_id: &str| OrderCommand::FailPayment {
+            provider_order_id: provider_order_id.into(),
+            payment_reference: reference("pay_1"),
+            reason: "declined\u{7}".into(),
+        };
+        assert_eq!(
+            Order::from_events(&history).decide(fail("order_9")),
+            Err(OrderError::UnknownPaymentRequest("order_9".into()))
+        );
+        let failed = Order::from_events(&history)
+            .decide(fail("order_1"))
+            .unwrap();
+        assert!(
+            matches!(&failed[..], [OrderEvent::PaymentFailed { reason, .. }] if reason == "declined")
+        );
+        history.extend(failed);
+        assert_eq!(
+            Order::from_events(&history).placed.unwrap().payment,
+            PaymentState::Failed
+        );
+        let capture = |r: &str, minor: i64| OrderCommand::CapturePayment {
+            provider_order_id: "order_1".into(),
+            payment_reference: reference(r),
+            amount: eur(minor),
+            method: PaymentMethod::Card,
+        };
+        assert!(matches!(
+            Order::from_events(&history).decide(capture("pay_2", 599)),
+            Err(OrderError::PaymentMismatch { .. })
+        ));
+        let paid = Order::from_events(&history)
+            .decide(capture("pay_2", 600))
+            .unwrap();
+        assert!(matches!(&paid[..], [OrderEvent::OrderPaid { .. }]));
+        history.extend(paid);
+        let given = Order::from_events(&history);
+        assert_eq!(
+            given.decide(capture("pay_2", 600)),
+            Ok(vec![]),
+            "a duplicate is a no-op"
+        );
+        assert!(matches!(
+            given.decide(capture("pay_3", 600)),
+            Err(OrderError::PaymentTransition {
+                state: PaymentState::Captured,
+                ..
+            })
+        ));
+        assert_eq!(
+            given.decide(fail("order_1")),
+            Ok(vec![]),
+            "a late failure changes nothing"
+        );
     }
 
     #[test]

@@ -91,6 +91,8 @@ catalogue! {
     "OrderPaid", 2, Order::CATEGORY, "The order was paid in full (v2: with its payment method).";
     "OrderShipped", 1, Order::CATEGORY, "The order was handed to a carrier.";
     "OrderDelivered", 1, Order::CATEGORY, "The order reached the customer.";
+    "PaymentRequested", 1, Order::CATEGORY, "A payment of the amount due was opened at a payment provider.";
+    "PaymentFailed", 1, Order::CATEGORY, "A payment attempt failed at the provider; the order can still be paid.";
     "OrderCancelled", 1, Order::CATEGORY, "The order was cancelled (with the refund due, if it was paid); its stock is released.";
     "AccountRegistered", 1, Account::CATEGORY, "An account was opened with its email, display name and roles.";
     "AccountProfileChanged", 1, Account::CATEGORY, "The display name changed.";

@@ -126,6 +126,34 @@ impl Projection for OrderProjection {
                 .execute(&mut *tx)
                 .await?;
             }
+            OrderEvent::PaymentRequested {
+                order_id,
+                provider_order_id,
+                ..
+            } => {
+                sqlx::query(
+                    "update orders set provider_order_id = $2, updated_at = $3 where order_id = $1",
+                )
+                .bind(order_id.as_uuid())
+                .bind(provider_order_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            OrderEvent::PaymentFailed {
+                order_id, reason, ..
+            } => {
+                sqlx::query(
+                    "update orders set payment_state = $2, payment_failure = $3, updated_at = $4
+                     where order_id = $1",
+                )
+                .bind(order_id.as_uuid())
+                .bind(PaymentState::Failed.as_str())
+                .bind(reason)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
             OrderEvent::OrderDelivered { order_id } => {
                 sqlx::query(
                     "update orders set status = $3, delivered_at = $2, updated_at = $2,
@@ -233,6 +261,10 @@ pub struct OrderView {
     /// Store credit applied at placement, in minor units; the amount due is the total less
     /// this.
     pub credit_applied_minor: Option<i64>,
+    /// The payment provider's id of the payment request the order waits on.
+    pub provider_order_id: Option<String>,
+    /// Why the last payment attempt failed.
+    pub payment_failure: Option<String>,
     /// Priced lines.
     #[sqlx(skip)]
     pub lines: Vec<OrderLineView>,
@@ -244,7 +276,8 @@ pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView
         "select order_id, customer_id, status, order_state, payment_state, fulfilment_state,
            total_minor, currency, placed_at, paid_at,
            payment_reference, payment_method, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
-           cancel_reason, refund_minor, shipping_address, billing_address, credit_applied_minor
+           cancel_reason, refund_minor, shipping_address, billing_address, credit_applied_minor,
+           provider_order_id, payment_failure
          from orders where order_id = $1",
     )
     .bind(order_id)

@@ -26,6 +26,7 @@ impl EngineEnv {
             vars: vec![
                 ("DATABASE_URL".into(), db.url.clone()),
                 ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
+                ("PAYMENT_SIMULATOR_ADDR".into(), "127.0.0.1:0".into()),
                 (
                     "RUST_LOG".into(),
                     std::env::var("IT_RUST_LOG").unwrap_or_else(|_| "warn,commerce=info".into()),
@@ -107,6 +108,8 @@ pub fn brokers() -> String {
 pub struct Process {
     pub child: Child,
     pub role: String,
+    /// The payment simulator the engine started, once [`Process::base_url`] saw it.
+    pub simulator: Option<String>,
 }
 
 impl Process {
@@ -123,6 +126,7 @@ impl Process {
         Process {
             child,
             role: role.to_owned(),
+            simulator: None,
         }
     }
 
@@ -139,6 +143,7 @@ impl Process {
         Process {
             child: command.spawn().expect("start commerce"),
             role: role.to_owned(),
+            simulator: None,
         }
     }
 
@@ -151,8 +156,12 @@ impl Process {
     pub async fn base_url(&mut self) -> String {
         let stdout = self.child.stdout.take().expect("stdout piped");
         let mut lines = BufReader::new(stdout).lines();
+        let mut simulator = None;
         let found = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(url) = line.strip_prefix("commerce: payment simulator on ") {
+                    simulator = Some(url.to_owned());
+                }
                 if let Some(url) = line.strip_prefix("commerce: listening on ") {
                     return Some(url.to_owned());
                 }
@@ -160,6 +169,7 @@ impl Process {
             None
         })
         .await;
+        self.simulator = simulator;
         match found {
             Ok(Some(url)) => url,
             _ => panic!("commerce {} did not start listening", self.role),

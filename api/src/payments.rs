@@ -1,0 +1,328 @@
+//! Paying through the provider: a customer opens a payment of the amount due, pays at the
+//! provider, and the provider's signed webhook records the outcome.
+//!
+//! Webhooks are verified over the raw body (constant time), recorded in `webhook_inbox` once
+//! per provider event id before anything is done, answered `200` right after, and acted on by
+//! idempotent commands: a webhook delivered twice, or concurrently, has one effect, and one
+//! whose processing was interrupted is picked up again by [`process_pending`].
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::Json;
+use commands::{CommandContext, CommandError, CommandOutcome, Missing};
+use domain::order::{PaymentMethod, PaymentState};
+use domain::text::PaymentReference;
+use domain::values::Currency;
+use domain::{Money, OrderId};
+use payments::razorpay::{self, Notification, EVENT_ID_HEADER, SIGNATURE_HEADER};
+use payments::OrderRequest;
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{ApiPath, Context};
+use crate::routes::{Access, Routes, CUSTOMERS};
+use crate::security::Caller;
+use crate::AppState;
+
+/// Payment routes and who may call them.
+pub fn routes() -> Routes {
+    Routes::default()
+        .add(
+            Method::POST,
+            "/orders/{order_id}/payment-session",
+            Access::Roles(CUSTOMERS),
+            start,
+        )
+        .add(Method::POST, "/webhooks/razorpay", Access::Public, webhook)
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "payments_unavailable",
+        "no payment provider is configured",
+    )
+    .retry_after(30)
+}
+
+/// Answer to `POST /orders/{id}/payment-session`: what a client needs to pay at the provider.
+#[derive(Debug, Serialize)]
+pub struct PaymentSession {
+    /// The provider (`razorpay`).
+    pub provider: &'static str,
+    /// The provider's public key, for its checkout.
+    pub key_id: String,
+    /// The provider's id of the payment request.
+    pub provider_order_id: String,
+    /// The amount due.
+    pub amount: Money,
+    /// A page to pay at, when the provider has one (the simulator).
+    pub pay_url: Option<String>,
+    /// Stream version and global position.
+    #[serde(flatten)]
+    pub outcome: CommandOutcome,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath(order): ApiPath<Uuid>,
+) -> Result<(StatusCode, Json<PaymentSession>), ApiError> {
+    let gateway = state.payments.clone().ok_or_else(unavailable)?;
+    let order_id = OrderId::from_uuid(order);
+    let placed = state
+        .commands
+        .order_now(order_id)
+        .await?
+        .ok_or_else(|| ApiError::missing(Missing::Order))?;
+    actor.owns(placed.customer_id.as_uuid(), Missing::Order)?;
+    if !matches!(placed.payment, PaymentState::Pending | PaymentState::Failed) {
+        return Err(ApiError::unprocessable(
+            "invalid_payment_transition",
+            format!(
+                "cannot request payment of an order whose payment is {}",
+                placed.payment
+            ),
+        ));
+    }
+    let due = placed.amount_due();
+    let provider_order = gateway
+        .create_order(&OrderRequest {
+            order_id: order,
+            amount_minor: due.amount_minor(),
+            currency: due.currency().to_string(),
+        })
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "payment provider");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "payment_provider_failed",
+                "the payment provider did not open the payment; try again",
+            )
+        })?;
+    let outcome = state
+        .commands
+        .request_payment(
+            &ctx,
+            order_id,
+            gateway.provider(),
+            provider_order.id.clone(),
+            due,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PaymentSession {
+            provider: gateway.provider(),
+            key_id: gateway.key_id().to_owned(),
+            pay_url: gateway.pay_url(&provider_order.id),
+            provider_order_id: provider_order.id,
+            amount: due,
+            outcome,
+        }),
+    ))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `POST /webhooks/razorpay`: verify, record, answer, act.
+async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let gateway = state.payments.clone().ok_or_else(unavailable)?;
+    let signed = header(&headers, SIGNATURE_HEADER)
+        .is_some_and(|signature| gateway.verify_webhook(&body, signature));
+    if !signed {
+        tracing::warn!(
+            bytes = body.len(),
+            "webhook with a missing or wrong signature refused"
+        );
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            "the webhook signature does not match",
+        ));
+    }
+    let event_id = header(&headers, EVENT_ID_HEADER)
+        .filter(|id| (1..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| ApiError::bad_request("invalid_header", "x-razorpay-event-id is required"))?
+        .to_owned();
+    let payload: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let event_type = razorpay::event_type(&payload)
+        .unwrap_or("unknown")
+        .to_owned();
+    if event_type.chars().any(char::is_control) || event_type.len() > 100 {
+        return Err(ApiError::bad_request("invalid_body", "bad event type"));
+    }
+    // Record first: once this row exists the webhook cannot be lost.
+    let recorded: Option<(String,)> = sqlx::query_as(
+        "insert into webhook_inbox (provider, event_id, event_type, payload)
+         values ('razorpay', $1, $2, $3)
+         on conflict (provider, event_id) do nothing
+         returning event_id",
+    )
+    .bind(&event_id)
+    .bind(&event_type)
+    .bind(&payload)
+    .fetch_optional(&state.read_pool)
+    .await?;
+    if recorded.is_none() {
+        tracing::info!(%event_id, %event_type, "webhook delivered again; already recorded");
+        return Ok(Json(json!({"status": "duplicate"})));
+    }
+    let outcome = act(&state, &event_id, &payload).await;
+    Ok(Json(json!({ "status": outcome })))
+}
+
+/// Acts on one recorded webhook and marks it processed; returns the outcome recorded. A
+/// failure to reach the store leaves the row pending for [`process_pending`].
+async fn act(state: &AppState, event_id: &str, payload: &Value) -> String {
+    let outcome = match apply(state, event_id, payload).await {
+        Ok(outcome) => outcome,
+        Err(e) if e.transient() => {
+            tracing::warn!(%event_id, error = %e, "webhook left for a retry");
+            return "pending".into();
+        }
+        Err(e) => {
+            tracing::warn!(%event_id, error = %e, "webhook refused");
+            format!("refused: {}", e.code())
+        }
+    };
+    let marked = sqlx::query(
+        "update webhook_inbox set processed_at = now(), outcome = $2
+         where provider = 'razorpay' and event_id = $1",
+    )
+    .bind(event_id)
+    .bind(&outcome)
+    .execute(&state.read_pool)
+    .await;
+    if let Err(e) = marked {
+        tracing::warn!(%event_id, error = %e, "webhook outcome not recorded; it will be applied again");
+    }
+    outcome
+}
+
+/// Why a webhook could not be applied.
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    #[error(transparent)]
+    Malformed(#[from] razorpay::MalformedWebhook),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Value(#[from] domain::ValueError),
+}
+
+impl WebhookError {
+    fn transient(&self) -> bool {
+        matches!(self, WebhookError::Command(CommandError::Store(e)) if e.is_transient())
+            || matches!(self, WebhookError::Command(CommandError::Conflict { .. }))
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            WebhookError::Malformed(_) => "malformed_webhook",
+            WebhookError::Command(CommandError::Rejected(r)) => r.code(),
+            WebhookError::Command(CommandError::NotFound(m)) => m.code(),
+            WebhookError::Command(_) => "store_failed",
+            WebhookError::Value(e) => e.code(),
+        }
+    }
+}
+
+fn method(raw: &str) -> PaymentMethod {
+    match raw {
+        "card" => PaymentMethod::Card,
+        "netbanking" | "emandate" | "nach" => PaymentMethod::BankTransfer,
+        _ => PaymentMethod::Unspecified,
+    }
+}
+
+async fn apply(state: &AppState, event_id: &str, payload: &Value) -> Result<String, WebhookError> {
+    let ctx = CommandContext {
+        actor: Some("provider:razorpay".into()),
+        ..CommandContext::new(None)
+    };
+    match razorpay::parse(payload)? {
+        Notification::PaymentCaptured {
+            order_id,
+            provider_order_id,
+            payment_id,
+            amount_minor,
+            currency,
+            method: paid_with,
+        } => {
+            let amount = Money::new(amount_minor, Currency::parse(&currency)?)?;
+            state
+                .commands
+                .capture_payment(
+                    &ctx,
+                    OrderId::from_uuid(order_id),
+                    provider_order_id,
+                    PaymentReference::parse(&payment_id)?,
+                    amount,
+                    method(&paid_with),
+                )
+                .await?;
+            tracing::info!(%event_id, %order_id, "payment captured");
+            Ok("applied".into())
+        }
+        Notification::PaymentFailed {
+            order_id,
+            provider_order_id,
+            payment_id,
+            reason,
+        } => {
+            state
+                .commands
+                .fail_payment(
+                    &ctx,
+                    OrderId::from_uuid(order_id),
+                    provider_order_id,
+                    PaymentReference::parse(&payment_id)?,
+                    reason,
+                )
+                .await?;
+            tracing::info!(%event_id, %order_id, "payment failed");
+            Ok("applied".into())
+        }
+        Notification::Other { event } => {
+            tracing::info!(%event_id, %event, "webhook acknowledged; nothing to do");
+            Ok("ignored".into())
+        }
+    }
+}
+
+/// Applies recorded webhooks that were never processed (the process stopped in between, or
+/// the store was unavailable); returns how many were handled. Safe to run beside live
+/// deliveries: every effect is idempotent.
+pub async fn process_pending(state: &AppState, older_than: Duration) -> Result<usize, ApiError> {
+    let rows: Vec<(String, Value)> = sqlx::query_as(
+        "select event_id, payload from webhook_inbox
+         where provider = 'razorpay' and processed_at is null
+           and received_at < now() - make_interval(secs => $1)
+         order by received_at limit 100",
+    )
+    .bind(older_than.as_secs_f64())
+    .fetch_all(&state.read_pool)
+    .await?;
+    let mut handled = 0;
+    for (event_id, payload) in rows {
+        if act(state, &event_id, &payload).await != "pending" {
+            handled += 1;
+        }
+    }
+    Ok(handled)
+}

@@ -1,0 +1,72 @@
+//! Payment commands: a payment opened at a provider, then captured or failed as the provider
+//! reports. Capturing is idempotent, so a webhook delivered twice records one payment.
+
+use domain::order::{Order, OrderCommand, PaymentMethod};
+use domain::text::PaymentReference;
+use domain::{Money, OrderId};
+
+use crate::error::CommandError;
+use crate::{CommandContext, CommandHandler, CommandOutcome};
+
+impl CommandHandler {
+    /// Records that the amount due will be collected by `provider` under `provider_order_id`.
+    pub async fn request_payment(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        provider: &str,
+        provider_order_id: String,
+        amount: Money,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::RequestPayment {
+            provider: provider.to_owned(),
+            provider_order_id,
+            amount,
+        };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
+    /// Records a payment the provider captured; the same payment again changes nothing.
+    pub async fn capture_payment(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        provider_order_id: String,
+        payment_reference: PaymentReference,
+        amount: Money,
+        method: PaymentMethod,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::CapturePayment {
+            provider_order_id,
+            payment_reference,
+            amount,
+            method,
+        };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
+    /// Records a failed payment attempt.
+    pub async fn fail_payment(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        provider_order_id: String,
+        payment_reference: PaymentReference,
+        reason: String,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::FailPayment {
+            provider_order_id,
+            payment_reference,
+            reason,
+        };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
+    /// The order's current state (rebuilt from its stream), if it exists.
+    pub async fn order_now(
+        &self,
+        order_id: OrderId,
+    ) -> Result<Option<domain::order::PlacedOrder>, CommandError> {
+        Ok(self.load::<Order>(&order_id).await?.state.placed)
+    }
+}
