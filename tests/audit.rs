@@ -70,7 +70,8 @@ async fn shop() -> Shop {
         )
         .await;
     let order = placed["order_id"].as_str().unwrap().to_owned();
-    customer
+    staff
+        .admin
         .ok(Method::POST, &format!("/orders/{order}/payment"),
             Some(json!({"amount": {"amount_minor": 600, "currency": "EUR"}, "payment_reference": "psp-9"})))
         .await;
@@ -393,7 +394,8 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
     let second = api.customer().await;
     let placed = second.buy("OLD", 1).await;
     let new_order = placed["order_id"].as_str().unwrap();
-    let (status, body) = second
+    let (status, body) = staff
+        .admin
         .send(Method::POST, &format!("/orders/{new_order}/payment"), Some(json!({
             "amount": {"amount_minor": 700, "currency": "EUR"}, "payment_reference": "p", "payment_method": "iou"})), &[])
         .await;
@@ -401,7 +403,8 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
         (status, body["code"].as_str()),
         (422, Some("invalid_payment_method"))
     );
-    second
+    staff
+        .admin
         .ok(Method::POST, &format!("/orders/{new_order}/payment"), Some(json!({
             "amount": {"amount_minor": 700, "currency": "EUR"}, "payment_reference": "p", "payment_method": "bank_transfer"})))
         .await;

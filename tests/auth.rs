@@ -361,7 +361,7 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("GET", "/orders/{order_id}/history", ORDER_READERS),
     ("GET", "/audit/verify", AUDITOR_OR_ADMIN),
     ("GET", "/events/schemas", EVERYONE),
-    ("POST", "/orders/{order_id}/payment", CUSTOMER_OR_ADMIN),
+    ("POST", "/orders/{order_id}/payment", ADMIN),
     (
         "POST",
         "/orders/{order_id}/payment-session",
@@ -565,10 +565,8 @@ async fn other_peoples_carts_orders_and_products_are_out_of_reach() {
         ),
         (
             Method::POST,
-            format!("/orders/{order}/payment"),
-            Some(
-                json!({"amount": {"amount_minor": 100, "currency": "EUR"}, "payment_reference": "stolen"}),
-            ),
+            format!("/orders/{order}/payment-session"),
+            None,
         ),
         (
             Method::POST,

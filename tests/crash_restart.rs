@@ -24,7 +24,7 @@ async fn head(pool: &PgPool) -> i64 {
 }
 
 /// Customers shopping: add to cart, place, pay, and every fourth one cancels.
-async fn shoppers(anonymous: Api, count: usize, done: Arc<AtomicUsize>) {
+async fn shoppers(anonymous: Api, admin: Api, count: usize, done: Arc<AtomicUsize>) {
     for i in 0..count {
         let api = anonymous.customer().await;
         let customer = api.id();
@@ -41,7 +41,8 @@ async fn shoppers(anonymous: Api, count: usize, done: Arc<AtomicUsize>) {
         assert_eq!(status, 201, "{placed}");
         let order = placed["order_id"].as_str().unwrap().to_owned();
         let total = 700 * (1 + i % 2) as i64;
-        api.ok(
+        // Paid offline, as recorded by an admin.
+        admin.ok(
             Method::POST,
             &format!("/orders/{order}/payment"),
             Some(json!({"amount": {"amount_minor": total, "currency": "EUR"}, "payment_reference": format!("p{i}")})),
@@ -112,7 +113,12 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
     }
 
     let done = Arc::new(AtomicUsize::new(0));
-    let load = tokio::spawn(shoppers(api.clone(), CUSTOMERS, done.clone()));
+    let load = tokio::spawn(shoppers(
+        api.clone(),
+        staff.admin.clone(),
+        CUSTOMERS,
+        done.clone(),
+    ));
     let pool = db.pool.clone();
 
     // Crash the relay while it is publishing.

@@ -143,7 +143,7 @@ async fn control_characters_and_out_of_range_values_are_client_errors_naming_the
         }
         let cases = [
             (
-                &customer,
+                &staff.admin,
                 format!("/orders/{order}/payment"),
                 json!({"amount": {"amount_minor": 1000, "currency": "EUR"}, "payment_reference": value}),
                 "payment_reference",

@@ -72,7 +72,7 @@ pub fn routes() -> Routes {
         .add(
             Method::POST,
             "/orders/{order_id}/payment",
-            Roles(CUSTOMERS),
+            Roles(ADMINS),
             pay_order,
         )
         .add(
