@@ -84,3 +84,12 @@ create index webhook_inbox_pending on webhook_inbox (received_at) where processe
 alter table orders
     add column provider_order_id text,
     add column payment_failure text;
+
+-- Read model of the `unpaid_orders` projection: placed orders not paid or cancelled yet, for
+-- the payment-timeout process manager.
+create table unpaid_orders (
+    order_id  uuid primary key,
+    placed_at timestamptz not null
+);
+
+create index unpaid_orders_by_age on unpaid_orders (placed_at);

@@ -872,3 +872,70 @@ async fn payments_through_the_provider_and_its_signed_webhooks() {
     .await;
     engine.child.kill().await.unwrap();
 }
+
+/// An order left unpaid past `PAYMENT_TIMEOUT_SECS` is cancelled and its stock released, also
+/// when the engine was killed after the order was placed and started again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpaid_orders_are_cancelled_after_the_payment_timeout_across_restarts() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db).with("PAYMENT_TIMEOUT_SECS", "2");
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("CLOCK", 900, 5).await;
+
+    let forgetful = api.customer().await;
+    let unpaid = forgetful.buy("CLOCK", 2).await;
+    let payer = api.customer().await;
+    let paid = payer.buy("CLOCK", 1).await;
+    let paid_path = format!("/orders/{}", paid["order_id"].as_str().unwrap());
+    staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("{paid_path}/payment"),
+            Some(json!({"amount": {"amount_minor": 900, "currency": "EUR"}, "payment_reference": "bank-1"})),
+        )
+        .await;
+    // Placed just before a crash: the timer is in PostgreSQL, not in the process.
+    let late = api.customer().await;
+    let crashed = late.buy("CLOCK", 1).await;
+    engine.child.kill().await.unwrap();
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+
+    for (who, order) in [(&forgetful, &unpaid), (&late, &crashed)] {
+        let mut who = who.clone();
+        who.base = api.base.clone();
+        let path = format!("/orders/{}", order["order_id"].as_str().unwrap());
+        common::eventually(
+            "the unpaid order to be cancelled",
+            Duration::from_secs(30),
+            || async { who.get(&path).await.1["status"] == "cancelled" },
+        )
+        .await;
+        let order = who.get(&path).await.1;
+        assert_eq!(
+            order["cancel_reason"], "payment not received in time",
+            "{order}"
+        );
+    }
+    let mut payer = payer.clone();
+    payer.base = api.base.clone();
+    assert_eq!(payer.get(&paid_path).await.1["status"], "paid");
+    // Stock: 5, less the one paid for; the cancelled orders' units came back.
+    common::eventually(
+        "the stock to be released",
+        Duration::from_secs(30),
+        || async { api.get("/products/CLOCK").await.1["stock_on_hand"] == 4 },
+    )
+    .await;
+    let (actors,): (Vec<String>,) = sqlx::query_as(
+        "select array_agg(metadata->>'actor') from events where event_type = 'OrderCancelled'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(actors, ["system:payment-timeout", "system:payment-timeout"]);
+    engine.child.kill().await.unwrap();
+}

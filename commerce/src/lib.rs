@@ -2,11 +2,14 @@
 //!
 //! | role      | what it runs                                                           |
 //! |-----------|------------------------------------------------------------------------|
-//! | `serve`   | the HTTP API (commands and queries)                                    |
+//! | `serve`   | the HTTP API (commands and queries), the payment webhooks' sweeper and the |
+//! |           | payment-timeout process manager ([`processes`])                        |
 //! | `relay`   | event log -> Kafka topic                                               |
 //! | `project` | projection worker: Kafka consumer group, or the store's log without Kafka |
 //! | `migrate` | creates the database if needed and applies `migrations/`               |
 //! | `up`      | all of the above in one process                                        |
+
+pub mod processes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +75,9 @@ pub struct Config {
     /// (`5000 EUR`); unset or zero: none.
     #[arg(long, env = "SIGNUP_CREDIT", value_parser = parse_money)]
     pub signup_credit: Option<domain::Money>,
+    /// Seconds an order may stay unpaid before it is cancelled and its stock released.
+    #[arg(long, env = "PAYMENT_TIMEOUT_SECS", default_value_t = 1800)]
+    pub payment_timeout_secs: u64,
     #[command(flatten)]
     /// The payment provider.
     pub payments: PaymentSettings,
@@ -407,6 +413,12 @@ pub async fn serve(
         cors_origins: Arc::new(config.auth.cors_allowed_origins.clone()),
         payments: Some(gateway),
     };
+    let timeouts = tokio::spawn(processes::payment_timeouts(
+        state.commands.clone(),
+        state.read_pool.clone(),
+        Duration::from_secs(config.payment_timeout_secs.max(1)),
+        shutdown.clone(),
+    ));
     // Webhooks recorded but not acted on (a crash in between) are applied again.
     let sweeper = {
         let (state, stop) = (state.clone(), shutdown.clone());
@@ -429,6 +441,7 @@ pub async fn serve(
     println!("commerce: listening on http://{addr}");
     api::serve::serve(listener, api::router(state), shutdown.cancelled_owned()).await?;
     sweeper.abort();
+    timeouts.abort();
     Ok(())
 }
 

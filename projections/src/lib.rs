@@ -13,7 +13,7 @@
 //! current one serves, then switches atomically.
 //!
 //! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`],
-//! [`addresses`], [`wallets`]. Each
+//! [`addresses`], [`wallets`], [`unpaid_orders`] (for the payment timeout). Each
 //! module holds the projection and the queries that read its tables; [`registry`] is the one
 //! list of them that everything else reads.
 
@@ -28,6 +28,7 @@ pub mod projection;
 pub mod projector;
 pub mod rebuild;
 pub mod registry;
+pub mod unpaid_orders;
 pub mod wallets;
 
 pub use projection::{Projection, ProjectionError};
