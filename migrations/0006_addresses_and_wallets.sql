@@ -93,3 +93,15 @@ create table unpaid_orders (
 );
 
 create index unpaid_orders_by_age on unpaid_orders (placed_at);
+
+-- Refunds paid out by the provider, in minor units.
+alter table orders add column refunded_minor bigint not null default 0;
+
+-- Read model of the `refunds_due` projection: cancelled orders owed a refund through the
+-- provider, for the refund process manager.
+create table refunds_due (
+    order_id     uuid primary key,
+    amount_minor bigint not null,
+    currency     text not null,
+    cancelled_at timestamptz not null
+);

@@ -367,6 +367,7 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
         "/orders/{order_id}/payment-session",
         CUSTOMER_OR_ADMIN,
     ),
+    ("POST", "/orders/{order_id}/refunds", ADMIN),
     // Signed by the provider, not by a token: every caller without the signature gets 401.
     ("POST", "/webhooks/razorpay", EVERYONE),
     ("POST", "/orders/{order_id}/cancellation", CUSTOMER_OR_ADMIN),

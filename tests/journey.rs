@@ -834,6 +834,45 @@ async fn payments_through_the_provider_and_its_signed_webhooks() {
             ("payment.authorized".to_owned(), Some("ignored".to_owned())),
         ]
     );
+    // Refunds by an admin, through the provider: partial, retried with one key, then the rest.
+    let refunds = format!("{order_path}/refunds");
+    let refund = |minor: i64| json!({"amount": {"amount_minor": minor, "currency": "EUR"}, "reason": "scratched"});
+    let key = [("idempotency-key", "refund-1")];
+    let (status, first) = staff
+        .admin
+        .send(Method::POST, &refunds, Some(refund(500)), &key)
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let (_, again) = staff
+        .admin
+        .send(Method::POST, &refunds, Some(refund(500)), &key)
+        .await;
+    assert_eq!(
+        again["refund_id"], first["refund_id"],
+        "one refund for one key"
+    );
+    let (status, answer) = staff.admin.post(&refunds, refund(701)).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("refund_exceeds_payment")),
+        "{answer}"
+    );
+    order_state("payment_state", "partially_refunded").await;
+    staff
+        .admin
+        .ok(Method::POST, &refunds, Some(refund(700)))
+        .await;
+    order_state("payment_state", "refunded").await;
+    assert_eq!(customer.get(&order_path).await.1["refunded_minor"], 1200);
+    let (requested,): (i64,) = sqlx::query_as(
+        "select count(*) from events where stream_id = $1 and event_type = 'RefundRequested'",
+    )
+    .bind(format!("order-{order_id}"))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(requested, 2);
+
     // A paid order takes no new payment.
     let (status, answer) = customer
         .post(&format!("{order_path}/payment-session"), json!(null))
@@ -870,6 +909,39 @@ async fn payments_through_the_provider_and_its_signed_webhooks() {
         || async { customer.get(&second_path).await.1["payment_state"] == "captured" },
     )
     .await;
+
+    // Cancelling a captured order refunds it through the provider, by itself.
+    let third = customer.buy("LAMP", 1).await;
+    let third_path = format!("/orders/{}", third["order_id"].as_str().unwrap());
+    let session = customer
+        .ok(Method::POST, &format!("{third_path}/payment-session"), None)
+        .await;
+    pay(
+        session["provider_order_id"].as_str().unwrap().to_owned(),
+        json!({}),
+    )
+    .await;
+    customer
+        .ok(
+            Method::POST,
+            &format!("{third_path}/cancellation"),
+            Some(json!({"reason": "found a better lamp"})),
+        )
+        .await;
+    common::eventually(
+        "the cancelled order to be refunded",
+        Duration::from_secs(30),
+        || async { customer.get(&third_path).await.1["payment_state"] == "refunded" },
+    )
+    .await;
+    let (actor,): (Option<String>,) = sqlx::query_as(
+        "select metadata->>'actor' from events where stream_id = $1 and event_type = 'RefundRequested'",
+    )
+    .bind(format!("order-{}", third["order_id"].as_str().unwrap()))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor.as_deref(), Some("system:cancellation-refund"));
     engine.child.kill().await.unwrap();
 }
 

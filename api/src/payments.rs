@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{ApiPath, Context};
-use crate::routes::{Access, Routes, CUSTOMERS};
+use crate::extract::{ApiJson, ApiPath, Context, IdempotencyKey};
+use crate::routes::{Access, Routes, ADMINS, CUSTOMERS};
 use crate::security::Caller;
 use crate::AppState;
 
@@ -37,6 +37,12 @@ pub fn routes() -> Routes {
             "/orders/{order_id}/payment-session",
             Access::Roles(CUSTOMERS),
             start,
+        )
+        .add(
+            Method::POST,
+            "/orders/{order_id}/refunds",
+            Access::Roles(ADMINS),
+            refund,
         )
         .add(Method::POST, "/webhooks/razorpay", Access::Public, webhook)
 }
@@ -125,6 +131,94 @@ async fn start(
             pay_url: gateway.pay_url(&provider_order.id),
             provider_order_id: provider_order.id,
             amount: due,
+            outcome,
+        }),
+    ))
+}
+
+/// `POST /orders/{id}/refunds` body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    amount: crate::write::MoneyInput,
+    reason: String,
+}
+
+/// Answer to `POST /orders/{id}/refunds`.
+#[derive(Debug, Serialize)]
+pub struct RefundStarted {
+    /// The provider's refund id; `refund.processed` follows.
+    pub refund_id: String,
+    /// Stream version and global position.
+    #[serde(flatten)]
+    pub outcome: CommandOutcome,
+}
+
+/// Refunds (part of) what an order's customer paid through the provider. An `Idempotency-Key`
+/// makes a retried request refund once.
+async fn refund(
+    State(state): State<AppState>,
+    Context(ctx): Context,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiPath(order): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> Result<(StatusCode, Json<RefundStarted>), ApiError> {
+    let gateway = state.payments.clone().ok_or_else(unavailable)?;
+    let amount = body.amount.parse()?;
+    let reason = domain::text::Reason::parse(&body.reason)?;
+    let order_id = OrderId::from_uuid(order);
+    let placed = state
+        .commands
+        .order_now(order_id)
+        .await?
+        .ok_or_else(|| ApiError::missing(Missing::Order))?;
+    let payment_id = placed
+        .payment_reference
+        .clone()
+        .filter(|_| placed.paid.is_some_and(|p| p.amount_minor() > 0))
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_payment_transition",
+                "nothing of this order was paid through the provider",
+            )
+        })?;
+    let refundable = placed.refundable();
+    if amount.currency() != refundable.currency()
+        || amount.amount_minor() > refundable.amount_minor()
+    {
+        return Err(ApiError::unprocessable(
+            "refund_exceeds_payment",
+            format!("cannot refund {amount}: {refundable} is left to refund"),
+        ));
+    }
+    let idempotency_key = match key {
+        Some(key) => format!("{order}:{key}"),
+        None => Uuid::now_v7().to_string(),
+    };
+    let refunded = gateway
+        .refund(&payments::RefundRequest {
+            order_id: order,
+            payment_id,
+            amount_minor: amount.amount_minor(),
+            idempotency_key,
+        })
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "payment provider refund");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "payment_provider_failed",
+                "the payment provider did not take the refund; retry with the same Idempotency-Key",
+            )
+        })?;
+    let outcome = state
+        .commands
+        .request_refund(&ctx, order_id, refunded.id.clone(), amount, reason)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RefundStarted {
+            refund_id: refunded.id,
             outcome,
         }),
     ))
@@ -296,6 +390,20 @@ async fn apply(state: &AppState, event_id: &str, payload: &Value) -> Result<Stri
                 )
                 .await?;
             tracing::info!(%event_id, %order_id, "payment failed");
+            Ok("applied".into())
+        }
+        Notification::RefundProcessed {
+            order_id,
+            refund_id,
+            amount_minor,
+            currency,
+        } => {
+            let amount = Money::new(amount_minor, Currency::parse(&currency)?)?;
+            state
+                .commands
+                .complete_refund(&ctx, OrderId::from_uuid(order_id), refund_id, amount)
+                .await?;
+            tracing::info!(%event_id, %order_id, "refund processed");
             Ok("applied".into())
         }
         Notification::Other { event } => {

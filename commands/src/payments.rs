@@ -2,7 +2,7 @@
 //! reports. Capturing is idempotent, so a webhook delivered twice records one payment.
 
 use domain::order::{Order, OrderCommand, PaymentMethod};
-use domain::text::PaymentReference;
+use domain::text::{PaymentReference, Reason};
 use domain::{Money, OrderId};
 
 use crate::error::CommandError;
@@ -58,6 +58,38 @@ impl CommandHandler {
             provider_order_id,
             payment_reference,
             reason,
+        };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
+    /// Records a refund the provider accepted; the same refund again changes nothing.
+    pub async fn request_refund(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        refund_reference: String,
+        amount: Money,
+        reason: Reason,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::RequestRefund {
+            refund_reference,
+            amount,
+            reason,
+        };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
+    /// Records a refund the provider paid out; the same refund again changes nothing.
+    pub async fn complete_refund(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        refund_reference: String,
+        amount: Money,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::CompleteRefund {
+            refund_reference,
+            amount,
         };
         self.order_command(ctx, order_id, None, command).await
     }

@@ -3,7 +3,7 @@
 //! | role      | what it runs                                                           |
 //! |-----------|------------------------------------------------------------------------|
 //! | `serve`   | the HTTP API (commands and queries), the payment webhooks' sweeper and the |
-//! |           | payment-timeout process manager ([`processes`])                        |
+//! |           | payment-timeout and cancellation-refund process managers ([`processes`]) |
 //! | `relay`   | event log -> Kafka topic                                               |
 //! | `project` | projection worker: Kafka consumer group, or the store's log without Kafka |
 //! | `migrate` | creates the database if needed and applies `migrations/`               |
@@ -411,12 +411,19 @@ pub async fn serve(
         security,
         policies: Default::default(),
         cors_origins: Arc::new(config.auth.cors_allowed_origins.clone()),
-        payments: Some(gateway),
+        payments: Some(gateway.clone()),
     };
     let timeouts = tokio::spawn(processes::payment_timeouts(
         state.commands.clone(),
         state.read_pool.clone(),
         Duration::from_secs(config.payment_timeout_secs.max(1)),
+        shutdown.clone(),
+    ));
+    let refunds = tokio::spawn(processes::cancellation_refunds(
+        state.commands.clone(),
+        gateway.clone(),
+        state.read_pool.clone(),
+        Duration::from_secs(1),
         shutdown.clone(),
     ));
     // Webhooks recorded but not acted on (a crash in between) are applied again.
@@ -442,6 +449,7 @@ pub async fn serve(
     api::serve::serve(listener, api::router(state), shutdown.cancelled_owned()).await?;
     sweeper.abort();
     timeouts.abort();
+    refunds.abort();
     Ok(())
 }
 

@@ -5,6 +5,10 @@
 //!   PostgreSQL (fed by the event stream, exactly once), so they survive restarts; cancelling
 //!   is a command guarded by the order's state, so running it twice, or in several processes
 //!   at once, cancels once.
+//! - [`cancellation_refunds`]: a cancelled order that had been paid through the provider is
+//!   refunded through it. Its work list is the `refunds_due` read model; the provider sees one
+//!   idempotency key per order, so a refund retried after a crash is made once, and recording
+//!   it again changes nothing.
 
 use std::time::Duration;
 
@@ -55,4 +59,68 @@ pub async fn payment_timeouts(
             }
         }
     }
+}
+
+/// Who the refund process manager acts as in event metadata.
+pub const REFUND_ACTOR: &str = "system:cancellation-refund";
+
+/// Refunds cancelled orders through the provider, checking every `every`, until `shutdown`.
+pub async fn cancellation_refunds(
+    commands: CommandHandler,
+    gateway: std::sync::Arc<dyn payments::PaymentGateway>,
+    pool: PgPool,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let reason = Reason::parse("order cancelled").expect("a valid reason");
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let due = match projections::refunds_due::due(&pool, 100).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "refunds: cannot read the refunds due");
+                continue;
+            }
+        };
+        for order in due {
+            if let Err(e) = refund_one(&commands, &*gateway, &pool, order, &reason).await {
+                tracing::warn!(order_id = %order, error = %e, "refund not made yet; retrying later");
+            }
+        }
+    }
+}
+
+async fn refund_one(
+    commands: &CommandHandler,
+    gateway: &dyn payments::PaymentGateway,
+    pool: &PgPool,
+    order: uuid::Uuid,
+    reason: &Reason,
+) -> anyhow::Result<()> {
+    let order_id = OrderId::from_uuid(order);
+    let placed = commands.order_now(order_id).await?;
+    let payment = placed.as_ref().and_then(|p| p.payment_reference.clone());
+    let refundable = placed.as_ref().map(|p| p.refundable());
+    let (Some(payment_id), Some(amount)) = (payment, refundable.filter(|r| r.amount_minor() > 0))
+    else {
+        projections::refunds_due::settled(pool, order).await?;
+        return Ok(());
+    };
+    let refund = gateway
+        .refund(&payments::RefundRequest {
+            order_id: order,
+            payment_id,
+            amount_minor: amount.amount_minor(),
+            idempotency_key: format!("{order}:cancellation"),
+        })
+        .await?;
+    let ctx = CommandContext::new(Some(REFUND_ACTOR.into()));
+    commands
+        .request_refund(&ctx, order_id, refund.id, amount, reason.clone())
+        .await?;
+    tracing::info!(%order_id, %amount, "cancelled order refunded");
+    Ok(())
 }

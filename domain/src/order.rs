@@ -269,6 +269,22 @@ pub enum OrderCommand {
         /// The provider's explanation.
         reason: String,
     },
+    /// Record a refund the provider accepted to pay out (idempotent per refund reference).
+    RequestRefund {
+        /// The provider's refund id.
+        refund_reference: String,
+        /// How much.
+        amount: Money,
+        /// Why, in words.
+        reason: Reason,
+    },
+    /// Record a refund the provider paid out (idempotent per refund reference).
+    CompleteRefund {
+        /// The provider's refund id.
+        refund_reference: String,
+        /// How much.
+        amount: Money,
+    },
     /// Record the delivery to the customer.
     Deliver,
     /// Cancel the order (its stock is released by [`crate::checkout::cancel_order`]).
@@ -348,6 +364,26 @@ pub enum OrderEvent {
         /// The provider's explanation.
         reason: String,
     },
+    /// A refund of (part of) the payment was accepted by the provider.
+    RefundRequested {
+        /// The order.
+        order_id: OrderId,
+        /// The provider's refund id.
+        refund_reference: String,
+        /// How much.
+        amount: Money,
+        /// Why.
+        reason: String,
+    },
+    /// A refund was paid out by the provider.
+    RefundProcessed {
+        /// The order.
+        order_id: OrderId,
+        /// The provider's refund id.
+        refund_reference: String,
+        /// How much.
+        amount: Money,
+    },
     /// The order reached the customer.
     OrderDelivered {
         /// The order.
@@ -373,6 +409,8 @@ impl DomainEvent for OrderEvent {
             OrderEvent::OrderDelivered { .. } => "OrderDelivered",
             OrderEvent::PaymentRequested { .. } => "PaymentRequested",
             OrderEvent::PaymentFailed { .. } => "PaymentFailed",
+            OrderEvent::RefundRequested { .. } => "RefundRequested",
+            OrderEvent::RefundProcessed { .. } => "RefundProcessed",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",
         }
     }
@@ -429,6 +467,14 @@ pub enum OrderError {
         /// What was offered.
         paid: Money,
     },
+    /// More would be refunded than was paid through the provider.
+    #[error("cannot refund {asked}: {refundable} of the payment is left to refund")]
+    RefundExceedsPayment {
+        /// What was asked.
+        asked: Money,
+        /// What is left to refund.
+        refundable: Money,
+    },
     /// A provider reported on a payment request the order never made.
     #[error("the order has no payment request {0}")]
     UnknownPaymentRequest(String),
@@ -458,6 +504,7 @@ impl OrderError {
             OrderError::PaymentMismatch { .. } => "payment_amount_mismatch",
             OrderError::CreditNotApplicable { .. } => "credit_exceeds_total",
             OrderError::UnknownPaymentRequest(_) => "unknown_payment_request",
+            OrderError::RefundExceedsPayment { .. } => "refund_exceeds_payment",
             OrderError::Pricing(e) => e.code(),
         }
     }
@@ -501,9 +548,21 @@ pub struct PlacedOrder {
     pub provider_order_id: Option<String>,
     /// The reference of the payment that captured it.
     pub payment_reference: Option<String>,
+    /// Refunds accepted by the provider: reference and amount in minor units.
+    pub refunds_requested: Vec<(String, i64)>,
+    /// Refunds paid out: reference and amount in minor units.
+    pub refunds_processed: Vec<(String, i64)>,
 }
 
 impl PlacedOrder {
+    /// What is left to refund of the provider payment, counting refunds already requested.
+    pub fn refundable(&self) -> Money {
+        let paid = self.paid.map_or(0, |p| p.amount_minor());
+        let requested: i64 = self.refunds_requested.iter().map(|(_, a)| a).sum();
+        Money::new((paid - requested).max(0), self.total.currency())
+            .unwrap_or_else(|_| Money::zero(self.total.currency()))
+    }
+
     /// What is left to pay after store credit.
     pub fn amount_due(&self) -> Money {
         let credit = self.credit_applied.map_or(0, |c| c.amount_minor());
@@ -560,7 +619,7 @@ impl Aggregate for Order {
 
     fn decide(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
         use FulfilmentState::{Shipped, Unfulfilled};
-        use PaymentState::{Authorized, Captured, Failed, Pending};
+        use PaymentState::{Authorized, Captured, Failed, PartiallyRefunded, Pending};
         match command {
             OrderCommand::Place {
                 order_id,
@@ -716,6 +775,60 @@ impl Aggregate for Order {
                     reason,
                 }])
             }
+            OrderCommand::RequestRefund {
+                refund_reference,
+                amount,
+                reason,
+            } => {
+                let order = self.require()?;
+                if order
+                    .refunds_requested
+                    .iter()
+                    .any(|(r, _)| *r == refund_reference)
+                {
+                    return Ok(vec![]);
+                }
+                if !matches!(order.payment, Captured | PartiallyRefunded) {
+                    return Err(OrderError::PaymentTransition {
+                        state: order.payment,
+                        action: "refund",
+                    });
+                }
+                let refundable = order.refundable();
+                if amount.currency() != refundable.currency()
+                    || amount.amount_minor() > refundable.amount_minor()
+                    || amount.amount_minor() == 0
+                {
+                    return Err(OrderError::RefundExceedsPayment {
+                        asked: amount,
+                        refundable,
+                    });
+                }
+                Ok(vec![OrderEvent::RefundRequested {
+                    order_id: order.order_id,
+                    refund_reference,
+                    amount,
+                    reason: reason.into(),
+                }])
+            }
+            OrderCommand::CompleteRefund {
+                refund_reference,
+                amount,
+            } => {
+                let order = self.require()?;
+                if order
+                    .refunds_processed
+                    .iter()
+                    .any(|(r, _)| *r == refund_reference)
+                {
+                    return Ok(vec![]);
+                }
+                Ok(vec![OrderEvent::RefundProcessed {
+                    order_id: order.order_id,
+                    refund_reference,
+                    amount,
+                }])
+            }
             OrderCommand::Deliver => {
                 let order = self.transition("deliver", &[Captured], &[Shipped])?;
                 Ok(vec![OrderEvent::OrderDelivered {
@@ -731,7 +844,7 @@ impl Aggregate for Order {
                 Ok(vec![OrderEvent::OrderCancelled {
                     order_id: order.order_id,
                     reason: reason.into(),
-                    refund: order.paid.filter(|p| p.amount_minor() > 0),
+                    refund: Some(order.refundable()).filter(|r| r.amount_minor() > 0),
                 }])
             }
         }
@@ -763,6 +876,8 @@ impl Aggregate for Order {
                     credit_applied: *credit_applied,
                     provider_order_id: None,
                     payment_reference: None,
+                    refunds_requested: Vec::new(),
+                    refunds_processed: Vec::new(),
                 });
             }
             OrderEvent::OrderPaid {
@@ -787,6 +902,35 @@ impl Aggregate for Order {
             OrderEvent::PaymentFailed { .. } => {
                 if let Some(order) = &mut self.placed {
                     order.payment = PaymentState::Failed;
+                }
+            }
+            OrderEvent::RefundRequested {
+                refund_reference,
+                amount,
+                ..
+            } => {
+                if let Some(order) = &mut self.placed {
+                    order
+                        .refunds_requested
+                        .push((refund_reference.clone(), amount.amount_minor()));
+                }
+            }
+            OrderEvent::RefundProcessed {
+                refund_reference,
+                amount,
+                ..
+            } => {
+                if let Some(order) = &mut self.placed {
+                    order
+                        .refunds_processed
+                        .push((refund_reference.clone(), amount.amount_minor()));
+                    let refunded: i64 = order.refunds_processed.iter().map(|(_, a)| a).sum();
+                    let paid = order.paid.map_or(0, |p| p.amount_minor());
+                    order.payment = if refunded >= paid {
+                        PaymentState::Refunded
+                    } else {
+                        PaymentState::PartiallyRefunded
+                    };
                 }
             }
             OrderEvent::OrderShipped { .. } => {
@@ -1020,6 +1164,65 @@ pub(crate) mod tests {
             given.decide(fail("order_1")),
             Ok(vec![]),
             "a late failure changes nothing"
+        );
+    }
+
+    #[test]
+    fn refunds_are_bounded_by_the_payment_and_recorded_once() {
+        let reason = || Reason::parse("damaged").unwrap();
+        let mut history = vec![placed(), paid()];
+        let request = |r: &str, minor: i64| OrderCommand::RequestRefund {
+            refund_reference: r.into(),
+            amount: eur(minor),
+            reason: reason(),
+        };
+        assert!(matches!(
+            Order::from_events(&[placed()]).decide(request("rfnd_0", 1)),
+            Err(OrderError::PaymentTransition {
+                state: PaymentState::Pending,
+                ..
+            })
+        ));
+        let first = Order::from_events(&history)
+            .decide(request("rfnd_1", 200))
+            .unwrap();
+        history.extend(first);
+        assert_eq!(
+            Order::from_events(&history).decide(request("rfnd_1", 200)),
+            Ok(vec![])
+        );
+        assert!(matches!(
+            Order::from_events(&history).decide(request("rfnd_2", 401)),
+            Err(OrderError::RefundExceedsPayment { .. })
+        ));
+        let complete = |r: &str, minor: i64| OrderCommand::CompleteRefund {
+            refund_reference: r.into(),
+            amount: eur(minor),
+        };
+        history.extend(
+            Order::from_events(&history)
+                .decide(complete("rfnd_1", 200))
+                .unwrap(),
+        );
+        let order = Order::from_events(&history).placed.unwrap();
+        assert_eq!(order.payment, PaymentState::PartiallyRefunded);
+        assert_eq!(
+            Order::from_events(&history).decide(complete("rfnd_1", 200)),
+            Ok(vec![])
+        );
+        history.extend(
+            Order::from_events(&history)
+                .decide(request("rfnd_2", 400))
+                .unwrap(),
+        );
+        history.extend(
+            Order::from_events(&history)
+                .decide(complete("rfnd_2", 400))
+                .unwrap(),
+        );
+        assert_eq!(
+            Order::from_events(&history).placed.unwrap().payment,
+            PaymentState::Refunded
         );
     }
 

@@ -93,6 +93,8 @@ catalogue! {
     "OrderDelivered", 1, Order::CATEGORY, "The order reached the customer.";
     "PaymentRequested", 1, Order::CATEGORY, "A payment of the amount due was opened at a payment provider.";
     "PaymentFailed", 1, Order::CATEGORY, "A payment attempt failed at the provider; the order can still be paid.";
+    "RefundRequested", 1, Order::CATEGORY, "A refund of (part of) the payment was accepted by the provider.";
+    "RefundProcessed", 1, Order::CATEGORY, "A refund was paid out by the provider.";
     "OrderCancelled", 1, Order::CATEGORY, "The order was cancelled (with the refund due, if it was paid); its stock is released.";
     "AccountRegistered", 1, Account::CATEGORY, "An account was opened with its email, display name and roles.";
     "AccountProfileChanged", 1, Account::CATEGORY, "The display name changed.";

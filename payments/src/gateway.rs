@@ -25,6 +25,29 @@ pub struct ProviderOrder {
     pub currency: String,
 }
 
+/// Money to give back from a captured payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// The engine's order.
+    pub order_id: Uuid,
+    /// The provider's id of the captured payment.
+    pub payment_id: String,
+    /// Amount to refund, in minor units.
+    pub amount_minor: i64,
+    /// Makes a retried request (after a timeout or a crash) refund once: the provider answers
+    /// a repeated key with the refund it already made.
+    pub idempotency_key: String,
+}
+
+/// The provider's record of a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRefund {
+    /// The provider's id for it (Razorpay: `rfnd_...`).
+    pub id: String,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+}
+
 /// Why the provider could not be asked.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -59,4 +82,7 @@ pub trait PaymentGateway: Send + Sync + 'static {
 
     /// Opens a payment request at the provider.
     async fn create_order(&self, request: &OrderRequest) -> Result<ProviderOrder, GatewayError>;
+
+    /// Refunds (part of) a captured payment. The outcome arrives later as a webhook.
+    async fn refund(&self, request: &RefundRequest) -> Result<ProviderRefund, GatewayError>;
 }

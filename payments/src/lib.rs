@@ -12,4 +12,6 @@ pub mod gateway;
 pub mod razorpay;
 pub mod simulator;
 
-pub use gateway::{GatewayError, OrderRequest, PaymentGateway, ProviderOrder};
+pub use gateway::{
+    GatewayError, OrderRequest, PaymentGateway, ProviderOrder, ProviderRefund, RefundRequest,
+};

@@ -12,7 +12,12 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::gateway::{GatewayError, OrderRequest, PaymentGateway, ProviderOrder};
+use crate::gateway::{
+    GatewayError, OrderRequest, PaymentGateway, ProviderOrder, ProviderRefund, RefundRequest,
+};
+
+/// Header making a refund request idempotent.
+pub const REFUND_IDEMPOTENCY_HEADER: &str = "x-refund-idempotency";
 
 /// Header carrying the webhook signature.
 pub const SIGNATURE_HEADER: &str = "x-razorpay-signature";
@@ -66,6 +71,50 @@ impl Razorpay {
 }
 
 #[derive(Deserialize)]
+struct RefundAnswer {
+    id: String,
+    amount: i64,
+}
+
+impl Razorpay {
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> Result<T, GatewayError> {
+        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let mut request = self
+            .http
+            .post(url)
+            .basic_auth(&self.config.key_id, Some(&self.config.key_secret))
+            .json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(GatewayError::Unavailable(format!("status {status}")));
+        }
+        if !status.is_success() {
+            let message = response.text().await.unwrap_or_default();
+            return Err(GatewayError::Refused {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| GatewayError::Unavailable(format!("unreadable answer: {e}")))
+    }
+}
+
+#[derive(Deserialize)]
 struct OrderAnswer {
     id: String,
     amount: i64,
@@ -94,39 +143,31 @@ impl PaymentGateway for Razorpay {
     }
 
     async fn create_order(&self, request: &OrderRequest) -> Result<ProviderOrder, GatewayError> {
-        let url = format!("{}/v1/orders", self.config.base_url.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(url)
-            .basic_auth(&self.config.key_id, Some(&self.config.key_secret))
-            .json(&json!({
-                "amount": request.amount_minor,
-                "currency": request.currency,
-                "receipt": request.order_id.to_string(),
-                "notes": {"order_id": request.order_id.to_string()},
-            }))
-            .send()
-            .await
-            .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(GatewayError::Unavailable(format!("status {status}")));
-        }
-        if !status.is_success() {
-            let message = response.text().await.unwrap_or_default();
-            return Err(GatewayError::Refused {
-                status: status.as_u16(),
-                message,
-            });
-        }
-        let order: OrderAnswer = response
-            .json()
-            .await
-            .map_err(|e| GatewayError::Unavailable(format!("unreadable answer: {e}")))?;
+        let body = json!({
+            "amount": request.amount_minor,
+            "currency": request.currency,
+            "receipt": request.order_id.to_string(),
+            "notes": {"order_id": request.order_id.to_string()},
+        });
+        let order: OrderAnswer = self.post("/v1/orders", body, &[]).await?;
         Ok(ProviderOrder {
             id: order.id,
             amount_minor: order.amount,
             currency: order.currency,
+        })
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<ProviderRefund, GatewayError> {
+        let body = json!({
+            "amount": request.amount_minor,
+            "notes": {"order_id": request.order_id.to_string()},
+        });
+        let path = format!("/v1/payments/{}/refund", request.payment_id);
+        let headers = [(REFUND_IDEMPOTENCY_HEADER, request.idempotency_key.as_str())];
+        let refund: RefundAnswer = self.post(&path, body, &headers).await?;
+        Ok(ProviderRefund {
+            id: refund.id,
+            amount_minor: refund.amount,
         })
     }
 }
@@ -177,6 +218,17 @@ pub enum Notification {
         payment_id: String,
         /// The provider's explanation.
         reason: String,
+    },
+    /// A refund was paid out.
+    RefundProcessed {
+        /// The engine's order, from the refund's notes.
+        order_id: Uuid,
+        /// The provider's refund id.
+        refund_id: String,
+        /// Amount refunded in minor units.
+        amount_minor: i64,
+        /// ISO 4217 code.
+        currency: String,
     },
     /// An event the engine does not act on (acknowledged and logged).
     Other {
@@ -234,6 +286,20 @@ pub fn parse(body: &Value) -> Result<Notification, MalformedWebhook> {
                 .unwrap_or("payment failed")
                 .to_owned(),
         }),
+        "refund.processed" => {
+            let refund = &body["payload"]["refund"]["entity"];
+            Ok(Notification::RefundProcessed {
+                order_id: refund["notes"]["order_id"]
+                    .as_str()
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                    .ok_or_else(|| MalformedWebhook("no engine order id in the notes".into()))?,
+                refund_id: text(&refund["id"], "refund id")?,
+                amount_minor: refund["amount"]
+                    .as_i64()
+                    .ok_or_else(|| MalformedWebhook("no amount".into()))?,
+                currency: text(&refund["currency"], "currency")?,
+            })
+        }
         _ => Ok(Notification::Other { event }),
     }
 }

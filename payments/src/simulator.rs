@@ -53,9 +53,18 @@ struct SimOrder {
     attempts: u32,
 }
 
+#[derive(Clone)]
+struct SimPayment {
+    amount: i64,
+    currency: String,
+    refunded: i64,
+}
+
 struct Shared {
     config: SimulatorConfig,
     orders: Mutex<HashMap<String, SimOrder>>,
+    payments: Mutex<HashMap<String, SimPayment>>,
+    refunds: Mutex<HashMap<String, Value>>,
     http: reqwest::Client,
     next: AtomicU64,
 }
@@ -75,6 +84,8 @@ pub fn router(config: SimulatorConfig) -> Router {
     let shared = Arc::new(Shared {
         config,
         orders: Mutex::new(HashMap::new()),
+        payments: Mutex::new(HashMap::new()),
+        refunds: Mutex::new(HashMap::new()),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -84,6 +95,7 @@ pub fn router(config: SimulatorConfig) -> Router {
     Router::new()
         .route("/v1/orders", post(create_order))
         .route("/v1/orders/{id}", get(get_order))
+        .route("/v1/payments/{id}/refund", post(refund))
         .route("/pay/{id}", get(pay_page))
         .route("/simulator/orders/{id}/pay", post(pay))
         .route("/simulator/orders/{id}/pay-form", post(pay_form))
@@ -346,11 +358,103 @@ async fn run_attempt(shared: &Shared, id: &str, attempt: Attempt) -> Result<Repo
             order.status = "paid".into();
             order.amount_paid = order.amount;
         }
+        shared
+            .payments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                payment_id.clone(),
+                SimPayment {
+                    amount: order.amount,
+                    currency: order.currency.clone(),
+                    refunded: 0,
+                },
+            );
     }
     Ok(Report {
         payment_id,
         deliveries,
     })
+}
+
+#[derive(Deserialize)]
+struct NewRefund {
+    amount: Option<i64>,
+    #[serde(default)]
+    notes: Value,
+}
+
+/// `POST /v1/payments/{id}/refund`: refunds (part of) a captured payment, once per
+/// `X-Refund-Idempotency` key, then delivers `refund.processed`.
+async fn refund(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(payment_id): Path<String>,
+    Json(body): Json<NewRefund>,
+) -> Response {
+    if !authenticated(&shared, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication failed");
+    }
+    let key = headers
+        .get(crate::razorpay::REFUND_IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(done) = key.as_ref().and_then(|k| {
+        shared
+            .refunds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(k)
+            .cloned()
+    }) {
+        return Json(done).into_response();
+    }
+    let refund = {
+        let mut payments = shared.payments.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(payment) = payments.get_mut(&payment_id) else {
+            return error(StatusCode::BAD_REQUEST, "The payment has not been captured");
+        };
+        let amount = body.amount.unwrap_or(payment.amount - payment.refunded);
+        if amount < 1 || amount > payment.amount - payment.refunded {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "The refund amount exceeds what is left of the payment",
+            );
+        }
+        payment.refunded += amount;
+        json!({
+            "id": shared.id("rfnd"), "entity": "refund", "amount": amount,
+            "currency": payment.currency, "payment_id": payment_id, "notes": body.notes,
+            "status": "processed",
+        })
+    };
+    if let Some(key) = key {
+        shared
+            .refunds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, refund.clone());
+    }
+    let event = json!({
+        "entity": "event", "account_id": "acc_simulator", "event": "refund.processed",
+        "contains": ["refund"], "payload": {"refund": {"entity": refund}},
+    })
+    .to_string();
+    let later = shared.clone();
+    tokio::spawn(async move {
+        let event_id = later.id("evt");
+        let signature = sign(&later.config.webhook_secret, event.as_bytes());
+        deliver(
+            &later,
+            "refund.processed",
+            &event_id,
+            &event,
+            &signature,
+            true,
+        )
+        .await;
+    });
+    Json(refund).into_response()
 }
 
 async fn deliver(

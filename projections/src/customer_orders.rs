@@ -67,7 +67,10 @@ impl Projection for CustomerOrdersProjection {
             OrderEvent::OrderDelivered { order_id } => (order_id, OrderStatus::Delivered),
             OrderEvent::OrderCancelled { order_id, .. } => (order_id, OrderStatus::Cancelled),
             // The summary status does not change while a payment is opened or fails.
-            OrderEvent::PaymentRequested { .. } | OrderEvent::PaymentFailed { .. } => return Ok(()),
+            OrderEvent::PaymentRequested { .. }
+            | OrderEvent::PaymentFailed { .. }
+            | OrderEvent::RefundRequested { .. }
+            | OrderEvent::RefundProcessed { .. } => return Ok(()),
         };
         sqlx::query("update customer_orders set status = $2 where order_id = $1")
             .bind(order_id.as_uuid())

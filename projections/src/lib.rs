@@ -13,7 +13,8 @@
 //! current one serves, then switches atomically.
 //!
 //! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`],
-//! [`addresses`], [`wallets`], [`unpaid_orders`] (for the payment timeout). Each
+//! [`addresses`], [`wallets`], [`unpaid_orders`] and [`refunds_due`] (for
+//! process managers). Each
 //! module holds the projection and the queries that read its tables; [`registry`] is the one
 //! list of them that everything else reads.
 
@@ -27,6 +28,7 @@ pub mod orders;
 pub mod projection;
 pub mod projector;
 pub mod rebuild;
+pub mod refunds_due;
 pub mod registry;
 pub mod unpaid_orders;
 pub mod wallets;

@@ -154,6 +154,25 @@ impl Projection for OrderProjection {
                 .execute(&mut *tx)
                 .await?;
             }
+            OrderEvent::RefundRequested { .. } => {}
+            OrderEvent::RefundProcessed {
+                order_id, amount, ..
+            } => {
+                sqlx::query(
+                    "update orders set refunded_minor = refunded_minor + $2, updated_at = $3,
+                       payment_state = case
+                         when refunded_minor + $2 >= total_minor - coalesce(credit_applied_minor, 0)
+                         then $4 else $5 end
+                     where order_id = $1",
+                )
+                .bind(order_id.as_uuid())
+                .bind(amount.amount_minor())
+                .bind(at)
+                .bind(PaymentState::Refunded.as_str())
+                .bind(PaymentState::PartiallyRefunded.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
             OrderEvent::OrderDelivered { order_id } => {
                 sqlx::query(
                     "update orders set status = $3, delivered_at = $2, updated_at = $2,
@@ -265,6 +284,8 @@ pub struct OrderView {
     pub provider_order_id: Option<String>,
     /// Why the last payment attempt failed.
     pub payment_failure: Option<String>,
+    /// Refunds paid out by the provider, in minor units.
+    pub refunded_minor: i64,
     /// Priced lines.
     #[sqlx(skip)]
     pub lines: Vec<OrderLineView>,
@@ -277,7 +298,7 @@ pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView
            total_minor, currency, placed_at, paid_at,
            payment_reference, payment_method, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
            cancel_reason, refund_minor, shipping_address, billing_address, credit_applied_minor,
-           provider_order_id, payment_failure
+           provider_order_id, payment_failure, refunded_minor
          from orders where order_id = $1",
     )
     .bind(order_id)
