@@ -182,6 +182,12 @@ async fn payment_gateway(
         webhook_secret: secret(24),
         webhook_url: format!("http://{host}:{}/webhooks/razorpay", engine.port()),
     };
+    // Bound to every interface (in a container), it is still reached on the loopback.
+    let simulator = if simulator.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], simulator.port()))
+    } else {
+        simulator
+    };
     let provider = payments::razorpay::RazorpayConfig {
         base_url: format!("http://{simulator}"),
         key_id: settings.key_id.clone(),
