@@ -368,6 +368,7 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
         CUSTOMER_OR_ADMIN,
     ),
     ("POST", "/orders/{order_id}/refunds", ADMIN),
+    ("GET", "/admin/reconciliation", ADMIN),
     // Signed by the provider, not by a token: every caller without the signature gets 401.
     ("POST", "/webhooks/razorpay", EVERYONE),
     ("POST", "/orders/{order_id}/cancellation", CUSTOMER_OR_ADMIN),

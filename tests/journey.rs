@@ -1011,3 +1011,173 @@ async fn unpaid_orders_are_cancelled_after_the_payment_timeout_across_restarts()
     assert_eq!(actors, ["system:payment-timeout", "system:payment-timeout"]);
     engine.child.kill().await.unwrap();
 }
+
+/// Money reconciles: a hundred orders through the simulator — captures, failures then
+/// captures, timeouts, partial refunds, cancellations refunded by themselves, store credit —
+/// and the engine's books equal the provider's and the wallets'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn money_reconciles_with_the_provider_and_the_wallets() {
+    const CUSTOMERS: usize = 20;
+    const ORDERS_EACH: usize = 5;
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db)
+        .with("PAYMENT_TIMEOUT_SECS", "3")
+        .with("SIGNUP_CREDIT", "300 EUR");
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let simulator = engine.simulator.clone().expect("simulator");
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("BOX", 1000, 1000).await;
+
+    let shoppers = (0..CUSTOMERS).map(|c| {
+        let (api, admin, simulator) = (api.clone(), staff.admin.clone(), simulator.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let customer = api.customer().await;
+            let pay = |provider_order: &str, outcome: &str| {
+                let request = http
+                    .post(format!("{simulator}/simulator/orders/{provider_order}/pay"))
+                    .json(&json!({ "outcome": outcome }));
+                async move {
+                    let report: Value = request.send().await.unwrap().json().await.unwrap();
+                    assert!(report["payment_id"].is_string(), "{report}");
+                }
+            };
+            for j in 0..ORDERS_EACH {
+                let kind = (c * ORDERS_EACH + j) % 6;
+                customer
+                    .ok(
+                        Method::POST,
+                        &format!("/customers/{}/cart/items", customer.id()),
+                        Some(json!({"sku": "BOX", "quantity": 1})),
+                    )
+                    .await;
+                let body = if kind == 5 {
+                    json!({"store_credit": {"amount_minor": 300, "currency": "EUR"}})
+                } else {
+                    json!(null)
+                };
+                // One SKU for everyone is a hot stream: a client retries a conflict.
+                let mut placed = Value::Null;
+                for _ in 0..5 {
+                    let (status, answer) = customer
+                        .post(&format!("/customers/{}/orders", customer.id()), body.clone())
+                        .await;
+                    placed = answer;
+                    if status != 409 {
+                        assert_eq!(status, 201, "{placed}");
+                        break;
+                    }
+                }
+                let path = format!("/orders/{}", placed["order_id"].as_str().unwrap());
+                if kind == 2 {
+                    continue; // never paid: the timeout cancels it
+                }
+                let session = customer
+                    .ok(Method::POST, &format!("{path}/payment-session"), None)
+                    .await;
+                let provider_order = session["provider_order_id"].as_str().unwrap().to_owned();
+                if kind == 1 {
+                    pay(&provider_order, "failed").await;
+                    let retry = customer
+                        .ok(Method::POST, &format!("{path}/payment-session"), None)
+                        .await;
+                    pay(retry["provider_order_id"].as_str().unwrap(), "captured").await;
+                } else {
+                    pay(&provider_order, "captured").await;
+                }
+                if kind == 3 {
+                    admin
+                        .ok(
+                            Method::POST,
+                            &format!("{path}/refunds"),
+                            Some(json!({"amount": {"amount_minor": 400, "currency": "EUR"}, "reason": "dented"})),
+                        )
+                        .await;
+                }
+                if kind == 4 {
+                    customer
+                        .ok(
+                            Method::POST,
+                            &format!("{path}/cancellation"),
+                            Some(json!({"reason": "changed my mind"})),
+                        )
+                        .await;
+                }
+            }
+        })
+    });
+    for shopper in futures::future::join_all(shoppers).await {
+        shopper.unwrap();
+    }
+
+    // Expected books, from what the shoppers did.
+    let kinds: Vec<usize> = (0..CUSTOMERS * ORDERS_EACH).map(|k| k % 6).collect();
+    let count = |k: usize| kinds.iter().filter(|&&x| x == k).count() as i64;
+    let refunded = count(3) * 400 + count(4) * 1000;
+    let captured = (count(0) + count(1) + count(3) + count(4)) * 1000 + count(5) * 700;
+    let http = reqwest::Client::new();
+    common::eventually("every order to settle", Duration::from_secs(60), || async {
+        let books = staff.admin.get("/admin/reconciliation?limit=100").await.1;
+        let totals = &books["totals"][0];
+        totals["captured_minor"] == captured && totals["refunded_minor"] == refunded
+    })
+    .await;
+    let books = staff.admin.get("/admin/reconciliation?limit=100").await.1;
+    let totals = &books["totals"][0];
+    assert_eq!(
+        totals["orders"],
+        (CUSTOMERS * ORDERS_EACH) as i64,
+        "{books}"
+    );
+    assert_eq!(
+        totals["charged_minor"],
+        (CUSTOMERS * ORDERS_EACH) as i64 * 1000
+    );
+    assert_eq!(totals["credit_used_minor"], count(5) * 300);
+
+    // The provider's books.
+    let ledger: Value = http
+        .get(format!("{simulator}/simulator/ledger"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ledger["captured"]["EUR"], captured, "{ledger}");
+    assert_eq!(ledger["refunded"]["EUR"], refunded, "{ledger}");
+    // The wallets': what they lost is the credit the books say was used.
+    let (balances,): (i64,) = sqlx::query_as(
+        "select coalesce(sum(balance_minor), 0)::int8 from wallet_balances where currency = 'EUR'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    // Every customer, and the seller, got 300 at sign-up.
+    let granted = (CUSTOMERS as i64 + 1) * 300;
+    assert_eq!(granted - balances, count(5) * 300);
+    // The orders nobody paid were cancelled by the timeout.
+    common::eventually(
+        "the unpaid orders to time out",
+        Duration::from_secs(30),
+        || async {
+            let (open,): (i64,) = sqlx::query_as(
+            "select count(*) from orders where order_state = 'open' and payment_state = 'pending'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+            open == 0
+        },
+    )
+    .await;
+    let (cancelled_unpaid,): (i64,) = sqlx::query_as(
+        "select count(*) from orders where order_state = 'cancelled' and payment_state = 'pending'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(cancelled_unpaid, count(2));
+    engine.child.kill().await.unwrap();
+}

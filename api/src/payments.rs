@@ -45,6 +45,12 @@ pub fn routes() -> Routes {
             refund,
         )
         .add(Method::POST, "/webhooks/razorpay", Access::Public, webhook)
+        .add(
+            Method::GET,
+            "/admin/reconciliation",
+            Access::Roles(ADMINS),
+            reconciliation,
+        )
 }
 
 fn unavailable() -> ApiError {
@@ -221,6 +227,37 @@ async fn refund(
             refund_id: refunded.id,
             outcome,
         }),
+    ))
+}
+
+/// `GET /admin/reconciliation` parameters.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationQuery {
+    limit: Option<i64>,
+    min_position: Option<i64>,
+    wait_ms: Option<u64>,
+}
+
+/// Money per order (newest first) and in total per currency: charged, store credit used,
+/// captured and refunded, to compare with the provider's and the wallets' books.
+async fn reconciliation(
+    State(state): State<AppState>,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<ReconciliationQuery>,
+) -> Result<Json<projections::orders::Reconciliation>, ApiError> {
+    let limit = crate::read::page_limit(q.limit)?;
+    let consistency = crate::read::Consistency {
+        min_position: q.min_position,
+        wait_ms: q.wait_ms,
+    };
+    crate::read::consistent(
+        &state,
+        &consistency,
+        &[&projections::orders::OrderProjection],
+    )
+    .await?;
+    Ok(Json(
+        projections::orders::reconciliation(&state.read_pool, limit).await?,
     ))
 }
 

@@ -166,11 +166,13 @@ pub struct CommandHandler {
 }
 
 impl CommandHandler {
-    /// A handler that retries a conflicting command up to 10 times.
+    /// A handler that retries a conflicting command up to 25 times, backing off (with jitter)
+    /// up to 250 ms, so that even a hot stream (one SKU many shoppers buy) rarely makes a
+    /// caller who pinned no version see a conflict.
     pub fn new(store: Arc<dyn EventStore>) -> Self {
         CommandHandler {
             store,
-            max_attempts: 10,
+            max_attempts: 25,
             signup_credit: None,
         }
     }
@@ -233,7 +235,7 @@ impl CommandHandler {
                     Err(CommandError::Conflict { .. })
                         if pinned.is_none() && n < self.max_attempts =>
                     {
-                        let ceiling_ms = (2_u64 << n.min(6)).min(100);
+                        let ceiling_ms = (2_u64 << n.min(7)).min(250);
                         let jitter =
                             (Uuid::new_v4().as_u128() % u128::from(ceiling_ms * 1000)) as u64;
                         tracing::debug!(attempt = n, "conflict, retrying");

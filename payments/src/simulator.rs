@@ -99,6 +99,7 @@ pub fn router(config: SimulatorConfig) -> Router {
         .route("/pay/{id}", get(pay_page))
         .route("/simulator/orders/{id}/pay", post(pay))
         .route("/simulator/orders/{id}/pay-form", post(pay_form))
+        .route("/simulator/ledger", get(ledger))
         .with_state(shared)
 }
 
@@ -375,6 +376,19 @@ async fn run_attempt(shared: &Shared, id: &str, attempt: Attempt) -> Result<Repo
         payment_id,
         deliveries,
     })
+}
+
+/// `GET /simulator/ledger`: what the provider captured and refunded, per currency, in minor
+/// units: the provider's side of a reconciliation.
+async fn ledger(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let payments = shared.payments.lock().unwrap_or_else(|e| e.into_inner());
+    let mut captured: HashMap<String, i64> = HashMap::new();
+    let mut refunded: HashMap<String, i64> = HashMap::new();
+    for payment in payments.values() {
+        *captured.entry(payment.currency.clone()).or_default() += payment.amount;
+        *refunded.entry(payment.currency.clone()).or_default() += payment.refunded;
+    }
+    Json(json!({"captured": captured, "refunded": refunded, "payments": payments.len()}))
 }
 
 #[derive(Deserialize)]

@@ -326,3 +326,75 @@ impl OrderView {
         }
     }
 }
+
+/// One order's money, for reconciliation: in minor units of `currency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OrderMoney {
+    /// The order.
+    pub order_id: Uuid,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The order total.
+    pub charged_minor: i64,
+    /// Paid with store credit.
+    pub credit_used_minor: i64,
+    /// Paid through the provider (or recorded offline).
+    pub captured_minor: i64,
+    /// Refunded through the provider.
+    pub refunded_minor: i64,
+}
+
+/// Sums over every order of one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct MoneyTotals {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Orders counted.
+    pub orders: i64,
+    /// Order totals.
+    pub charged_minor: i64,
+    /// Store credit applied (orders cancelled since gave it back: not counted).
+    pub credit_used_minor: i64,
+    /// Captured payments.
+    pub captured_minor: i64,
+    /// Refunds paid out.
+    pub refunded_minor: i64,
+}
+
+/// Per order (newest first, `limit` after the `after` order) and in total per currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reconciliation {
+    /// Totals per currency, over every order.
+    pub totals: Vec<MoneyTotals>,
+    /// One page of orders.
+    pub orders: Vec<OrderMoney>,
+}
+
+/// The money of every order, from the order read model.
+pub async fn reconciliation(pool: &PgPool, limit: i64) -> Result<Reconciliation, sqlx::Error> {
+    const MONEY: &str = "
+        select order_id, placed_at, currency, total_minor as charged_minor,
+          case when order_state = 'cancelled' then 0 else coalesce(credit_applied_minor, 0) end
+            as credit_used_minor,
+          case when payment_state in ('captured', 'partially_refunded', 'refunded')
+            then total_minor - coalesce(credit_applied_minor, 0) else 0 end as captured_minor,
+          refunded_minor
+        from orders";
+    let totals = sqlx::query_as(&format!(
+        "select currency, count(*) as orders, sum(charged_minor)::int8 as charged_minor,
+           sum(credit_used_minor)::int8 as credit_used_minor,
+           sum(captured_minor)::int8 as captured_minor, sum(refunded_minor)::int8 as refunded_minor
+         from ({MONEY}) m group by currency order by currency"
+    ))
+    .fetch_all(pool)
+    .await?;
+    let orders = sqlx::query_as(&format!(
+        "{MONEY} order by placed_at desc, order_id desc limit $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(Reconciliation { totals, orders })
+}
