@@ -713,6 +713,41 @@ async fn store_credit_from_sign_up_and_admins_pays_orders_and_comes_back() {
         .get(&format!("/admin/accounts/{me}/wallet"))
         .await;
     assert_eq!(balance(&seen), Some(1200));
+
+    // What was paid for the part-credit order can be refunded as credit, at once.
+    let (status, answer) = staff
+        .admin
+        .post(
+            &format!("{part_path}/refunds"),
+            json!({"amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "goodwill",
+                   "to": "store_credit"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let wallet = customer
+        .read_at("/me/wallet", &answer["global_position"])
+        .await;
+    assert_eq!(balance(&wallet), Some(1300), "{wallet}");
+    assert_eq!(wallet["statement"][0]["kind"], "CreditRefunded");
+    let order = customer
+        .read_at(&part_path, &answer["global_position"])
+        .await;
+    assert_eq!(
+        (&order["payment_state"], &order["refunded_minor"]),
+        (&json!("refunded"), &json!(100))
+    );
+    let (status, answer) = staff
+        .admin
+        .post(
+            &format!("{part_path}/refunds"),
+            json!({"amount": {"amount_minor": 1, "currency": "EUR"}, "reason": "again", "to": "store_credit"}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("invalid_payment_transition")),
+        "{answer}"
+    );
 }
 
 /// Paying through the provider simulator: signed webhooks, a failure then a success, duplicate,

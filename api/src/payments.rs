@@ -148,6 +148,8 @@ async fn start(
 pub struct RefundBody {
     amount: crate::write::MoneyInput,
     reason: String,
+    /// `provider` (default): back to how it was paid; `store_credit`: into the wallet, at once.
+    to: Option<String>,
 }
 
 /// Answer to `POST /orders/{id}/refunds`.
@@ -169,10 +171,30 @@ async fn refund(
     ApiPath(order): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RefundBody>,
 ) -> Result<(StatusCode, Json<RefundStarted>), ApiError> {
-    let gateway = state.payments.clone().ok_or_else(unavailable)?;
     let amount = body.amount.parse()?;
     let reason = domain::text::Reason::parse(&body.reason)?;
     let order_id = OrderId::from_uuid(order);
+    match body.to.as_deref() {
+        None | Some("provider") => {}
+        Some("store_credit") => {
+            let (refund_id, outcome) = state
+                .commands
+                .refund_to_credit(&ctx, order_id, amount, reason)
+                .await?;
+            return Ok((
+                StatusCode::CREATED,
+                Json(RefundStarted { refund_id, outcome }),
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "invalid_refund_target",
+                "to must be provider or store_credit",
+            )
+            .with("field", "to"))
+        }
+    }
+    let gateway = state.payments.clone().ok_or_else(unavailable)?;
     let placed = state
         .commands
         .order_now(order_id)

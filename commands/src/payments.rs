@@ -3,6 +3,8 @@
 
 use domain::order::{Order, OrderCommand, PaymentMethod};
 use domain::text::{PaymentReference, Reason};
+use domain::wallet::{Wallet, WalletCommand};
+use domain::{AccountId, Aggregate};
 use domain::{Money, OrderId};
 
 use crate::error::CommandError;
@@ -92,6 +94,56 @@ impl CommandHandler {
             amount,
         };
         self.order_command(ctx, order_id, None, command).await
+    }
+
+    /// Refunds (part of) an order's payment as store credit: the order records the refund as
+    /// requested and processed, and the customer's wallet is credited, in one append.
+    pub async fn refund_to_credit(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        amount: Money,
+        reason: Reason,
+    ) -> Result<(String, CommandOutcome), CommandError> {
+        let refund_reference = format!("credit-{}", uuid::Uuid::now_v7().simple());
+        let (reference, reason) = (&refund_reference, &reason);
+        self.execute(
+            ctx,
+            Order::stream_id(&order_id),
+            None,
+            |mut at| async move {
+                let order = at.load::<Order>(&order_id).await?;
+                let customer = order
+                    .placed
+                    .as_ref()
+                    .map(|p| p.customer_id)
+                    .ok_or(CommandError::NotFound(crate::Missing::Order))?;
+                let requested = order.decide(OrderCommand::RequestRefund {
+                    refund_reference: reference.clone(),
+                    amount,
+                    reason: reason.clone(),
+                })?;
+                let mut after = order.clone();
+                requested.iter().for_each(|e| after.apply(e));
+                let processed = after.decide(OrderCommand::CompleteRefund {
+                    refund_reference: reference.clone(),
+                    amount,
+                })?;
+                let account = AccountId::from_uuid(customer.as_uuid());
+                let wallet = at.load::<Wallet>(&account).await?;
+                let credited = wallet.decide(WalletCommand::Refund {
+                    account_id: account,
+                    order_id,
+                    amount,
+                })?;
+                let events: Vec<_> = requested.into_iter().chain(processed).collect();
+                at.emit::<Order>(&order_id, &events);
+                at.emit::<Wallet>(&account, &credited);
+                at.commit().await
+            },
+        )
+        .await
+        .map(|outcome| (refund_reference.clone(), outcome))
     }
 
     /// The order's current state (rebuilt from its stream), if it exists.

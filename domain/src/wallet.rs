@@ -36,6 +36,15 @@ pub enum WalletCommand {
         /// How much.
         amount: Money,
     },
+    /// Refund (part of) an order's payment as credit instead of through the provider.
+    Refund {
+        /// The wallet's account (the order's customer).
+        account_id: AccountId,
+        /// The order refunded.
+        order_id: OrderId,
+        /// How much.
+        amount: Money,
+    },
     /// Give back what an order spent (it was cancelled).
     Return {
         /// The order.
@@ -77,6 +86,15 @@ pub enum WalletEvent {
         /// How much.
         amount: Money,
     },
+    /// An order's payment was refunded as store credit.
+    CreditRefunded {
+        /// The wallet's account.
+        account_id: AccountId,
+        /// The order.
+        order_id: OrderId,
+        /// How much.
+        amount: Money,
+    },
     /// Credit an order had spent came back (the order was cancelled).
     CreditReturned {
         /// The wallet's account.
@@ -95,6 +113,7 @@ impl DomainEvent for WalletEvent {
             WalletEvent::CreditWithdrawn { .. } => "CreditWithdrawn",
             WalletEvent::CreditSpent { .. } => "CreditSpent",
             WalletEvent::CreditReturned { .. } => "CreditReturned",
+            WalletEvent::CreditRefunded { .. } => "CreditRefunded",
         }
     }
 }
@@ -205,6 +224,18 @@ impl Aggregate for Wallet {
                     amount,
                 }])
             }
+            WalletCommand::Refund {
+                account_id,
+                order_id,
+                amount,
+            } => {
+                self.give(amount)?;
+                Ok(vec![WalletEvent::CreditRefunded {
+                    account_id,
+                    order_id,
+                    amount,
+                }])
+            }
             WalletCommand::Return { order_id, amount } => {
                 let account_id = self.account_id.ok_or(WalletError::NoWallet)?;
                 self.give(amount)?;
@@ -223,6 +254,9 @@ impl Aggregate for Wallet {
                 account_id, amount, ..
             }
             | WalletEvent::CreditReturned {
+                account_id, amount, ..
+            }
+            | WalletEvent::CreditRefunded {
                 account_id, amount, ..
             } => (account_id, amount, 1),
             WalletEvent::CreditWithdrawn {

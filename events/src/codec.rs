@@ -112,6 +112,7 @@ catalogue! {
     "CreditWithdrawn", 1, Wallet::CATEGORY, "Store credit was taken away by an admin.";
     "CreditSpent", 1, Wallet::CATEGORY, "Store credit paid (part of) an order, in the transaction that placed it.";
     "CreditReturned", 1, Wallet::CATEGORY, "Store credit an order had spent came back when it was cancelled.";
+    "CreditRefunded", 1, Wallet::CATEGORY, "An order's payment was refunded as store credit.";
 }
 
 #[cfg(test)]

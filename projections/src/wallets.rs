@@ -58,6 +58,11 @@ impl Projection for WalletProjection {
                 order_id,
                 amount,
             } => (account_id, amount, 1, Some(order_id), None),
+            WalletEvent::CreditRefunded {
+                account_id,
+                order_id,
+                amount,
+            } => (account_id, amount, 1, Some(order_id), None),
         };
         sqlx::query(
             "insert into wallet_balances (account_id, currency, balance_minor, updated_at)
@@ -94,7 +99,7 @@ impl Projection for WalletProjection {
 /// One movement of a wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct WalletEntry {
-    /// `CreditGranted`, `CreditWithdrawn`, `CreditSpent` or `CreditReturned`.
+    /// `CreditGranted`, `CreditWithdrawn`, `CreditSpent`, `CreditReturned` or `CreditRefunded`.
     pub kind: String,
     /// Signed amount in minor units: positive adds to the balance.
     pub amount_minor: i64,
