@@ -105,3 +105,16 @@ create table refunds_due (
     currency     text not null,
     cancelled_at timestamptz not null
 );
+
+-- Returns of an order (part of the `orders` projection).
+create table order_returns (
+    order_id     uuid not null,
+    return_id    uuid not null,
+    status       text not null,
+    lines        jsonb not null,
+    reason       text not null,
+    value_minor  bigint,
+    requested_at timestamptz not null,
+    decided_at   timestamptz,
+    primary key (order_id, return_id)
+);

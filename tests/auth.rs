@@ -369,6 +369,17 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ),
     ("POST", "/orders/{order_id}/refunds", ADMIN),
     ("GET", "/admin/reconciliation", ADMIN),
+    ("POST", "/orders/{order_id}/returns", CUSTOMER_OR_ADMIN),
+    (
+        "POST",
+        "/orders/{order_id}/returns/{return_id}/acceptance",
+        ADMIN,
+    ),
+    (
+        "POST",
+        "/orders/{order_id}/returns/{return_id}/refusal",
+        ADMIN,
+    ),
     // Signed by the provider, not by a token: every caller without the signature gets 401.
     ("POST", "/webhooks/razorpay", EVERYONE),
     ("POST", "/orders/{order_id}/cancellation", CUSTOMER_OR_ADMIN),
@@ -497,6 +508,7 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
                 .replace("{sku}", "TBL-1")
                 .replace("{account_id}", &bystander.to_string())
                 .replace("{address_id}", &Uuid::nil().to_string())
+                .replace("{return_id}", &Uuid::nil().to_string())
                 .replace("{role}", "auditor");
             let method: Method = method.parse().unwrap();
             let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));

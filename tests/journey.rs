@@ -1216,3 +1216,151 @@ async fn money_reconciles_with_the_provider_and_the_wallets() {
     assert_eq!(cancelled_unpaid, count(2));
     engine.child.kill().await.unwrap();
 }
+
+/// Returns: delivered units come back within the window; an admin refuses one and accepts
+/// others, which restocks them and refunds through the provider or to store credit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_restock_and_refund() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let simulator = engine.simulator.clone().expect("simulator");
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("MUG", 1000, 10).await;
+    staff.list("CUP", 400, 10).await;
+    let customer = api.customer().await;
+    let me = customer.id();
+    for (sku, quantity) in [("MUG", 2), ("CUP", 1)] {
+        customer
+            .ok(
+                Method::POST,
+                &format!("/customers/{me}/cart/items"),
+                Some(json!({"sku": sku, "quantity": quantity})),
+            )
+            .await;
+    }
+    let placed = customer
+        .ok(Method::POST, &format!("/customers/{me}/orders"), None)
+        .await;
+    let order = format!("/orders/{}", placed["order_id"].as_str().unwrap());
+    let returns = format!("{order}/returns");
+    let line = |sku: &str, quantity: i64| json!({"lines": [{"sku": sku, "quantity": quantity}], "reason": "not as pictured"});
+    let (status, answer) = customer.post(&returns, line("MUG", 1)).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("invalid_fulfilment_transition"))
+    );
+
+    let session = customer
+        .ok(Method::POST, &format!("{order}/payment-session"), None)
+        .await;
+    let provider_order = session["provider_order_id"].as_str().unwrap();
+    reqwest::Client::new()
+        .post(format!("{simulator}/simulator/orders/{provider_order}/pay"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("{order}/shipment"),
+            Some(json!({"carrier": "DHL", "tracking_number": "R1"})),
+        )
+        .await;
+    staff
+        .admin
+        .ok(Method::POST, &format!("{order}/delivery"), None)
+        .await;
+
+    let (status, answer) = customer.post(&returns, line("MUG", 3)).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("invalid_return")),
+        "{answer}"
+    );
+    let first = customer
+        .ok(Method::POST, &returns, Some(line("MUG", 1)))
+        .await;
+    let second = customer
+        .ok(Method::POST, &returns, Some(line("CUP", 1)))
+        .await;
+    let decide =
+        |r: &Value, what: &str| format!("{returns}/{}/{what}", r["return_id"].as_str().unwrap());
+    staff
+        .admin
+        .ok(
+            Method::POST,
+            &decide(&second, "refusal"),
+            Some(json!({"reason": "used"})),
+        )
+        .await;
+    let accepted = staff
+        .admin
+        .ok(Method::POST, &decide(&first, "acceptance"), None)
+        .await;
+    assert_eq!(accepted["refund"]["amount_minor"], 1000);
+    assert!(accepted["refund_id"].is_string(), "{accepted}");
+    let (status, answer) = staff
+        .admin
+        .post(&decide(&first, "acceptance"), json!(null))
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("return_not_found"))
+    );
+
+    // The second mug comes back as store credit; then the cup, after all.
+    let third = customer
+        .ok(Method::POST, &returns, Some(line("MUG", 1)))
+        .await;
+    let credited = staff
+        .admin
+        .ok(
+            Method::POST,
+            &decide(&third, "acceptance"),
+            Some(json!({"refund_to": "store_credit"})),
+        )
+        .await;
+    assert_eq!(credited["refund"]["amount_minor"], 1000);
+    let wallet = customer
+        .read_at("/me/wallet", &credited["global_position"])
+        .await;
+    assert_eq!(wallet["balances"][0]["amount_minor"], 1000, "{wallet}");
+    let fourth = customer
+        .ok(Method::POST, &returns, Some(line("CUP", 1)))
+        .await;
+    staff
+        .admin
+        .ok(Method::POST, &decide(&fourth, "acceptance"), None)
+        .await;
+
+    common::eventually(
+        "every refund to be processed",
+        Duration::from_secs(30),
+        || async { customer.get(&order).await.1["payment_state"] == "refunded" },
+    )
+    .await;
+    let view = customer.get(&order).await.1;
+    assert_eq!(view["fulfilment_state"], "returned", "{view}");
+    let statuses: Vec<_> = view["returns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["accepted", "refused", "accepted", "accepted"]);
+    // Every unit is back on the shelf.
+    common::eventually(
+        "the units to be restocked",
+        Duration::from_secs(30),
+        || async {
+            api.get("/products/MUG").await.1["stock_on_hand"] == 10
+                && api.get("/products/CUP").await.1["stock_on_hand"] == 10
+        },
+    )
+    .await;
+    engine.child.kill().await.unwrap();
+}

@@ -12,7 +12,8 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`payments`], [`audit`]:
+//! - [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`payments`], [`returns`],
+//!   [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
 //! - [`serve`]: the HTTP/1.1 server loop.
 
@@ -23,6 +24,7 @@ pub mod error;
 pub mod extract;
 pub mod payments;
 pub mod read;
+pub mod returns;
 pub mod routes;
 pub mod security;
 pub mod serve;
@@ -57,6 +59,8 @@ pub struct AppState {
     pub security: Arc<security::Security>,
     /// Access rules (filled by [`router`]).
     pub policies: Arc<routes::Policies>,
+    /// How long after delivery a customer may return units.
+    pub return_window: Duration,
     /// The payment provider, when one is configured.
     pub payments: Option<Arc<dyn ::payments::PaymentGateway>>,
     /// Origins allowed by CORS; empty means same-origin only.
@@ -75,6 +79,7 @@ pub fn routes() -> routes::Routes {
         .merge(addresses::routes())
         .merge(wallet::routes())
         .merge(payments::routes())
+        .merge(returns::routes())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -75,6 +75,9 @@ pub struct Config {
     /// (`5000 EUR`); unset or zero: none.
     #[arg(long, env = "SIGNUP_CREDIT", value_parser = parse_money)]
     pub signup_credit: Option<domain::Money>,
+    /// Days after delivery within which a customer may return units.
+    #[arg(long, env = "RETURN_WINDOW_DAYS", default_value_t = 30)]
+    pub return_window_days: u64,
     /// Seconds an order may stay unpaid before it is cancelled and its stock released.
     #[arg(long, env = "PAYMENT_TIMEOUT_SECS", default_value_t = 1800)]
     pub payment_timeout_secs: u64,
@@ -418,6 +421,7 @@ pub async fn serve(
         policies: Default::default(),
         cors_origins: Arc::new(config.auth.cors_allowed_origins.clone()),
         payments: Some(gateway.clone()),
+        return_window: Duration::from_secs(config.return_window_days.saturating_mul(86_400)),
     };
     let timeouts = tokio::spawn(processes::payment_timeouts(
         state.commands.clone(),

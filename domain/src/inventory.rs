@@ -35,6 +35,15 @@ pub enum InventoryCommand {
         /// The order whose reservation ends.
         order_id: OrderId,
     },
+    /// Put returned units of a delivered order back on the shelf.
+    Restock {
+        /// Which SKU.
+        sku: Sku,
+        /// The order they were returned from.
+        order_id: OrderId,
+        /// How many units.
+        quantity: Quantity,
+    },
 }
 
 /// Events of an inventory.
@@ -67,6 +76,15 @@ pub enum InventoryEvent {
         /// How many units.
         quantity: Quantity,
     },
+    /// Units a customer returned are available again.
+    StockReturned {
+        /// Which SKU.
+        sku: Sku,
+        /// The order they were returned from.
+        order_id: OrderId,
+        /// How many units.
+        quantity: Quantity,
+    },
 }
 
 impl DomainEvent for InventoryEvent {
@@ -75,6 +93,7 @@ impl DomainEvent for InventoryEvent {
             InventoryEvent::StockReceived { .. } => "StockReceived",
             InventoryEvent::StockReserved { .. } => "StockReserved",
             InventoryEvent::StockReleased { .. } => "StockReleased",
+            InventoryEvent::StockReturned { .. } => "StockReturned",
         }
     }
 }
@@ -162,6 +181,15 @@ impl Aggregate for Inventory {
                     quantity,
                 }])
             }
+            InventoryCommand::Restock {
+                sku,
+                order_id,
+                quantity,
+            } => Ok(vec![InventoryEvent::StockReturned {
+                sku,
+                order_id,
+                quantity,
+            }]),
             InventoryCommand::Release { sku, order_id } => {
                 let quantity = *self
                     .reservations
@@ -193,6 +221,9 @@ impl Aggregate for Inventory {
             } => {
                 self.available += u64::from(quantity.get());
                 self.reservations.remove(order_id);
+            }
+            InventoryEvent::StockReturned { quantity, .. } => {
+                self.available += u64::from(quantity.get());
             }
         }
     }

@@ -285,6 +285,29 @@ pub enum OrderCommand {
         /// How much.
         amount: Money,
     },
+    /// Ask to send delivered units back.
+    RequestReturn {
+        /// The new return's id.
+        return_id: uuid::Uuid,
+        /// Units per SKU of the order.
+        lines: Vec<ReturnLine>,
+        /// Why, in words.
+        reason: Reason,
+        /// Whether the return window (counted from delivery) is still open now.
+        window_open: bool,
+    },
+    /// Accept a requested return: the units come back.
+    AcceptReturn {
+        /// The return.
+        return_id: uuid::Uuid,
+    },
+    /// Refuse a requested return.
+    RefuseReturn {
+        /// The return.
+        return_id: uuid::Uuid,
+        /// Why, in words.
+        reason: Reason,
+    },
     /// Record the delivery to the customer.
     Deliver,
     /// Cancel the order (its stock is released by [`crate::checkout::cancel_order`]).
@@ -384,6 +407,37 @@ pub enum OrderEvent {
         /// How much.
         amount: Money,
     },
+    /// The customer asked to send delivered units back.
+    ReturnRequested {
+        /// The order.
+        order_id: OrderId,
+        /// The return.
+        return_id: uuid::Uuid,
+        /// Units per SKU.
+        lines: Vec<ReturnLine>,
+        /// Why.
+        reason: String,
+    },
+    /// A return was accepted: its units go back to stock (`StockReturned`, same transaction).
+    ReturnAccepted {
+        /// The order.
+        order_id: OrderId,
+        /// The return.
+        return_id: uuid::Uuid,
+        /// Units per SKU.
+        lines: Vec<ReturnLine>,
+        /// What the returned units cost on the order.
+        value: Money,
+    },
+    /// A return was refused.
+    ReturnRefused {
+        /// The order.
+        order_id: OrderId,
+        /// The return.
+        return_id: uuid::Uuid,
+        /// Why.
+        reason: String,
+    },
     /// The order reached the customer.
     OrderDelivered {
         /// The order.
@@ -411,6 +465,9 @@ impl DomainEvent for OrderEvent {
             OrderEvent::PaymentFailed { .. } => "PaymentFailed",
             OrderEvent::RefundRequested { .. } => "RefundRequested",
             OrderEvent::RefundProcessed { .. } => "RefundProcessed",
+            OrderEvent::ReturnRequested { .. } => "ReturnRequested",
+            OrderEvent::ReturnAccepted { .. } => "ReturnAccepted",
+            OrderEvent::ReturnRefused { .. } => "ReturnRefused",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",
         }
     }
@@ -467,6 +524,15 @@ pub enum OrderError {
         /// What was offered.
         paid: Money,
     },
+    /// The return window closed.
+    #[error("the return window has closed")]
+    ReturnWindowClosed,
+    /// The return does not fit the order's lines.
+    #[error("invalid return: {0}")]
+    InvalidReturn(&'static str),
+    /// No pending return with this id.
+    #[error("no pending return {0} on this order")]
+    UnknownReturn(uuid::Uuid),
     /// More would be refunded than was paid through the provider.
     #[error("cannot refund {asked}: {refundable} of the payment is left to refund")]
     RefundExceedsPayment {
@@ -505,6 +571,9 @@ impl OrderError {
             OrderError::CreditNotApplicable { .. } => "credit_exceeds_total",
             OrderError::UnknownPaymentRequest(_) => "unknown_payment_request",
             OrderError::RefundExceedsPayment { .. } => "refund_exceeds_payment",
+            OrderError::ReturnWindowClosed => "return_window_closed",
+            OrderError::InvalidReturn(_) => "invalid_return",
+            OrderError::UnknownReturn(_) => "return_not_found",
             OrderError::Pricing(e) => e.code(),
         }
     }
@@ -552,9 +621,78 @@ pub struct PlacedOrder {
     pub refunds_requested: Vec<(String, i64)>,
     /// Refunds paid out: reference and amount in minor units.
     pub refunds_processed: Vec<(String, i64)>,
+    /// Returns, in the order they were asked for.
+    pub returns: Vec<ReturnRecord>,
+}
+
+/// Units of one SKU of an order, sent back.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnLine {
+    /// Which product.
+    pub sku: Sku,
+    /// How many units.
+    pub quantity: Quantity,
+}
+
+/// Where a return stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnStatus {
+    /// Asked for; an admin decides.
+    Requested,
+    /// Accepted: the units came back.
+    Accepted,
+    /// Refused.
+    Refused,
+}
+
+/// A return of (part of) an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnRecord {
+    /// The return.
+    pub return_id: uuid::Uuid,
+    /// Units per SKU.
+    pub lines: Vec<ReturnLine>,
+    /// Where it stands.
+    pub status: ReturnStatus,
 }
 
 impl PlacedOrder {
+    /// Units of `sku` requested or accepted for return.
+    fn returning(&self, sku: &Sku) -> u32 {
+        self.returns
+            .iter()
+            .filter(|r| r.status != ReturnStatus::Refused)
+            .flat_map(|r| &r.lines)
+            .filter(|l| l.sku == *sku)
+            .map(|l| l.quantity.get())
+            .sum()
+    }
+
+    /// Units of `sku` accepted back.
+    fn returned(&self, sku: &Sku) -> u32 {
+        self.returns
+            .iter()
+            .filter(|r| r.status == ReturnStatus::Accepted)
+            .flat_map(|r| &r.lines)
+            .filter(|l| l.sku == *sku)
+            .map(|l| l.quantity.get())
+            .sum()
+    }
+
+    fn pending_return(&self, return_id: uuid::Uuid) -> Result<&ReturnRecord, OrderError> {
+        self.returns
+            .iter()
+            .find(|r| r.return_id == return_id && r.status == ReturnStatus::Requested)
+            .ok_or(OrderError::UnknownReturn(return_id))
+    }
+
+    fn set_return(&mut self, return_id: uuid::Uuid, status: ReturnStatus) {
+        if let Some(record) = self.returns.iter_mut().find(|r| r.return_id == return_id) {
+            record.status = status;
+        }
+    }
+
     /// What is left to refund of the provider payment, counting refunds already requested.
     pub fn refundable(&self) -> Money {
         let paid = self.paid.map_or(0, |p| p.amount_minor());
@@ -829,6 +967,85 @@ impl Aggregate for Order {
                     amount,
                 }])
             }
+            OrderCommand::RequestReturn {
+                return_id,
+                lines,
+                reason,
+                window_open,
+            } => {
+                let order = self.require()?;
+                if order.state == OrderState::Cancelled {
+                    return Err(OrderError::InvalidTransition {
+                        status: order.status,
+                        action: "return",
+                    });
+                }
+                if order.fulfilment != FulfilmentState::Delivered {
+                    return Err(OrderError::FulfilmentTransition {
+                        state: order.fulfilment,
+                        action: "return",
+                    });
+                }
+                if !window_open {
+                    return Err(OrderError::ReturnWindowClosed);
+                }
+                if lines.is_empty() {
+                    return Err(OrderError::InvalidReturn("name at least one line"));
+                }
+                for (n, line) in lines.iter().enumerate() {
+                    if lines[..n].iter().any(|l| l.sku == line.sku) {
+                        return Err(OrderError::InvalidReturn("a SKU appears twice"));
+                    }
+                    let ordered = order
+                        .lines
+                        .iter()
+                        .find(|l| l.sku == line.sku)
+                        .map(|l| l.quantity.get())
+                        .ok_or(OrderError::InvalidReturn("a SKU is not on the order"))?;
+                    if line.quantity.get() > ordered - order.returning(&line.sku) {
+                        return Err(OrderError::InvalidReturn(
+                            "more units than were delivered and not returned yet",
+                        ));
+                    }
+                }
+                Ok(vec![OrderEvent::ReturnRequested {
+                    order_id: order.order_id,
+                    return_id,
+                    lines,
+                    reason: reason.into(),
+                }])
+            }
+            OrderCommand::AcceptReturn { return_id } => {
+                let order = self.require()?;
+                let pending = order.pending_return(return_id)?;
+                let mut value = Money::zero(order.total.currency());
+                for line in &pending.lines {
+                    let unit = order
+                        .lines
+                        .iter()
+                        .find(|l| l.sku == line.sku)
+                        .map(|l| l.unit_price)
+                        .unwrap_or(value);
+                    value = value
+                        .checked_add(unit.times(line.quantity).map_err(OrderError::Pricing)?)
+                        .map_err(OrderError::Pricing)?;
+                }
+                Ok(vec![OrderEvent::ReturnAccepted {
+                    order_id: order.order_id,
+                    return_id,
+                    lines: pending.lines.clone(),
+                    value,
+                }])
+            }
+            OrderCommand::RefuseReturn { return_id, reason } => {
+                let order = self.require()?;
+                order.pending_return(return_id)?;
+                Ok(vec![OrderEvent::ReturnRefused {
+                    order_id: order.order_id,
+                    return_id,
+                    reason: reason.into(),
+                }])
+            }
             OrderCommand::Deliver => {
                 let order = self.transition("deliver", &[Captured], &[Shipped])?;
                 Ok(vec![OrderEvent::OrderDelivered {
@@ -878,6 +1095,7 @@ impl Aggregate for Order {
                     payment_reference: None,
                     refunds_requested: Vec::new(),
                     refunds_processed: Vec::new(),
+                    returns: Vec::new(),
                 });
             }
             OrderEvent::OrderPaid {
@@ -913,6 +1131,34 @@ impl Aggregate for Order {
                     order
                         .refunds_requested
                         .push((refund_reference.clone(), amount.amount_minor()));
+                }
+            }
+            OrderEvent::ReturnRequested {
+                return_id, lines, ..
+            } => {
+                if let Some(order) = &mut self.placed {
+                    order.returns.push(ReturnRecord {
+                        return_id: *return_id,
+                        lines: lines.clone(),
+                        status: ReturnStatus::Requested,
+                    });
+                }
+            }
+            OrderEvent::ReturnAccepted { return_id, .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.set_return(*return_id, ReturnStatus::Accepted);
+                    let all_back = order
+                        .lines
+                        .iter()
+                        .all(|l| order.returned(&l.sku) >= l.quantity.get());
+                    if all_back {
+                        order.fulfilment = FulfilmentState::Returned;
+                    }
+                }
+            }
+            OrderEvent::ReturnRefused { return_id, .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.set_return(*return_id, ReturnStatus::Refused);
                 }
             }
             OrderEvent::RefundProcessed {
@@ -1223,6 +1469,73 @@ pub(crate) mod tests {
         assert_eq!(
             Order::from_events(&history).placed.unwrap().payment,
             PaymentState::Refunded
+        );
+    }
+
+    #[test]
+    fn delivered_units_can_be_returned_within_the_window() {
+        let delivered = OrderEvent::OrderDelivered { order_id: ids().0 };
+        let mut history = vec![placed(), paid(), shipped(), delivered];
+        let id = |n: u128| uuid::Uuid::from_u128(n);
+        let ask = |n: u128, sku: &str, qty: i64, window_open: bool| OrderCommand::RequestReturn {
+            return_id: id(n),
+            lines: vec![ReturnLine {
+                sku: Sku::parse(sku).unwrap(),
+                quantity: Quantity::new(qty).unwrap(),
+            }],
+            reason: Reason::parse("too small").unwrap(),
+            window_open,
+        };
+        let given = Order::from_events(&history);
+        assert_eq!(
+            given.decide(ask(1, "A", 1, false)),
+            Err(OrderError::ReturnWindowClosed)
+        );
+        assert!(matches!(
+            given.decide(ask(1, "Z", 1, true)),
+            Err(OrderError::InvalidReturn(_))
+        ));
+        assert!(matches!(
+            given.decide(ask(1, "A", 3, true)),
+            Err(OrderError::InvalidReturn(_))
+        ));
+        assert!(matches!(
+            Order::from_events(&[placed(), paid()]).decide(ask(1, "A", 1, true)),
+            Err(OrderError::FulfilmentTransition {
+                state: FulfilmentState::Unfulfilled,
+                ..
+            })
+        ));
+        history.extend(given.decide(ask(1, "A", 2, true)).unwrap());
+        // Units asked for cannot be asked for again.
+        assert!(matches!(
+            Order::from_events(&history).decide(ask(2, "A", 1, true)),
+            Err(OrderError::InvalidReturn(_))
+        ));
+        let accepted = Order::from_events(&history)
+            .decide(OrderCommand::AcceptReturn { return_id: id(1) })
+            .unwrap();
+        assert!(
+            matches!(&accepted[..], [OrderEvent::ReturnAccepted { value, .. }] if *value == eur(500))
+        );
+        history.extend(accepted);
+        history.extend(
+            Order::from_events(&history)
+                .decide(ask(3, "B", 1, true))
+                .unwrap(),
+        );
+        assert_eq!(
+            Order::from_events(&history).decide(OrderCommand::AcceptReturn { return_id: id(1) }),
+            Err(OrderError::UnknownReturn(id(1)))
+        );
+        history.extend(
+            Order::from_events(&history)
+                .decide(OrderCommand::AcceptReturn { return_id: id(3) })
+                .unwrap(),
+        );
+        assert_eq!(
+            Order::from_events(&history).placed.unwrap().fulfilment,
+            FulfilmentState::Returned
         );
     }
 

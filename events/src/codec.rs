@@ -82,6 +82,7 @@ catalogue! {
     "StockReceived", 1, Inventory::CATEGORY, "Units of a SKU were added to stock.";
     "StockReserved", 1, Inventory::CATEGORY, "Units of a SKU were reserved for an order.";
     "StockReleased", 1, Inventory::CATEGORY, "An order's reservation ended (cancellation); the units are available again.";
+    "StockReturned", 1, Inventory::CATEGORY, "Units a customer returned from a delivered order are available again.";
     "CartItemAdded", 1, Cart::CATEGORY, "Units of a product were added to a customer's cart.";
     "CartItemQuantityChanged", 1, Cart::CATEGORY, "A cart line's quantity was set.";
     "CartItemRemoved", 1, Cart::CATEGORY, "A cart line was removed.";
@@ -95,6 +96,9 @@ catalogue! {
     "PaymentFailed", 1, Order::CATEGORY, "A payment attempt failed at the provider; the order can still be paid.";
     "RefundRequested", 1, Order::CATEGORY, "A refund of (part of) the payment was accepted by the provider.";
     "RefundProcessed", 1, Order::CATEGORY, "A refund was paid out by the provider.";
+    "ReturnRequested", 1, Order::CATEGORY, "The customer asked to send delivered units back.";
+    "ReturnAccepted", 1, Order::CATEGORY, "A return was accepted; its units went back to stock in the same transaction.";
+    "ReturnRefused", 1, Order::CATEGORY, "A return was refused.";
     "OrderCancelled", 1, Order::CATEGORY, "The order was cancelled (with the refund due, if it was paid); its stock is released.";
     "AccountRegistered", 1, Account::CATEGORY, "An account was opened with its email, display name and roles.";
     "AccountProfileChanged", 1, Account::CATEGORY, "The display name changed.";

@@ -109,6 +109,7 @@ async fn apply_inventory(
         }
         InventoryEvent::StockReserved { sku, quantity, .. } => (sku, 0, -i64::from(quantity.get())),
         InventoryEvent::StockReleased { sku, quantity, .. } => (sku, 0, i64::from(quantity.get())),
+        InventoryEvent::StockReturned { sku, quantity, .. } => (sku, 0, i64::from(quantity.get())),
     };
     sqlx::query(
         "insert into catalog_stock (sku, received, available) values ($1, $2, $3)

@@ -70,7 +70,10 @@ impl Projection for CustomerOrdersProjection {
             OrderEvent::PaymentRequested { .. }
             | OrderEvent::PaymentFailed { .. }
             | OrderEvent::RefundRequested { .. }
-            | OrderEvent::RefundProcessed { .. } => return Ok(()),
+            | OrderEvent::RefundProcessed { .. }
+            | OrderEvent::ReturnRequested { .. }
+            | OrderEvent::ReturnAccepted { .. }
+            | OrderEvent::ReturnRefused { .. } => return Ok(()),
         };
         sqlx::query("update customer_orders set status = $2 where order_id = $1")
             .bind(order_id.as_uuid())

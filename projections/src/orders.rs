@@ -28,7 +28,7 @@ impl Projection for OrderProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["orders", "order_lines"]
+        &["orders", "order_lines", "order_returns"]
     }
 
     async fn apply(
@@ -155,6 +155,71 @@ impl Projection for OrderProjection {
                 .await?;
             }
             OrderEvent::RefundRequested { .. } => {}
+            OrderEvent::ReturnRequested {
+                order_id,
+                return_id,
+                lines,
+                reason,
+            } => {
+                sqlx::query(
+                    "insert into order_returns
+                       (order_id, return_id, status, lines, reason, requested_at)
+                     values ($1, $2, 'requested', $3, $4, $5)",
+                )
+                .bind(order_id.as_uuid())
+                .bind(return_id)
+                .bind(Json(lines))
+                .bind(reason)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            OrderEvent::ReturnAccepted {
+                order_id,
+                return_id,
+                value,
+                ..
+            } => {
+                sqlx::query(
+                    "update order_returns set status = 'accepted', value_minor = $3, decided_at = $4
+                     where order_id = $1 and return_id = $2",
+                )
+                .bind(order_id.as_uuid())
+                .bind(return_id)
+                .bind(value.amount_minor())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                // Returned once every ordered unit came back.
+                sqlx::query(
+                    "update orders set fulfilment_state = $2, updated_at = $3
+                     where order_id = $1 and not exists (
+                       select 1 from order_lines l where l.order_id = $1 and l.quantity > (
+                         select coalesce(sum((x->>'quantity')::int), 0)
+                         from order_returns r, jsonb_array_elements(r.lines) x
+                         where r.order_id = $1 and r.status = 'accepted' and x->>'sku' = l.sku))",
+                )
+                .bind(order_id.as_uuid())
+                .bind(FulfilmentState::Returned.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            OrderEvent::ReturnRefused {
+                order_id,
+                return_id,
+                ..
+            } => {
+                sqlx::query(
+                    "update order_returns set status = 'refused', decided_at = $3
+                     where order_id = $1 and return_id = $2",
+                )
+                .bind(order_id.as_uuid())
+                .bind(return_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
             OrderEvent::RefundProcessed {
                 order_id, amount, ..
             } => {
@@ -289,6 +354,26 @@ pub struct OrderView {
     /// Priced lines.
     #[sqlx(skip)]
     pub lines: Vec<OrderLineView>,
+    /// Returns, in the order they were asked for.
+    #[sqlx(skip)]
+    pub returns: Vec<ReturnView>,
+}
+
+/// A return of (part of) an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ReturnView {
+    /// The return.
+    pub return_id: Uuid,
+    /// `requested`, `accepted` or `refused`.
+    pub status: String,
+    /// Units per SKU: `[{sku, quantity}]`.
+    pub lines: Json<serde_json::Value>,
+    /// Why it was asked for.
+    pub reason: String,
+    /// What the units cost on the order, once accepted.
+    pub value_minor: Option<i64>,
+    /// When it was asked for.
+    pub requested_at: DateTime<Utc>,
 }
 
 /// One order with its lines.
@@ -310,6 +395,13 @@ pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView
     order.lines = sqlx::query_as(
         "select sku, name, unit_price_minor, quantity, line_total_minor
          from order_lines where order_id = $1 order by line_no",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?;
+    order.returns = sqlx::query_as(
+        "select return_id, status, lines, reason, value_minor, requested_at
+         from order_returns where order_id = $1 order by requested_at, return_id",
     )
     .bind(order_id)
     .fetch_all(pool)
