@@ -1364,3 +1364,69 @@ async fn returns_restock_and_refund() {
     .await;
     engine.child.kill().await.unwrap();
 }
+
+/// Money taken after the payment timeout cancelled the order goes back, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_captured_after_the_timeout_is_refunded_once() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db).with("PAYMENT_TIMEOUT_SECS", "1");
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let simulator = engine.simulator.clone().expect("simulator");
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("LAMP", 1200, 10).await;
+    let customer = api.customer().await;
+    let placed = customer.buy("LAMP", 1).await;
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let path = format!("/orders/{order_id}");
+    let session = customer
+        .ok(Method::POST, &format!("{path}/payment-session"), None)
+        .await;
+    common::eventually("the payment timeout", Duration::from_secs(30), || async {
+        customer.get(&path).await.1["status"] == "cancelled"
+    })
+    .await;
+
+    // The customer pays anyway, and the provider delivers the capture three times.
+    let http = reqwest::Client::new();
+    let provider_order = session["provider_order_id"].as_str().unwrap();
+    let report: Value = http
+        .post(format!("{simulator}/simulator/orders/{provider_order}/pay"))
+        .json(&json!({"duplicates": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(report["payment_id"].is_string(), "{report}");
+    common::eventually(
+        "the late refund to be paid out",
+        Duration::from_secs(30),
+        || async { customer.get(&path).await.1["payment_state"] == "refunded" },
+    )
+    .await;
+    let (late,): (i64,) = sqlx::query_as(
+        "select count(*) from events where stream_id = $1 and event_type = 'LatePaymentRefunded'",
+    )
+    .bind(format!("order-{order_id}"))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(late, 1);
+    let ledger: Value = http
+        .get(format!("{simulator}/simulator/ledger"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ledger["refunded"]["EUR"], 1200, "{ledger}");
+    let view = customer.get(&path).await.1;
+    assert_eq!(
+        (&view["status"], &view["refunded_minor"]),
+        (&json!("cancelled"), &json!(1200))
+    );
+    engine.child.kill().await.unwrap();
+}

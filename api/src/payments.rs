@@ -376,12 +376,17 @@ enum WebhookError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Value(#[from] domain::ValueError),
+    #[error("payment provider: {0}")]
+    Gateway(String),
 }
 
 impl WebhookError {
     fn transient(&self) -> bool {
         matches!(self, WebhookError::Command(CommandError::Store(e)) if e.is_transient())
-            || matches!(self, WebhookError::Command(CommandError::Conflict { .. }))
+            || matches!(
+                self,
+                WebhookError::Command(CommandError::Conflict { .. }) | WebhookError::Gateway(_)
+            )
     }
 
     fn code(&self) -> &'static str {
@@ -391,6 +396,7 @@ impl WebhookError {
             WebhookError::Command(CommandError::NotFound(m)) => m.code(),
             WebhookError::Command(_) => "store_failed",
             WebhookError::Value(e) => e.code(),
+            WebhookError::Gateway(_) => "payment_provider_failed",
         }
     }
 }
@@ -418,19 +424,33 @@ async fn apply(state: &AppState, event_id: &str, payload: &Value) -> Result<Stri
             method: paid_with,
         } => {
             let amount = Money::new(amount_minor, Currency::parse(&currency)?)?;
-            state
+            let reference = PaymentReference::parse(&payment_id)?;
+            let captured = state
                 .commands
                 .capture_payment(
                     &ctx,
                     OrderId::from_uuid(order_id),
                     provider_order_id,
-                    PaymentReference::parse(&payment_id)?,
+                    reference.clone(),
                     amount,
                     method(&paid_with),
                 )
-                .await?;
-            tracing::info!(%event_id, %order_id, "payment captured");
-            Ok("applied".into())
+                .await;
+            match captured {
+                Ok(_) => {
+                    tracing::info!(%event_id, %order_id, "payment captured");
+                    Ok("applied".into())
+                }
+                // The customer paid after the order was cancelled (the payment timeout, say):
+                // the money goes back.
+                Err(CommandError::Rejected(commands::Rejection::Order(
+                    domain::order::OrderError::InvalidTransition {
+                        status: domain::order::OrderStatus::Cancelled,
+                        ..
+                    },
+                ))) => refund_late(state, &ctx, order_id, reference, amount).await,
+                Err(e) => Err(e.into()),
+            }
         }
         Notification::PaymentFailed {
             order_id,
@@ -470,6 +490,42 @@ async fn apply(state: &AppState, event_id: &str, payload: &Value) -> Result<Stri
             Ok("ignored".into())
         }
     }
+}
+
+/// Refunds a payment captured after its order was cancelled, once: the provider sees one
+/// idempotency key per payment, and the order records it once.
+async fn refund_late(
+    state: &AppState,
+    ctx: &CommandContext,
+    order_id: Uuid,
+    payment: PaymentReference,
+    amount: Money,
+) -> Result<String, WebhookError> {
+    let gateway = state
+        .payments
+        .clone()
+        .ok_or_else(|| WebhookError::Gateway("no payment provider".into()))?;
+    let refund = gateway
+        .refund(&payments::RefundRequest {
+            order_id,
+            payment_id: payment.to_string(),
+            amount_minor: amount.amount_minor(),
+            idempotency_key: format!("{order_id}:late:{payment}"),
+        })
+        .await
+        .map_err(|e| WebhookError::Gateway(e.to_string()))?;
+    state
+        .commands
+        .record_late_refund(
+            ctx,
+            OrderId::from_uuid(order_id),
+            payment,
+            amount,
+            refund.id,
+        )
+        .await?;
+    tracing::warn!(%order_id, %amount, "payment captured after cancellation: refunded");
+    Ok("refunded_late".into())
 }
 
 /// Applies recorded webhooks that were never processed (the process stopped in between, or

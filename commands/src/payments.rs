@@ -146,6 +146,23 @@ impl CommandHandler {
         .map(|outcome| (refund_reference.clone(), outcome))
     }
 
+    /// Records the refund of a payment captured after the order was cancelled.
+    pub async fn record_late_refund(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        payment_reference: PaymentReference,
+        amount: Money,
+        refund_reference: String,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::RefundLatePayment {
+            payment_reference,
+            amount,
+            refund_reference,
+        };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
     /// The order's current state (rebuilt from its stream), if it exists.
     pub async fn order_now(
         &self,

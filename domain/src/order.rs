@@ -308,6 +308,16 @@ pub enum OrderCommand {
         /// Why, in words.
         reason: Reason,
     },
+    /// Record the refund of a payment the provider captured after the order was cancelled
+    /// (idempotent per payment).
+    RefundLatePayment {
+        /// The provider's payment id.
+        payment_reference: PaymentReference,
+        /// What was captured, and refunded.
+        amount: Money,
+        /// The provider's refund id.
+        refund_reference: String,
+    },
     /// Record the delivery to the customer.
     Deliver,
     /// Cancel the order (its stock is released by [`crate::checkout::cancel_order`]).
@@ -438,6 +448,17 @@ pub enum OrderEvent {
         /// Why.
         reason: String,
     },
+    /// A payment captured after the order was cancelled was refunded through the provider.
+    LatePaymentRefunded {
+        /// The order.
+        order_id: OrderId,
+        /// The provider's payment id.
+        payment_reference: String,
+        /// What was captured, and refunded.
+        amount: Money,
+        /// The provider's refund id.
+        refund_reference: String,
+    },
     /// The order reached the customer.
     OrderDelivered {
         /// The order.
@@ -468,6 +489,7 @@ impl DomainEvent for OrderEvent {
             OrderEvent::ReturnRequested { .. } => "ReturnRequested",
             OrderEvent::ReturnAccepted { .. } => "ReturnAccepted",
             OrderEvent::ReturnRefused { .. } => "ReturnRefused",
+            OrderEvent::LatePaymentRefunded { .. } => "LatePaymentRefunded",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",
         }
     }
@@ -623,6 +645,8 @@ pub struct PlacedOrder {
     pub refunds_processed: Vec<(String, i64)>,
     /// Returns, in the order they were asked for.
     pub returns: Vec<ReturnRecord>,
+    /// Payments captured after cancellation and refunded, by payment reference.
+    pub late_refunds: Vec<String>,
 }
 
 /// Units of one SKU of an order, sent back.
@@ -1046,6 +1070,32 @@ impl Aggregate for Order {
                     reason: reason.into(),
                 }])
             }
+            OrderCommand::RefundLatePayment {
+                payment_reference,
+                amount,
+                refund_reference,
+            } => {
+                let order = self.require()?;
+                if order
+                    .late_refunds
+                    .iter()
+                    .any(|p| p == payment_reference.as_str())
+                {
+                    return Ok(vec![]);
+                }
+                if order.state != OrderState::Cancelled {
+                    return Err(OrderError::InvalidTransition {
+                        status: order.status,
+                        action: "refund a late payment of",
+                    });
+                }
+                Ok(vec![OrderEvent::LatePaymentRefunded {
+                    order_id: order.order_id,
+                    payment_reference: payment_reference.into(),
+                    amount,
+                    refund_reference,
+                }])
+            }
             OrderCommand::Deliver => {
                 let order = self.transition("deliver", &[Captured], &[Shipped])?;
                 Ok(vec![OrderEvent::OrderDelivered {
@@ -1096,6 +1146,7 @@ impl Aggregate for Order {
                     refunds_requested: Vec::new(),
                     refunds_processed: Vec::new(),
                     returns: Vec::new(),
+                    late_refunds: Vec::new(),
                 });
             }
             OrderEvent::OrderPaid {
@@ -1154,6 +1205,13 @@ impl Aggregate for Order {
                     if all_back {
                         order.fulfilment = FulfilmentState::Returned;
                     }
+                }
+            }
+            OrderEvent::LatePaymentRefunded {
+                payment_reference, ..
+            } => {
+                if let Some(order) = &mut self.placed {
+                    order.late_refunds.push(payment_reference.clone());
                 }
             }
             OrderEvent::ReturnRefused { return_id, .. } => {

@@ -99,6 +99,7 @@ catalogue! {
     "ReturnRequested", 1, Order::CATEGORY, "The customer asked to send delivered units back.";
     "ReturnAccepted", 1, Order::CATEGORY, "A return was accepted; its units went back to stock in the same transaction.";
     "ReturnRefused", 1, Order::CATEGORY, "A return was refused.";
+    "LatePaymentRefunded", 1, Order::CATEGORY, "A payment the provider captured after the order was cancelled was refunded through it.";
     "OrderCancelled", 1, Order::CATEGORY, "The order was cancelled (with the refund due, if it was paid); its stock is released.";
     "AccountRegistered", 1, Account::CATEGORY, "An account was opened with its email, display name and roles.";
     "AccountProfileChanged", 1, Account::CATEGORY, "The display name changed.";

@@ -335,24 +335,7 @@ async fn run_attempt(shared: &Shared, id: &str, attempt: Attempt) -> Result<Repo
     if attempt.reverse {
         events.reverse();
     }
-    let mut deliveries = Vec::new();
-    let last = events.len() - 1;
-    for (n, (event, entity)) in events.into_iter().enumerate() {
-        let event_id = shared.id("evt");
-        let body = json!({
-            "entity": "event", "account_id": "acc_simulator", "event": event,
-            "contains": ["payment"], "payload": {"payment": {"entity": entity}},
-        })
-        .to_string();
-        if attempt.bad_signature && n == 0 {
-            let wrong = sign("not the webhook secret", body.as_bytes());
-            deliveries.push(deliver(shared, event, &event_id, &body, &wrong, false).await);
-        }
-        let signature = sign(&shared.config.webhook_secret, body.as_bytes());
-        let copies = if n == last { 1 + attempt.duplicates } else { 1 };
-        let sends = (0..copies).map(|_| deliver(shared, event, &event_id, &body, &signature, true));
-        deliveries.extend(futures::future::join_all(sends).await);
-    }
+    // The provider knows its payment before it tells anyone about it.
     if captured {
         let mut orders = shared.orders.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(order) = orders.get_mut(id) {
@@ -371,6 +354,24 @@ async fn run_attempt(shared: &Shared, id: &str, attempt: Attempt) -> Result<Repo
                     refunded: 0,
                 },
             );
+    }
+    let mut deliveries = Vec::new();
+    let last = events.len() - 1;
+    for (n, (event, entity)) in events.into_iter().enumerate() {
+        let event_id = shared.id("evt");
+        let body = json!({
+            "entity": "event", "account_id": "acc_simulator", "event": event,
+            "contains": ["payment"], "payload": {"payment": {"entity": entity}},
+        })
+        .to_string();
+        if attempt.bad_signature && n == 0 {
+            let wrong = sign("not the webhook secret", body.as_bytes());
+            deliveries.push(deliver(shared, event, &event_id, &body, &wrong, false).await);
+        }
+        let signature = sign(&shared.config.webhook_secret, body.as_bytes());
+        let copies = if n == last { 1 + attempt.duplicates } else { 1 };
+        let sends = (0..copies).map(|_| deliver(shared, event, &event_id, &body, &signature, true));
+        deliveries.extend(futures::future::join_all(sends).await);
     }
     Ok(Report {
         payment_id,

@@ -73,7 +73,8 @@ impl Projection for CustomerOrdersProjection {
             | OrderEvent::RefundProcessed { .. }
             | OrderEvent::ReturnRequested { .. }
             | OrderEvent::ReturnAccepted { .. }
-            | OrderEvent::ReturnRefused { .. } => return Ok(()),
+            | OrderEvent::ReturnRefused { .. }
+            | OrderEvent::LatePaymentRefunded { .. } => return Ok(()),
         };
         sqlx::query("update customer_orders set status = $2 where order_id = $1")
             .bind(order_id.as_uuid())

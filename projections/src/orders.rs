@@ -154,7 +154,7 @@ impl Projection for OrderProjection {
                 .execute(&mut *tx)
                 .await?;
             }
-            OrderEvent::RefundRequested { .. } => {}
+            OrderEvent::RefundRequested { .. } | OrderEvent::LatePaymentRefunded { .. } => {}
             OrderEvent::ReturnRequested {
                 order_id,
                 return_id,
