@@ -118,3 +118,10 @@ create table order_returns (
     decided_at   timestamptz,
     primary key (order_id, return_id)
 );
+
+-- What an order costs beyond its lines, as quoted at checkout (null before OrderPlaced v2).
+alter table orders
+    add column subtotal_minor bigint,
+    add column shipping_minor bigint,
+    add column tax_minor bigint,
+    add column shipping_method text;

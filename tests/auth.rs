@@ -369,6 +369,16 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ),
     ("POST", "/orders/{order_id}/refunds", ADMIN),
     ("GET", "/admin/reconciliation", ADMIN),
+    ("GET", "/pricing", EVERYONE),
+    (
+        "POST",
+        "/customers/{customer_id}/checkout/preview",
+        CUSTOMER_OR_ADMIN,
+    ),
+    ("PUT", "/admin/tax-rates/{country}/{category}", ADMIN),
+    ("DELETE", "/admin/tax-rates/{country}/{category}", ADMIN),
+    ("PUT", "/admin/shipping-methods/{method_id}", ADMIN),
+    ("DELETE", "/admin/shipping-methods/{method_id}", ADMIN),
     ("POST", "/orders/{order_id}/returns", CUSTOMER_OR_ADMIN),
     (
         "POST",
@@ -509,6 +519,9 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
                 .replace("{account_id}", &bystander.to_string())
                 .replace("{address_id}", &Uuid::nil().to_string())
                 .replace("{return_id}", &Uuid::nil().to_string())
+                .replace("{country}", "DE")
+                .replace("{category}", "standard")
+                .replace("{method_id}", "standard")
                 .replace("{role}", "auditor");
             let method: Method = method.parse().unwrap();
             let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));

@@ -1430,3 +1430,178 @@ async fn a_payment_captured_after_the_timeout_is_refunded_once() {
     );
     engine.child.kill().await.unwrap();
 }
+
+/// Tax and shipping are configured by admins, quoted by a preview, and charged as quoted; a
+/// checkout whose price changed since the preview is refused with the new quote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tax_and_shipping_are_quoted_then_charged_as_quoted() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    staff.list("KETTLE", 2500, 10).await;
+    staff.list("TEA", 450, 100).await;
+    let admin = &staff.admin;
+    admin
+        .ok(
+            Method::PUT,
+            "/admin/tax-rates/DE/standard",
+            Some(json!({"rate_bp": 1900})),
+        )
+        .await;
+    admin
+        .ok(
+            Method::PUT,
+            "/admin/shipping-methods/standard",
+            Some(json!({"name": "Standard", "countries": ["DE"],
+                "rate": {"kind": "per_item", "first": {"amount_minor": 495, "currency": "EUR"},
+                         "additional": {"amount_minor": 100, "currency": "EUR"}},
+                "free_above": {"amount_minor": 10000, "currency": "EUR"}})),
+        )
+        .await;
+    let (status, answer) = admin
+        .send(
+            Method::PUT,
+            "/admin/tax-rates/DE/standard",
+            Some(json!({"rate_bp": 10001})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("invalid_tax_rate"))
+    );
+    let pricing = api.get("/pricing").await.1;
+    assert_eq!(pricing["tax_rates"][0]["rate_bp"], 1900, "{pricing}");
+    assert_eq!(pricing["shipping_methods"][0]["id"], "standard");
+
+    let customer = api.customer().await; // a default address in the US
+    let me = customer.id();
+    let berlin = customer
+        .ok(
+            Method::POST,
+            &format!("/customers/{me}/addresses"),
+            Some(
+                json!({"name": "Ada", "line1": "Unter den Linden 1", "city": "Berlin",
+                        "postal_code": "10117", "country": "DE", "default": true}),
+            ),
+        )
+        .await;
+    for (sku, quantity) in [("KETTLE", 1), ("TEA", 2)] {
+        customer
+            .ok(
+                Method::POST,
+                &format!("/customers/{me}/cart/items"),
+                Some(json!({"sku": sku, "quantity": quantity})),
+            )
+            .await;
+    }
+    let preview = format!("/customers/{me}/checkout/preview");
+    let (status, answer) = customer.post(&preview, json!(null)).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("shipping_method_required"))
+    );
+    // 3400 of goods; shipping 4.95 + 2 x 1.00; 19 % on each line and on the fee, rounded half up.
+    let quote = customer
+        .ok(
+            Method::POST,
+            &preview,
+            Some(json!({"shipping_method": "standard"})),
+        )
+        .await;
+    assert_eq!(quote["subtotal"]["amount_minor"], 3400, "{quote}");
+    assert_eq!(quote["shipping"]["amount_minor"], 695);
+    assert_eq!(quote["tax"]["amount_minor"], 475 + 171 + 132);
+    assert_eq!(quote["total"]["amount_minor"], 4873);
+    // Shipping to the US address: the method does not go there.
+    let book = customer
+        .read_at(
+            &format!("/customers/{me}/addresses"),
+            &berlin["global_position"],
+        )
+        .await;
+    let us = book["items"][0]["address_id"].clone();
+    assert_eq!(book["items"][0]["address"]["country"], "US");
+    let (status, answer) = customer
+        .post(
+            &preview,
+            json!({"shipping_method": "standard", "shipping_address_id": us}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("shipping_not_available")),
+        "{answer}"
+    );
+
+    let placed = customer
+        .ok(
+            Method::POST,
+            &format!("/customers/{me}/orders"),
+            Some(json!({"shipping_method": "standard", "expected_total": quote["total"]})),
+        )
+        .await;
+    let order = customer
+        .read_at(
+            &format!("/orders/{}", placed["order_id"].as_str().unwrap()),
+            &placed["global_position"],
+        )
+        .await;
+    assert_eq!(
+        (
+            &order["subtotal_minor"],
+            &order["shipping_minor"],
+            &order["tax_minor"],
+            &order["total_minor"]
+        ),
+        (&json!(3400), &json!(695), &json!(778), &json!(4873)),
+        "{order}"
+    );
+    assert_eq!(order["shipping_method"], "standard");
+    assert_eq!(order["shipping_address"]["city"], "Berlin");
+
+    // The rate changes between preview and checkout: refused, with the new price.
+    customer
+        .ok(
+            Method::POST,
+            &format!("/customers/{me}/cart/items"),
+            Some(json!({"sku": "TEA", "quantity": 1})),
+        )
+        .await;
+    let quote = customer
+        .ok(
+            Method::POST,
+            &preview,
+            Some(json!({"shipping_method": "standard"})),
+        )
+        .await;
+    admin
+        .ok(
+            Method::PUT,
+            "/admin/tax-rates/DE/standard",
+            Some(json!({"rate_bp": 700})),
+        )
+        .await;
+    let (status, answer) = customer
+        .post(
+            &format!("/customers/{me}/orders"),
+            json!({"shipping_method": "standard", "expected_total": quote["total"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("price_changed")),
+        "{answer}"
+    );
+    assert_ne!(answer["quote"]["total"], quote["total"]["amount_minor"]);
+    let retry = customer
+        .ok(
+            Method::POST,
+            &format!("/customers/{me}/orders"),
+            Some(
+                json!({"shipping_method": "standard", "expected_total": answer["quote"]["total"]}),
+            ),
+        )
+        .await;
+    assert!(retry["order_id"].is_string());
+}

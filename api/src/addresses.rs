@@ -74,6 +74,10 @@ pub struct CheckoutBody {
     billing_address: Option<AddressInput>,
     /// Store credit to apply (at most the order total).
     store_credit: Option<crate::write::MoneyInput>,
+    /// Shipping method id (see `GET /pricing`).
+    shipping_method: Option<String>,
+    /// The total a preview showed; another total refuses the checkout with `price_changed`.
+    expected_total: Option<crate::write::MoneyInput>,
 }
 
 fn choice(
@@ -114,6 +118,16 @@ impl CheckoutBody {
                 .store_credit
                 .as_ref()
                 .map(|m| m.parse().map_err(|e| e.with("field", "store_credit")))
+                .transpose()?,
+            shipping_method: self
+                .shipping_method
+                .as_deref()
+                .map(|m| domain::pricing::Slug::parse("shipping_method", m))
+                .transpose()?,
+            expected_total: self
+                .expected_total
+                .as_ref()
+                .map(|m| m.parse().map_err(|e| e.with("field", "expected_total")))
                 .transpose()?,
         })
     }

@@ -127,6 +127,13 @@ impl From<CommandError> for ApiError {
         match e {
             CommandError::NotFound(what) => ApiError::missing(what),
             CommandError::Rejected(commands::Rejection::Value(e)) => e.into(),
+            CommandError::Rejected(commands::Rejection::Checkout(
+                domain::checkout::CheckoutError::PriceChanged(quote),
+            )) => ApiError::unprocessable(
+                "price_changed",
+                format!("the price changed: the order now costs {}", quote.total),
+            )
+            .with("quote", serde_json::to_value(quote).unwrap_or_default()),
             CommandError::Rejected(rejection) => {
                 ApiError::unprocessable(rejection.code(), rejection.to_string())
             }

@@ -13,7 +13,7 @@
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
 //! - [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`payments`], [`returns`],
-//!   [`audit`]:
+//!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
 //! - [`serve`]: the HTTP/1.1 server loop.
 
@@ -23,6 +23,7 @@ pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod payments;
+pub mod pricing;
 pub mod read;
 pub mod returns;
 pub mod routes;
@@ -80,6 +81,7 @@ pub fn routes() -> routes::Routes {
         .merge(wallet::routes())
         .merge(payments::routes())
         .merge(returns::routes())
+        .merge(pricing::routes())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -29,6 +29,11 @@ pub struct Checkout {
     pub billing: Option<AddressChoice>,
     /// Store credit to apply, at most the order total.
     pub store_credit: Option<Money>,
+    /// The shipping method chosen (required when the shop ships to the address's country).
+    pub shipping_method: Option<domain::pricing::Slug>,
+    /// The total the customer was shown by a preview; another total refuses the checkout with
+    /// `price_changed`.
+    pub expected_total: Option<Money>,
 }
 
 impl Checkout {

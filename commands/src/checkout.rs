@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use domain::cart::Cart;
-use domain::checkout::{self, CheckoutState, MultiStreamDecision};
+use domain::checkout::{self, CheckoutRequest, CheckoutState, MultiStreamDecision};
 use domain::inventory::Inventory;
 use domain::order::{Order, OrderAddresses, OrderCommand, OrderError, PaymentMethod};
+use domain::pricing::{Global, Pricing, Quote};
 use domain::product::Product;
 use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
 use domain::wallet::Wallet;
@@ -66,14 +67,8 @@ impl CommandHandler {
                     }
                     require_customer(&mut at, customer_id).await?;
                     let addresses = resolve(&mut at, customer_id, checkout).await?;
-                    self.decide_placement(
-                        &mut at,
-                        customer_id,
-                        order_id,
-                        addresses,
-                        checkout.store_credit,
-                    )
-                    .await?;
+                    self.decide_placement(&mut at, customer_id, order_id, addresses, checkout)
+                        .await?;
                     at.commit().await
                 },
             )
@@ -139,8 +134,9 @@ impl CommandHandler {
         customer_id: CustomerId,
         order_id: OrderId,
         addresses: OrderAddresses,
-        credit: Option<Money>,
+        checkout: &Checkout,
     ) -> Result<(), CommandError> {
+        let credit = checkout.store_credit;
         let cart = at.load::<Cart>(&customer_id).await?;
         let mut products = BTreeMap::new();
         let mut inventories = BTreeMap::new();
@@ -153,18 +149,26 @@ impl CommandHandler {
             Some(_) => at.load::<Wallet>(&account).await?,
             None => Wallet::default(),
         };
+        let pricing = at.load::<Pricing>(&Global).await?;
         let decision = checkout::place_order(
             CheckoutState {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
                 wallet: &wallet,
+                pricing: &pricing,
             },
             customer_id,
             order_id,
-            addresses,
-            credit,
+            CheckoutRequest {
+                addresses,
+                credit,
+                shipping_method: checkout.shipping_method.clone(),
+                expected_total: checkout.expected_total,
+            },
         )?;
+        // Tax rates and shipping fees are part of the decision, like prices.
+        at.require_unchanged::<Pricing>(&Global);
         at.emit::<Wallet>(&account, &decision.wallet);
         at.emit::<Order>(&order_id, &decision.order);
         at.emit::<Cart>(&customer_id, &decision.cart);
@@ -174,6 +178,48 @@ impl CommandHandler {
             at.require_unchanged::<Product>(sku);
         }
         Ok(())
+    }
+
+    /// What placing the customer's cart would charge now (shipping and tax included), without
+    /// placing it; refused for the same reasons a checkout would be.
+    pub async fn preview_checkout(
+        &self,
+        ctx: &CommandContext,
+        customer_id: CustomerId,
+        checkout: &Checkout,
+    ) -> Result<Quote, CommandError> {
+        let mut at = self.dry_run(ctx, Cart::stream_id(&customer_id));
+        require_customer(&mut at, customer_id).await?;
+        let addresses = resolve(&mut at, customer_id, checkout).await?;
+        let cart = at.load::<Cart>(&customer_id).await?;
+        let mut products = BTreeMap::new();
+        let mut inventories = BTreeMap::new();
+        for sku in cart.items.keys() {
+            products.insert(sku.clone(), at.load::<Product>(sku).await?);
+            inventories.insert(sku.clone(), at.load::<Inventory>(sku).await?);
+        }
+        let account = AccountId::from_uuid(customer_id.as_uuid());
+        let wallet = match checkout.store_credit {
+            Some(_) => at.load::<Wallet>(&account).await?,
+            None => Wallet::default(),
+        };
+        let pricing = at.load::<Pricing>(&Global).await?;
+        Ok(checkout::preview(
+            CheckoutState {
+                cart: &cart,
+                products: &products,
+                inventories: &inventories,
+                wallet: &wallet,
+                pricing: &pricing,
+            },
+            customer_id,
+            CheckoutRequest {
+                addresses,
+                credit: checkout.store_credit,
+                shipping_method: checkout.shipping_method.clone(),
+                expected_total: None,
+            },
+        )?)
     }
 
     /// Runs a command that touches the order stream only.

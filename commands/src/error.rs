@@ -6,6 +6,7 @@ use domain::cart::CartError;
 use domain::checkout::CheckoutError;
 use domain::inventory::InventoryError;
 use domain::order::OrderError;
+use domain::pricing::PricingError;
 use domain::product::ProductError;
 use domain::wallet::WalletError;
 use domain::ValueError;
@@ -38,6 +39,9 @@ pub enum Rejection {
     /// A product named in the command does not exist.
     #[error("product {0} does not exist")]
     UnknownProduct(String),
+    /// The pricing configuration refused.
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
     /// The wallet refused (not enough credit).
     #[error(transparent)]
     Wallet(#[from] WalletError),
@@ -66,6 +70,7 @@ impl Rejection {
             Rejection::UnknownProduct(_) => "product_not_found",
             Rejection::AddressBook(e) => e.code(),
             Rejection::Wallet(e) => e.code(),
+            Rejection::Pricing(e) => e.code(),
             Rejection::UnknownAddress(_) => "address_not_found",
             Rejection::ShippingAddressRequired => "shipping_address_required",
         }
@@ -151,6 +156,7 @@ macro_rules! rejection_from {
 }
 rejection_from!(
     AddressBookError,
+    PricingError,
     WalletError,
     ValueError,
     ProductError,

@@ -189,6 +189,18 @@ impl CommandHandler {
         &self.store
     }
 
+    /// An attempt that reads like a command's but is never committed (previews).
+    pub(crate) fn dry_run(&self, ctx: &CommandContext, addressed: String) -> Attempt {
+        Attempt {
+            store: self.store.clone(),
+            metadata: ctx.metadata(),
+            addressed,
+            pinned: None,
+            read: BTreeMap::new(),
+            appends: Vec::new(),
+        }
+    }
+
     pub(crate) async fn load<A>(&self, id: &A::Id) -> Result<Loaded<A>, CommandError>
     where
         A: Aggregate,

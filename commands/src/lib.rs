@@ -9,7 +9,7 @@
 //!
 //! One module per bounded context, each adding its commands to [`CommandHandler`]:
 //! [`catalog`], [`inventory`], [`cart`], [`addresses`], [`checkout`] (and orders),
-//! [`payments`], [`returns`], [`wallet`], [`accounts`]. [`reads`]
+//! [`payments`], [`pricing`], [`returns`], [`wallet`], [`accounts`]. [`reads`]
 //! answers the write side's own questions (who owns this order, which account holds this
 //! email). [`error`] names the three ways a command fails.
 
@@ -23,6 +23,7 @@ pub mod error;
 pub mod execute;
 pub mod inventory;
 pub mod payments;
+pub mod pricing;
 pub mod reads;
 pub mod returns;
 #[cfg(feature = "testing")]

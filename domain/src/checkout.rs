@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use crate::aggregate::Aggregate;
 use crate::cart::{Cart, CartCommand, CartError, CartEvent};
 use crate::inventory::{Inventory, InventoryCommand, InventoryError, InventoryEvent};
-use crate::order::{Order, OrderAddresses, OrderCommand, OrderError, OrderEvent, OrderLine};
+use crate::order::{
+    Charges, Order, OrderAddresses, OrderCommand, OrderError, OrderEvent, OrderLine,
+};
+use crate::pricing::{Pricing, PricingError, Quote, Slug};
 use crate::product::Product;
 use crate::values::{CustomerId, Money, OrderId, Sku};
 use crate::wallet::{Wallet, WalletCommand, WalletError, WalletEvent};
@@ -36,6 +39,12 @@ pub enum CheckoutError {
     /// The wallet refused (not enough store credit).
     #[error(transparent)]
     Wallet(#[from] WalletError),
+    /// Shipping or tax could not be priced.
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+    /// The total differs from what the customer was shown.
+    #[error("the price changed: the order now costs {}", .0.total)]
+    PriceChanged(Quote),
 }
 
 impl CheckoutError {
@@ -48,6 +57,8 @@ impl CheckoutError {
             CheckoutError::ProductUnavailable(_) => "product_unavailable",
             CheckoutError::MixedCurrencies => "mixed_currencies",
             CheckoutError::Wallet(e) => e.code(),
+            CheckoutError::Pricing(e) => e.code(),
+            CheckoutError::PriceChanged(_) => "price_changed",
         }
     }
 }
@@ -62,6 +73,22 @@ pub struct CheckoutState<'a> {
     pub inventories: &'a BTreeMap<Sku, Inventory>,
     /// The customer's store credit.
     pub wallet: &'a Wallet,
+    /// Tax rates and shipping methods.
+    pub pricing: &'a Pricing,
+}
+
+/// What a checkout asks for beyond the cart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// Where it goes and who pays.
+    pub addresses: OrderAddresses,
+    /// Store credit to apply.
+    pub credit: Option<Money>,
+    /// The shipping method chosen.
+    pub shipping_method: Option<Slug>,
+    /// The total the customer was shown (a preview's); a different total refuses the
+    /// checkout with `price_changed`.
+    pub expected_total: Option<Money>,
 }
 
 /// Events to append, per stream, when an order is placed or cancelled.
@@ -83,8 +110,7 @@ pub fn place_order(
     state: CheckoutState<'_>,
     customer_id: CustomerId,
     order_id: OrderId,
-    addresses: OrderAddresses,
-    credit: Option<Money>,
+    request: CheckoutRequest,
 ) -> Result<MultiStreamDecision, CheckoutError> {
     let cart_events = state.cart.decide(CartCommand::CheckOut {
         customer_id,
@@ -123,12 +149,26 @@ pub fn place_order(
         });
     }
 
+    let quote = state.pricing.quote(
+        &lines,
+        request.addresses.shipping.country,
+        request.shipping_method.as_ref(),
+    )?;
+    if request.expected_total.is_some_and(|t| t != quote.total) {
+        return Err(CheckoutError::PriceChanged(quote));
+    }
+    let credit = request.credit;
     let order = Order::default().decide(OrderCommand::Place {
         order_id,
         customer_id,
         lines,
-        addresses: Box::new(addresses),
+        addresses: Box::new(request.addresses),
         credit,
+        charges: Charges {
+            shipping: Some(quote.shipping),
+            tax: Some(quote.tax),
+            shipping_method: request.shipping_method.map(|m| m.to_string()),
+        },
     })?;
     // The credit is spent in the same decision: never below zero, whatever runs concurrently.
     let wallet = match credit.filter(|c| c.amount_minor() > 0) {
@@ -143,6 +183,32 @@ pub fn place_order(
         inventory,
         wallet,
     })
+}
+
+/// What the checkout would charge now, without deciding anything: the same pricing as
+/// [`place_order`], refused for the same reasons.
+pub fn preview(
+    state: CheckoutState<'_>,
+    customer_id: CustomerId,
+    mut request: CheckoutRequest,
+) -> Result<Quote, CheckoutError> {
+    request.expected_total = None;
+    let decision = place_order(state, customer_id, OrderId::generate(), request)?;
+    match decision.order.first() {
+        Some(OrderEvent::OrderPlaced {
+            subtotal: Some(subtotal),
+            shipping: Some(shipping),
+            tax: Some(tax),
+            total,
+            ..
+        }) => Ok(Quote {
+            subtotal: *subtotal,
+            shipping: *shipping,
+            tax: *tax,
+            total: *total,
+        }),
+        _ => Err(CheckoutError::Order(OrderError::NoLines)),
+    }
 }
 
 /// Cancels an order, releases the stock of every line and returns the store credit it spent,
@@ -187,6 +253,14 @@ mod tests {
     use crate::product::ProductEvent;
     use crate::values::Quantity;
 
+    fn request() -> CheckoutRequest {
+        CheckoutRequest {
+            addresses: crate::order::tests::addresses(),
+            credit: None,
+            shipping_method: None,
+            expected_total: None,
+        }
+    }
     fn sku(s: &str) -> Sku {
         Sku::parse(s).unwrap()
     }
@@ -239,11 +313,11 @@ mod tests {
                 products: &products,
                 inventories: &inventories,
                 wallet: &Wallet::default(),
+                pricing: &Pricing::default(),
             },
             customer(),
             order_id,
-            crate::order::tests::addresses(),
-            None,
+            request(),
         )
         .unwrap();
 
@@ -283,11 +357,11 @@ mod tests {
                 products: &products,
                 inventories: &inventories,
                 wallet: &Wallet::default(),
+                pricing: &Pricing::default(),
             },
             customer(),
             OrderId::generate(),
-            crate::order::tests::addresses(),
-            None,
+            request(),
         );
         assert_eq!(
             then,
@@ -309,11 +383,11 @@ mod tests {
                 products: &BTreeMap::new(),
                 inventories: &BTreeMap::new(),
                 wallet: &Wallet::default(),
+                pricing: &Pricing::default(),
             },
             customer(),
             OrderId::generate(),
-            crate::order::tests::addresses(),
-            None,
+            request(),
         );
         assert_eq!(then, Err(CheckoutError::Cart(CartError::CartEmpty)));
     }
@@ -327,11 +401,11 @@ mod tests {
                 products: &BTreeMap::new(),
                 inventories: &BTreeMap::new(),
                 wallet: &Wallet::default(),
+                pricing: &Pricing::default(),
             },
             customer(),
             OrderId::generate(),
-            crate::order::tests::addresses(),
-            None,
+            request(),
         );
         assert_eq!(then, Err(CheckoutError::ProductUnavailable(sku("GONE"))));
     }
@@ -351,11 +425,11 @@ mod tests {
                 products: &products,
                 inventories: &inventories,
                 wallet: &Wallet::default(),
+                pricing: &Pricing::default(),
             },
             customer(),
             OrderId::generate(),
-            crate::order::tests::addresses(),
-            None,
+            request(),
         );
         assert_eq!(then, Err(CheckoutError::MixedCurrencies));
     }
@@ -372,11 +446,11 @@ mod tests {
                 products: &products,
                 inventories: &inventories,
                 wallet: &Wallet::default(),
+                pricing: &Pricing::default(),
             },
             customer(),
             order_id,
-            crate::order::tests::addresses(),
-            None,
+            request(),
         )
         .unwrap();
         let order = Order::from_events(&placed.order);

@@ -14,6 +14,7 @@
 //! - [`cart`]: one shopping cart per customer.
 //! - [`order`]: the order life cycle (placed -> paid -> shipped -> delivered, or cancelled).
 //! - [`wallet`]: store credit per account, never below zero.
+//! - [`pricing`]: tax rates and shipping methods, and the quote a checkout is decided on.
 //! - [`checkout`]: the one decision that spans cart, products, inventories and a new order.
 
 pub mod account;
@@ -23,6 +24,7 @@ pub mod cart;
 pub mod checkout;
 pub mod inventory;
 pub mod order;
+pub mod pricing;
 pub mod product;
 pub mod text;
 pub mod values;

@@ -208,6 +208,17 @@ pub struct OrderAddresses {
     pub billing: Address,
 }
 
+/// What an order costs beyond its lines, decided at checkout ([`crate::pricing`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Charges {
+    /// Shipping fee (none: free).
+    pub shipping: Option<Money>,
+    /// Tax on the lines and the fee (none: untaxed).
+    pub tax: Option<Money>,
+    /// The shipping method chosen.
+    pub shipping_method: Option<String>,
+}
+
 /// Commands on an order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderCommand {
@@ -223,6 +234,8 @@ pub enum OrderCommand {
         addresses: Box<OrderAddresses>,
         /// Store credit applied to it (spent from the wallet in the same decision).
         credit: Option<Money>,
+        /// Shipping and tax, as quoted at checkout.
+        charges: Charges,
     },
     /// Record a payment of the full total.
     Pay {
@@ -352,6 +365,19 @@ pub enum OrderEvent {
         /// the amount due is `total` minus this.
         #[serde(default)]
         credit_applied: Option<Money>,
+        /// Sum of the lines (since schema version 2; `total` is the subtotal plus shipping
+        /// and tax).
+        #[serde(default)]
+        subtotal: Option<Money>,
+        /// Shipping fee (since schema version 2).
+        #[serde(default)]
+        shipping: Option<Money>,
+        /// Tax (since schema version 2).
+        #[serde(default)]
+        tax: Option<Money>,
+        /// Shipping method (since schema version 2).
+        #[serde(default)]
+        shipping_method: Option<String>,
     },
     /// The amount due was paid: `amount` is what `payment_method` paid beyond the store credit
     /// applied at placement (zero, with `store_credit`, when credit covered everything).
@@ -789,6 +815,7 @@ impl Aggregate for Order {
                 lines,
                 addresses,
                 credit,
+                charges,
             } => {
                 if self.placed.is_some() {
                     return Err(OrderError::AlreadyPlaced);
@@ -799,6 +826,10 @@ impl Aggregate for Order {
                     total = total
                         .checked_add(line.line_total)
                         .map_err(OrderError::Pricing)?;
+                }
+                let subtotal = total;
+                for extra in [charges.shipping, charges.tax].into_iter().flatten() {
+                    total = total.checked_add(extra).map_err(OrderError::Pricing)?;
                 }
                 let credit = credit.filter(|c| c.amount_minor() > 0);
                 if let Some(credit) = credit {
@@ -816,6 +847,10 @@ impl Aggregate for Order {
                     shipping_address: Some(Box::new(addresses.shipping)),
                     billing_address: Some(Box::new(addresses.billing)),
                     credit_applied: credit,
+                    subtotal: Some(subtotal),
+                    shipping: charges.shipping,
+                    tax: charges.tax,
+                    shipping_method: charges.shipping_method,
                 }];
                 if credit == Some(total) {
                     events.push(OrderEvent::OrderPaid {
@@ -1127,6 +1162,7 @@ impl Aggregate for Order {
                 shipping_address,
                 billing_address,
                 credit_applied,
+                ..
             } => {
                 self.placed = Some(PlacedOrder {
                     order_id: *order_id,
@@ -1314,6 +1350,10 @@ pub(crate) mod tests {
             shipping_address: Some(Box::new(addresses().shipping)),
             billing_address: Some(Box::new(addresses().billing)),
             credit_applied: None,
+            subtotal: Some(eur(600)),
+            shipping: None,
+            tax: None,
+            shipping_method: None,
         }
     }
 
@@ -1364,6 +1404,7 @@ pub(crate) mod tests {
             lines: vec![line("A", 250, 2), line("B", 100, 1)],
             addresses: Box::new(addresses()),
             credit: None,
+            charges: Charges::default(),
         });
         assert_eq!(then, Ok(vec![placed()]));
     }
@@ -1377,6 +1418,7 @@ pub(crate) mod tests {
             lines: vec![line("A", 250, 2), line("B", 100, 1)],
             addresses: Box::new(addresses()),
             credit: Some(eur(credit)),
+            charges: Charges::default(),
         };
         let partly = Order::default().decide(place(200)).unwrap();
         let given = Order::from_events(&partly);
@@ -1606,6 +1648,7 @@ pub(crate) mod tests {
             lines: vec![],
             addresses: Box::new(addresses()),
             credit: None,
+            charges: Charges::default(),
         });
         assert_eq!(then, Err(OrderError::NoLines));
     }
@@ -1619,6 +1662,7 @@ pub(crate) mod tests {
             lines: vec![line("A", 1, 1)],
             addresses: Box::new(addresses()),
             credit: None,
+            charges: Charges::default(),
         });
         assert_eq!(then, Err(OrderError::AlreadyPlaced));
     }

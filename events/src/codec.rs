@@ -62,6 +62,7 @@ use domain::address::AddressBook;
 use domain::cart::Cart;
 use domain::inventory::Inventory;
 use domain::order::Order;
+use domain::pricing::Pricing;
 use domain::product::Product;
 use domain::wallet::Wallet;
 use domain::Aggregate;
@@ -88,7 +89,7 @@ catalogue! {
     "CartItemRemoved", 1, Cart::CATEGORY, "A cart line was removed.";
     "CartCleared", 1, Cart::CATEGORY, "The customer emptied the cart.";
     "CartCheckedOut", 1, Cart::CATEGORY, "The cart became an order and is now empty.";
-    "OrderPlaced", 2, Order::CATEGORY, "An order was placed: priced lines, total, customer, shipping and billing addresses (v2); stock is reserved.";
+    "OrderPlaced", 2, Order::CATEGORY, "An order was placed: priced lines, subtotal, shipping, tax and total, customer, addresses and store credit (v2); stock is reserved.";
     "OrderPaid", 2, Order::CATEGORY, "The order was paid in full (v2: with its payment method).";
     "OrderShipped", 1, Order::CATEGORY, "The order was handed to a carrier.";
     "OrderDelivered", 1, Order::CATEGORY, "The order reached the customer.";
@@ -118,6 +119,10 @@ catalogue! {
     "CreditSpent", 1, Wallet::CATEGORY, "Store credit paid (part of) an order, in the transaction that placed it.";
     "CreditReturned", 1, Wallet::CATEGORY, "Store credit an order had spent came back when it was cancelled.";
     "CreditRefunded", 1, Wallet::CATEGORY, "An order's payment was refunded as store credit.";
+    "TaxRateSet", 1, Pricing::CATEGORY, "An admin set the tax rate of a category in a country (basis points).";
+    "TaxRateRemoved", 1, Pricing::CATEGORY, "An admin removed a tax rate.";
+    "ShippingMethodDefined", 1, Pricing::CATEGORY, "An admin created or replaced a shipping method.";
+    "ShippingMethodRetired", 1, Pricing::CATEGORY, "An admin stopped offering a shipping method.";
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use domain::address::AddressBookEvent;
 use domain::cart::CartEvent;
 use domain::inventory::InventoryEvent;
 use domain::order::OrderEvent;
+use domain::pricing::PricingEvent;
 use domain::product::ProductEvent;
 use domain::wallet::WalletEvent;
 
@@ -93,7 +94,15 @@ const EARLIER: &[(&str, u16, &[&str])] = &[
     (
         "OrderPlaced",
         1,
-        &["shipping_address", "billing_address", "credit_applied"],
+        &[
+            "shipping_address",
+            "billing_address",
+            "credit_applied",
+            "subtotal",
+            "shipping",
+            "tax",
+            "shipping_method",
+        ],
     ),
 ];
 
@@ -123,6 +132,7 @@ pub fn all() -> Vec<EventSchema> {
     generated.extend(payloads::<EmailClaimEvent>());
     generated.extend(payloads::<AddressBookEvent>());
     generated.extend(payloads::<WalletEvent>());
+    generated.extend(payloads::<PricingEvent>());
 
     let mut out = Vec::new();
     for t in CATALOGUE {
@@ -217,6 +227,10 @@ mod tests {
                     shipping_address: Some(Box::new(address.clone())),
                     billing_address: Some(Box::new(address.clone())),
                     credit_applied: Some(Money::new(1, eur).unwrap()),
+                    subtotal: Some(Money::new(1, eur).unwrap()),
+                    shipping: Some(Money::new(0, eur).unwrap()),
+                    tax: Some(Money::new(0, eur).unwrap()),
+                    shipping_method: Some("standard".into()),
                 },
                 &Metadata::default(),
             ),

@@ -29,11 +29,19 @@ fn order_paid_v1_to_v2(mut payload: Value) -> Value {
     payload
 }
 
-/// `OrderPlaced` v1 had no addresses and no store credit: v2 records them, `null` for orders
-/// placed before.
+/// `OrderPlaced` v1 had no addresses, store credit or charges: v2 records them, `null` for
+/// orders placed before.
 fn order_placed_v1_to_v2(mut payload: Value) -> Value {
     if let Value::Object(map) = &mut payload {
-        for member in ["shipping_address", "billing_address", "credit_applied"] {
+        for member in [
+            "shipping_address",
+            "billing_address",
+            "credit_applied",
+            "subtotal",
+            "shipping",
+            "tax",
+            "shipping_method",
+        ] {
             map.entry(member).or_insert(Value::Null);
         }
     }

@@ -49,12 +49,18 @@ impl Projection for OrderProjection {
                 shipping_address,
                 billing_address,
                 credit_applied,
+                subtotal,
+                shipping,
+                tax,
+                shipping_method,
             } => {
                 sqlx::query(
                     "insert into orders (order_id, customer_id, status, total_minor, currency,
                        placed_at, updated_at, shipping_address, billing_address,
-                       credit_applied_minor, order_state, payment_state, fulfilment_state)
-                     values ($1, $2, $6, $3, $4, $5, $5, $7, $8, $9, $10, $11, $12)",
+                       credit_applied_minor, order_state, payment_state, fulfilment_state,
+                       subtotal_minor, shipping_minor, tax_minor, shipping_method)
+                     values ($1, $2, $6, $3, $4, $5, $5, $7, $8, $9, $10, $11, $12,
+                       $13, $14, $15, $16)",
                 )
                 .bind(order_id.as_uuid())
                 .bind(customer_id.as_uuid())
@@ -68,6 +74,10 @@ impl Projection for OrderProjection {
                 .bind(OrderState::Open.as_str())
                 .bind(PaymentState::Pending.as_str())
                 .bind(FulfilmentState::Unfulfilled.as_str())
+                .bind(subtotal.map(|m| m.amount_minor()))
+                .bind(shipping.map(|m| m.amount_minor()))
+                .bind(tax.map(|m| m.amount_minor()))
+                .bind(shipping_method)
                 .execute(&mut *tx)
                 .await?;
                 for (n, line) in lines.iter().enumerate() {
@@ -351,6 +361,14 @@ pub struct OrderView {
     pub payment_failure: Option<String>,
     /// Refunds paid out by the provider, in minor units.
     pub refunded_minor: i64,
+    /// Sum of the lines (null for orders placed before charges were recorded).
+    pub subtotal_minor: Option<i64>,
+    /// Shipping fee.
+    pub shipping_minor: Option<i64>,
+    /// Tax.
+    pub tax_minor: Option<i64>,
+    /// Shipping method.
+    pub shipping_method: Option<String>,
     /// Priced lines.
     #[sqlx(skip)]
     pub lines: Vec<OrderLineView>,
@@ -383,7 +401,8 @@ pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView
            total_minor, currency, placed_at, paid_at,
            payment_reference, payment_method, shipped_at, carrier, tracking_number, delivered_at, cancelled_at,
            cancel_reason, refund_minor, shipping_address, billing_address, credit_applied_minor,
-           provider_order_id, payment_failure, refunded_minor
+           provider_order_id, payment_failure, refunded_minor, subtotal_minor, shipping_minor,
+           tax_minor, shipping_method
          from orders where order_id = $1",
     )
     .bind(order_id)
