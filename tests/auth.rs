@@ -873,6 +873,38 @@ async fn production_mode_refuses_to_start_without_a_signing_key() {
     );
 }
 
+/// Production refuses what development tolerates: an unknown environment name, and running
+/// without a real payment provider (development starts the simulator instead).
+#[tokio::test]
+async fn production_refuses_an_unknown_environment_and_a_missing_payment_provider() {
+    let db = TestDatabase::create().await;
+    for (environment, expected) in [
+        ("prod", "invalid value 'prod'"),
+        (
+            "production",
+            "a payment provider is required when COMMERCE_ENV=production",
+        ),
+    ] {
+        let env = EngineEnv::embedded(&db).with("COMMERCE_ENV", environment);
+        let output = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_commerce"))
+                .arg("serve")
+                .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env_remove("RAZORPAY_KEY_ID")
+                .env_remove("RAZORPAY_KEY_SECRET")
+                .env_remove("RAZORPAY_WEBHOOK_SECRET")
+                .output(),
+        )
+        .await
+        .expect("exits promptly")
+        .unwrap();
+        assert!(!output.status.success(), "{environment}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{environment}: {stderr}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_carry_security_headers_cors_and_size_limits() {
     let db = TestDatabase::create().await;
