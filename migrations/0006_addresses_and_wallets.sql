@@ -125,3 +125,11 @@ alter table orders
     add column shipping_minor bigint,
     add column tax_minor bigint,
     add column shipping_method text;
+
+-- Emails the notifier sent, once per event.
+create table notifications_sent (
+    event_id  uuid primary key,
+    recipient text not null,
+    subject   text not null,
+    sent_at   timestamptz not null default now()
+);

@@ -1605,3 +1605,157 @@ async fn tax_and_shipping_are_quoted_then_charged_as_quoted() {
         .await;
     assert!(retry["order_id"].is_string());
 }
+
+/// A real SMTP server (aiosmtpd, started here) storing what it receives in a maildir.
+struct SmtpServer {
+    child: tokio::process::Child,
+    url: String,
+    maildir: std::path::PathBuf,
+}
+
+impl SmtpServer {
+    async fn start() -> SmtpServer {
+        let program = std::env::var("AIOSMTPD").unwrap_or_else(|_| {
+            panic!("AIOSMTPD names no aiosmtpd: run ./scripts/test, which installs it")
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = std::env::temp_dir().join(format!("mail-{}", uuid::Uuid::new_v4().simple()));
+        let child = tokio::process::Command::new(program)
+            .args([
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start aiosmtpd");
+        common::eventually(
+            "the SMTP server to listen",
+            Duration::from_secs(30),
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+        SmtpServer {
+            child,
+            url: format!("smtp://127.0.0.1:{port}"),
+            maildir,
+        }
+    }
+
+    /// Every message received, as text.
+    fn messages(&self) -> Vec<String> {
+        std::fs::read_dir(self.maildir.join("new"))
+            .map(|dir| {
+                dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Customers get an email per order event that concerns them, once, also when the engine is
+/// killed and started again in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_are_emailed_once_per_event_across_a_restart() {
+    let mut smtp = SmtpServer::start().await;
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db).with("SMTP_URL", &smtp.url);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("VASE", 3000, 5).await;
+    let customer = api.customer().await;
+    let placed = customer.buy("VASE", 1).await;
+    let order = format!("/orders/{}", placed["order_id"].as_str().unwrap());
+    staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("{order}/payment"),
+            Some(json!({"amount": {"amount_minor": 3000, "currency": "EUR"}, "payment_reference": "bank-7"})),
+        )
+        .await;
+    staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("{order}/shipment"),
+            Some(json!({"carrier": "DHL", "tracking_number": "JD42"})),
+        )
+        .await;
+    common::eventually("two emails", Duration::from_secs(30), || async {
+        smtp.messages().len() >= 2
+    })
+    .await;
+
+    // Killed and started again: what was sent is not sent again; what follows is sent.
+    engine.child.kill().await.unwrap();
+    let mut engine = Process::start("up", &env);
+    let base = engine.base_url().await;
+    let mut admin = staff.admin.clone();
+    admin.base = base.clone();
+    let mut customer = customer.clone();
+    customer.base = base;
+    admin
+        .ok(
+            Method::POST,
+            &format!("{order}/refunds"),
+            Some(json!({"amount": {"amount_minor": 500, "currency": "EUR"}, "reason": "chipped", "to": "store_credit"})),
+        )
+        .await;
+    common::eventually("three emails", Duration::from_secs(30), || async {
+        smtp.messages().len() >= 3
+    })
+    .await;
+    // Every email recorded as sent, and no duplicate from the restart.
+    common::eventually("three emails recorded", Duration::from_secs(30), || async {
+        let (sent,): (i64,) = sqlx::query_as("select count(*) from notifications_sent")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        sent == 3
+    })
+    .await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    let email = customer.get("/me").await.1["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (subject, message) in ["confirmed", "shipped", "Refund"].iter().map(|s| {
+        (
+            s,
+            messages
+                .iter()
+                .find(|m| m.contains(s))
+                .unwrap_or_else(|| panic!("no {s} email")),
+        )
+    }) {
+        assert!(message.contains(&email), "{subject}: {message}");
+        assert!(
+            message.contains("@commerce>"),
+            "a Message-ID from the event: {message}"
+        );
+    }
+    let ids: std::collections::BTreeSet<_> = messages
+        .iter()
+        .filter_map(|m| {
+            m.lines()
+                .find(|l| l.to_lowercase().starts_with("message-id:"))
+        })
+        .collect();
+    assert_eq!(ids.len(), 3);
+    engine.child.kill().await.unwrap();
+    smtp.child.kill().await.unwrap();
+}

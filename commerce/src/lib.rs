@@ -7,6 +7,7 @@
 //! | `relay`   | event log -> Kafka topic                                               |
 //! | `project` | projection worker: Kafka consumer group, or the store's log without Kafka |
 //! | `migrate` | creates the database if needed and applies `migrations/`               |
+//! | `notify`  | emails customers about their orders by SMTP                            |
 //! | `up`      | all of the above in one process                                        |
 
 pub mod processes;
@@ -75,6 +76,12 @@ pub struct Config {
     /// (`5000 EUR`); unset or zero: none.
     #[arg(long, env = "SIGNUP_CREDIT", value_parser = parse_money)]
     pub signup_credit: Option<domain::Money>,
+    /// SMTP server for customer emails, `smtp://host:port`; unset: no emails.
+    #[arg(long, env = "SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of customer emails.
+    #[arg(long, env = "NOTIFY_FROM", default_value = "shop@localhost")]
+    pub notify_from: String,
     /// Days after delivery within which a customer may return units.
     #[arg(long, env = "RETURN_WINDOW_DAYS", default_value_t = 30)]
     pub return_window_days: u64,
@@ -529,6 +536,12 @@ pub async fn up(config: &Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let (c, p, s) = (config.clone(), pool.clone(), shutdown.clone());
     tasks.spawn(async move { project(&c, p, s).await.context("projections") });
+    if config.smtp_url.is_some() {
+        let (c, p, s) = (config.clone(), pool.clone(), shutdown.clone());
+        tasks.spawn(async move { notify(&c, p, s).await.context("notifier") });
+    } else {
+        tracing::info!("SMTP_URL is not set: no customer emails");
+    }
     let (c, s) = (config.clone(), shutdown.clone());
     tasks.spawn(async move { serve(&c, pool, listener, s).await.context("http") });
 
@@ -545,6 +558,26 @@ pub async fn up(config: &Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.cancel();
     }
     result
+}
+
+/// Emails customers about their orders until `shutdown` (see the `notifications` crate).
+pub async fn notify(
+    config: &Config,
+    pool: PgPool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let url = config
+        .smtp_url
+        .as_deref()
+        .context("SMTP_URL is required to send emails")?;
+    let smtp = notifications::SmtpSettings::from_url(url, &config.notify_from)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let store = event_store(config, &pool).await?;
+    tracing::info!(host = %smtp.host, port = smtp.port, "notifier sending customer emails");
+    notifications::Notifier::new(store, pool, smtp)
+        .run(config.poll_interval(), shutdown)
+        .await;
+    Ok(())
 }
 
 /// Creates an admin account from the command line (the only way to get the first admin).

@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Role {
-    /// Run the HTTP API, projections and (with KAFKA_BROKERS) the relay in one process.
+    /// Run the HTTP API, projections, (with KAFKA_BROKERS) the relay and (with SMTP_URL) the
+    /// notifier in one process.
     Up,
     /// Run the HTTP API only.
     Serve,
@@ -31,6 +32,8 @@ enum Role {
     Relay,
     /// Run a projection worker (Kafka consumer group, or the event store's log without Kafka).
     Project,
+    /// Email customers about their orders (needs SMTP_URL).
+    Notify,
     /// Create the database if needed and apply migrations.
     Migrate,
     /// Administration from the command line.
@@ -170,6 +173,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Role::Project => {
             let pool = commerce::database(&config).await?;
             commerce::project(&config, pool, shutdown)
+                .await
+                .map(|()| done)
+        }
+        Role::Notify => {
+            let pool = commerce::database(&config).await?;
+            commerce::notify(&config, pool, shutdown)
                 .await
                 .map(|()| done)
         }
