@@ -985,6 +985,20 @@ impl Aggregate for Order {
                 {
                     return Ok(vec![]);
                 }
+                // The provider's `refund.processed` can arrive before the request is recorded:
+                // the refund happened, so its request is recorded whatever the state now.
+                let processed = order
+                    .refunds_processed
+                    .iter()
+                    .any(|(r, _)| *r == refund_reference);
+                if processed {
+                    return Ok(vec![OrderEvent::RefundRequested {
+                        order_id: order.order_id,
+                        refund_reference,
+                        amount,
+                        reason: reason.into(),
+                    }]);
+                }
                 if !matches!(order.payment, Captured | PartiallyRefunded) {
                     return Err(OrderError::PaymentTransition {
                         state: order.payment,
@@ -1637,6 +1651,34 @@ pub(crate) mod tests {
             Order::from_events(&history).placed.unwrap().fulfilment,
             FulfilmentState::Returned
         );
+    }
+
+    #[test]
+    fn a_refund_processed_before_its_request_is_recorded_still_records_the_request() {
+        let mut history = vec![placed(), paid()];
+        history.extend(
+            Order::from_events(&history)
+                .decide(OrderCommand::CompleteRefund {
+                    refund_reference: "rfnd_9".into(),
+                    amount: eur(600),
+                })
+                .unwrap(),
+        );
+        assert_eq!(
+            Order::from_events(&history).placed.unwrap().payment,
+            PaymentState::Refunded
+        );
+        let requested = Order::from_events(&history)
+            .decide(OrderCommand::RequestRefund {
+                refund_reference: "rfnd_9".into(),
+                amount: eur(600),
+                reason: Reason::parse("late answer").unwrap(),
+            })
+            .unwrap();
+        assert!(matches!(
+            &requested[..],
+            [OrderEvent::RefundRequested { .. }]
+        ));
     }
 
     #[test]
