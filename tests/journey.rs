@@ -866,7 +866,7 @@ async fn payments_through_the_provider_and_its_signed_webhooks() {
         [
             ("payment.failed".to_owned(), Some("applied".to_owned())),
             ("payment.captured".to_owned(), Some("applied".to_owned())),
-            ("payment.authorized".to_owned(), Some("ignored".to_owned())),
+            ("payment.authorized".to_owned(), Some("applied".to_owned())),
         ]
     );
     // Refunds by an admin, through the provider: partial, retried with one key, then the rest.

@@ -452,6 +452,27 @@ async fn apply(state: &AppState, event_id: &str, payload: &Value) -> Result<Stri
                 Err(e) => Err(e.into()),
             }
         }
+        Notification::PaymentAuthorized {
+            order_id,
+            provider_order_id,
+            payment_id,
+            amount_minor,
+            currency,
+        } => {
+            let amount = Money::new(amount_minor, Currency::parse(&currency)?)?;
+            state
+                .commands
+                .authorize_payment(
+                    &ctx,
+                    OrderId::from_uuid(order_id),
+                    provider_order_id,
+                    PaymentReference::parse(&payment_id)?,
+                    amount,
+                )
+                .await?;
+            tracing::info!(%event_id, %order_id, "payment authorized");
+            Ok("applied".into())
+        }
         Notification::PaymentFailed {
             order_id,
             provider_order_id,

@@ -47,6 +47,23 @@ impl CommandHandler {
         self.order_command(ctx, order_id, None, command).await
     }
 
+    /// Records that the provider reserved the amount; changes nothing once captured.
+    pub async fn authorize_payment(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        provider_order_id: String,
+        payment_reference: PaymentReference,
+        amount: Money,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::AuthorizePayment {
+            provider_order_id,
+            payment_reference,
+            amount,
+        };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
     /// Records a failed payment attempt.
     pub async fn fail_payment(
         &self,

@@ -273,6 +273,15 @@ pub enum OrderCommand {
         /// How it was paid.
         method: PaymentMethod,
     },
+    /// Record that the provider reserved the amount (idempotent; nothing after a capture).
+    AuthorizePayment {
+        /// The provider's payment request it belongs to.
+        provider_order_id: String,
+        /// The provider's payment id.
+        payment_reference: PaymentReference,
+        /// Amount authorized.
+        amount: Money,
+    },
     /// Record a failed payment attempt (paying again stays possible).
     FailPayment {
         /// The provider's payment request it belongs to.
@@ -412,6 +421,17 @@ pub enum OrderEvent {
         /// What the provider will collect.
         amount: Money,
     },
+    /// The provider reserved the amount due; a capture follows.
+    PaymentAuthorized {
+        /// The order.
+        order_id: OrderId,
+        /// The provider's payment request.
+        provider_order_id: String,
+        /// The provider's payment id.
+        payment_reference: String,
+        /// Amount authorized.
+        amount: Money,
+    },
     /// A payment attempt failed at the provider; the order can still be paid.
     PaymentFailed {
         /// The order.
@@ -510,6 +530,7 @@ impl DomainEvent for OrderEvent {
             OrderEvent::OrderDelivered { .. } => "OrderDelivered",
             OrderEvent::PaymentRequested { .. } => "PaymentRequested",
             OrderEvent::PaymentFailed { .. } => "PaymentFailed",
+            OrderEvent::PaymentAuthorized { .. } => "PaymentAuthorized",
             OrderEvent::RefundRequested { .. } => "RefundRequested",
             OrderEvent::RefundProcessed { .. } => "RefundProcessed",
             OrderEvent::ReturnRequested { .. } => "ReturnRequested",
@@ -926,8 +947,11 @@ impl Aggregate for Order {
                 {
                     return Ok(vec![]);
                 }
-                let order =
-                    self.transition("capture a payment of", &[Pending, Failed], &[Unfulfilled])?;
+                let order = self.transition(
+                    "capture a payment of",
+                    &[Pending, Failed, Authorized],
+                    &[Unfulfilled],
+                )?;
                 if order.provider_order_id.as_deref() != Some(provider_order_id.as_str()) {
                     return Err(OrderError::UnknownPaymentRequest(provider_order_id));
                 }
@@ -945,6 +969,26 @@ impl Aggregate for Order {
                     payment_method: method,
                 }])
             }
+            OrderCommand::AuthorizePayment {
+                provider_order_id,
+                payment_reference,
+                amount,
+            } => {
+                let order = self.require()?;
+                // Authorizations arriving after the capture, or twice, change nothing.
+                if !matches!(order.payment, Pending | Failed) || order.state != OrderState::Open {
+                    return Ok(vec![]);
+                }
+                if order.provider_order_id.as_deref() != Some(provider_order_id.as_str()) {
+                    return Err(OrderError::UnknownPaymentRequest(provider_order_id));
+                }
+                Ok(vec![OrderEvent::PaymentAuthorized {
+                    order_id: order.order_id,
+                    provider_order_id,
+                    payment_reference: payment_reference.into(),
+                    amount,
+                }])
+            }
             OrderCommand::FailPayment {
                 provider_order_id,
                 payment_reference,
@@ -952,7 +996,7 @@ impl Aggregate for Order {
             } => {
                 let order = self.require()?;
                 // A late failure of another attempt changes nothing once paid or closed.
-                if order.payment != Pending && order.payment != Failed
+                if !matches!(order.payment, Pending | Failed | Authorized)
                     || order.state != OrderState::Open
                 {
                     return Ok(vec![]);
@@ -1221,6 +1265,11 @@ impl Aggregate for Order {
             OrderEvent::PaymentFailed { .. } => {
                 if let Some(order) = &mut self.placed {
                     order.payment = PaymentState::Failed;
+                }
+            }
+            OrderEvent::PaymentAuthorized { .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.payment = PaymentState::Authorized;
                 }
             }
             OrderEvent::RefundRequested {
@@ -1502,6 +1551,18 @@ pub(crate) mod tests {
             Order::from_events(&history).decide(capture("pay_2", 599)),
             Err(OrderError::PaymentMismatch { .. })
         ));
+        let authorized = Order::from_events(&history)
+            .decide(OrderCommand::AuthorizePayment {
+                provider_order_id: "order_1".into(),
+                payment_reference: reference("pay_2"),
+                amount: eur(600),
+            })
+            .unwrap();
+        history.extend(authorized);
+        assert_eq!(
+            Order::from_events(&history).placed.unwrap().payment,
+            PaymentState::Authorized
+        );
         let paid = Order::from_events(&history)
             .decide(capture("pay_2", 600))
             .unwrap();

@@ -94,6 +94,7 @@ catalogue! {
     "OrderShipped", 1, Order::CATEGORY, "The order was handed to a carrier.";
     "OrderDelivered", 1, Order::CATEGORY, "The order reached the customer.";
     "PaymentRequested", 1, Order::CATEGORY, "A payment of the amount due was opened at a payment provider.";
+    "PaymentAuthorized", 1, Order::CATEGORY, "The provider reserved the amount due; its capture follows.";
     "PaymentFailed", 1, Order::CATEGORY, "A payment attempt failed at the provider; the order can still be paid.";
     "RefundRequested", 1, Order::CATEGORY, "A refund of (part of) the payment was accepted by the provider.";
     "RefundProcessed", 1, Order::CATEGORY, "A refund was paid out by the provider.";

@@ -208,6 +208,19 @@ pub enum Notification {
         /// How it was paid (`card`, `netbanking`, `upi`, ...).
         method: String,
     },
+    /// The provider reserved the amount of a payment (capture follows).
+    PaymentAuthorized {
+        /// The engine's order.
+        order_id: Uuid,
+        /// The provider order.
+        provider_order_id: String,
+        /// The provider's payment id.
+        payment_id: String,
+        /// Amount in minor units.
+        amount_minor: i64,
+        /// ISO 4217 code.
+        currency: String,
+    },
     /// A payment attempt failed.
     PaymentFailed {
         /// The engine's order.
@@ -275,6 +288,15 @@ pub fn parse(body: &Value) -> Result<Notification, MalformedWebhook> {
                 .ok_or_else(|| MalformedWebhook("no amount".into()))?,
             currency: text(&payment["currency"], "currency")?,
             method: payment["method"].as_str().unwrap_or("card").to_owned(),
+        }),
+        "payment.authorized" => Ok(Notification::PaymentAuthorized {
+            order_id: order_id()?,
+            provider_order_id: text(&payment["order_id"], "order id")?,
+            payment_id: text(&payment["id"], "payment id")?,
+            amount_minor: payment["amount"]
+                .as_i64()
+                .ok_or_else(|| MalformedWebhook("no amount".into()))?,
+            currency: text(&payment["currency"], "currency")?,
         }),
         "payment.failed" => Ok(Notification::PaymentFailed {
             order_id: order_id()?,
@@ -347,7 +369,7 @@ mod tests {
         assert!(
             matches!(parse(&failed).unwrap(), Notification::PaymentFailed { reason, .. } if reason == "card declined")
         );
-        let other = json!({"event": "payment.authorized"});
+        let other = json!({"event": "order.paid"});
         assert!(matches!(parse(&other).unwrap(), Notification::Other { .. }));
         assert!(parse(&json!({"event": "payment.captured"})).is_err());
     }

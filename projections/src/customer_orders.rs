@@ -69,6 +69,7 @@ impl Projection for CustomerOrdersProjection {
             // The summary status does not change while a payment is opened or fails.
             OrderEvent::PaymentRequested { .. }
             | OrderEvent::PaymentFailed { .. }
+            | OrderEvent::PaymentAuthorized { .. }
             | OrderEvent::RefundRequested { .. }
             | OrderEvent::RefundProcessed { .. }
             | OrderEvent::ReturnRequested { .. }

@@ -150,6 +150,16 @@ impl Projection for OrderProjection {
                 .execute(&mut *tx)
                 .await?;
             }
+            OrderEvent::PaymentAuthorized { order_id, .. } => {
+                sqlx::query(
+                    "update orders set payment_state = $2, updated_at = $3 where order_id = $1",
+                )
+                .bind(order_id.as_uuid())
+                .bind(PaymentState::Authorized.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
             OrderEvent::PaymentFailed {
                 order_id, reason, ..
             } => {
