@@ -1759,3 +1759,100 @@ async fn customers_are_emailed_once_per_event_across_a_restart() {
     engine.child.kill().await.unwrap();
     smtp.child.kill().await.unwrap();
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The refund of a cancelled captured order, interrupted by killing the engine right after the
+/// cancellation, is made once after a restart (the provider simulator runs on its own here, so
+/// it outlives the engine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_cancellation_refund_is_made_once_after_a_restart() {
+    let db = TestDatabase::create().await;
+    let (provider_port, http_port) = (free_port(), free_port());
+    let env = EngineEnv::embedded(&db)
+        .with("HTTP_ADDR", &format!("127.0.0.1:{http_port}"))
+        .with("RAZORPAY_URL", &format!("http://127.0.0.1:{provider_port}"))
+        .with("RAZORPAY_KEY_ID", "rzp_test_crash")
+        .with("RAZORPAY_KEY_SECRET", "key secret of the test")
+        .with("RAZORPAY_WEBHOOK_SECRET", "webhook secret of the test");
+    let mut provider = Process::start(
+        "payment-simulator",
+        &env.clone()
+            .with(
+                "PAYMENT_SIMULATOR_ADDR",
+                &format!("127.0.0.1:{provider_port}"),
+            )
+            .with(
+                "SIMULATOR_WEBHOOK_URL",
+                &format!("http://127.0.0.1:{http_port}/webhooks/razorpay"),
+            ),
+    );
+    let simulator = provider.base_url().await;
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("LAMP", 1200, 10).await;
+    let customer = api.customer().await;
+    let placed = customer.buy("LAMP", 1).await;
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let path = format!("/orders/{order_id}");
+    let session = customer
+        .ok(Method::POST, &format!("{path}/payment-session"), None)
+        .await;
+    let http = reqwest::Client::new();
+    http.post(format!(
+        "{simulator}/simulator/orders/{}/pay",
+        session["provider_order_id"].as_str().unwrap()
+    ))
+    .json(&json!({}))
+    .send()
+    .await
+    .unwrap();
+    common::eventually("the capture", Duration::from_secs(30), || async {
+        customer.get(&path).await.1["payment_state"] == "captured"
+    })
+    .await;
+    customer
+        .ok(
+            Method::POST,
+            &format!("{path}/cancellation"),
+            Some(json!({"reason": "never mind"})),
+        )
+        .await;
+    engine.child.kill().await.unwrap();
+
+    let mut engine = Process::start("up", &env);
+    engine.base_url().await;
+    common::eventually("the refund, paid out", Duration::from_secs(30), || async {
+        customer.get(&path).await.1["payment_state"] == "refunded"
+    })
+    .await;
+    let (requested,): (i64,) = sqlx::query_as(
+        "select count(*) from events where stream_id = $1 and event_type = 'RefundRequested'",
+    )
+    .bind(format!("order-{order_id}"))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(requested, 1);
+    let ledger: Value = http
+        .get(format!("{simulator}/simulator/ledger"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger["refunded"]["EUR"], 1200,
+        "one refund at the provider: {ledger}"
+    );
+    engine.child.kill().await.unwrap();
+    provider.child.kill().await.unwrap();
+}

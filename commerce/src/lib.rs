@@ -8,6 +8,7 @@
 //! | `project` | projection worker: Kafka consumer group, or the store's log without Kafka |
 //! | `migrate` | creates the database if needed and applies `migrations/`               |
 //! | `notify`  | emails customers about their orders by SMTP                            |
+//! | `payment-simulator` | the payment provider simulator on its own                    |
 //! | `up`      | all of the above in one process                                        |
 
 pub mod processes;
@@ -122,6 +123,10 @@ pub struct PaymentSettings {
     /// Secret the provider signs webhooks with.
     #[arg(long, env = "RAZORPAY_WEBHOOK_SECRET", hide_env_values = true)]
     pub razorpay_webhook_secret: Option<String>,
+    /// Where `commerce payment-simulator` delivers webhooks (the engine's
+    /// `/webhooks/razorpay`).
+    #[arg(long, env = "SIMULATOR_WEBHOOK_URL")]
+    pub simulator_webhook_url: Option<String>,
     /// Where the simulator listens when it is started (`:0` picks a port).
     #[arg(long, env = "PAYMENT_SIMULATOR_ADDR", default_value = "127.0.0.1:8081")]
     pub simulator_addr: SocketAddr,
@@ -558,6 +563,33 @@ pub async fn up(config: &Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.cancel();
     }
     result
+}
+
+/// Runs the provider simulator on its own until `shutdown`, with the keys the engine is given
+/// (`RAZORPAY_KEY_ID`, `RAZORPAY_KEY_SECRET`, `RAZORPAY_WEBHOOK_SECRET`), delivering webhooks
+/// to `SIMULATOR_WEBHOOK_URL`. Outlives engine restarts, unlike the simulator `serve` starts.
+pub async fn payment_simulator(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let provider = config
+        .payments
+        .provider()?
+        .context("set RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET")?;
+    let webhook_url = config
+        .payments
+        .simulator_webhook_url
+        .clone()
+        .context("set SIMULATOR_WEBHOOK_URL to the engine's /webhooks/razorpay")?;
+    let listener = TcpListener::bind(config.payments.simulator_addr).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, %webhook_url, "payment provider simulator");
+    println!("commerce: listening on http://{addr}");
+    let settings = payments::simulator::SimulatorConfig {
+        key_id: provider.key_id,
+        key_secret: provider.key_secret,
+        webhook_secret: provider.webhook_secret,
+        webhook_url,
+    };
+    payments::simulator::serve(listener, settings, shutdown.cancelled_owned()).await?;
+    Ok(())
 }
 
 /// Emails customers about their orders until `shutdown` (see the `notifications` crate).

@@ -34,6 +34,9 @@ enum Role {
     Project,
     /// Email customers about their orders (needs SMTP_URL).
     Notify,
+    /// Run the payment provider simulator on its own (keys from RAZORPAY_*, webhooks to
+    /// SIMULATOR_WEBHOOK_URL).
+    PaymentSimulator,
     /// Create the database if needed and apply migrations.
     Migrate,
     /// Administration from the command line.
@@ -176,6 +179,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .map(|()| done)
         }
+        Role::PaymentSimulator => commerce::payment_simulator(&config, shutdown)
+            .await
+            .map(|()| done),
         Role::Notify => {
             let pool = commerce::database(&config).await?;
             commerce::notify(&config, pool, shutdown)
