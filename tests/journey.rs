@@ -1856,3 +1856,75 @@ async fn an_interrupted_cancellation_refund_is_made_once_after_a_restart() {
     engine.child.kill().await.unwrap();
     provider.child.kill().await.unwrap();
 }
+
+/// Store credit never goes below zero over HTTP either: withdrawals and a checkout race for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_credit_never_goes_below_zero_over_http() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    staff.list("PEN", 500, 10).await;
+    let customer = api.customer().await;
+    let me = customer.id();
+    staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("/admin/accounts/{me}/wallet/grants"),
+            Some(json!({"amount": {"amount_minor": 1000, "currency": "EUR"}, "reason": "race"})),
+        )
+        .await;
+    customer
+        .ok(
+            Method::POST,
+            &format!("/customers/{me}/cart/items"),
+            Some(json!({"sku": "PEN", "quantity": 1})),
+        )
+        .await;
+    let withdrawals = (0..8).map(|_| {
+        let admin = staff.admin.clone();
+        tokio::spawn(async move {
+            let (status, _) = admin
+                .post(
+                    &format!("/admin/accounts/{me}/wallet/withdrawals"),
+                    json!({"amount": {"amount_minor": 300, "currency": "EUR"}, "reason": "race"}),
+                )
+                .await;
+            (status, 300)
+        })
+    });
+    let checkout = {
+        let customer = customer.clone();
+        tokio::spawn(async move {
+            let (status, _) = customer
+                .post(
+                    &format!("/customers/{me}/orders"),
+                    json!({"store_credit": {"amount_minor": 400, "currency": "EUR"}}),
+                )
+                .await;
+            (if status == 201 { 200 } else { status }, 400)
+        })
+    };
+    let mut spent = 0;
+    for result in futures::future::join_all(withdrawals.chain([checkout])).await {
+        let (status, amount) = result.unwrap();
+        match status {
+            200 => spent += amount,
+            422 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(spent <= 1000 && spent > 600, "{spent}");
+    let (balance,): (i64,) = sqlx::query_as(
+        "select coalesce(sum(case when event_type in ('CreditGranted', 'CreditReturned', 'CreditRefunded')
+                  then (payload->'amount'->>'amount_minor')::int8
+                  else -(payload->'amount'->>'amount_minor')::int8 end), 0)::int8
+         from events where stream_id = $1",
+    )
+    .bind(format!("wallet-{me}"))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(balance, 1000 - spent);
+    assert!(balance >= 0);
+}
