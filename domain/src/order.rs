@@ -781,6 +781,19 @@ impl PlacedOrder {
         )
         .unwrap_or(self.total)
     }
+
+    /// Checks that `amount` is exactly what is left to pay.
+    fn expect_due(&self, amount: Money) -> Result<(), OrderError> {
+        let due = self.amount_due();
+        if amount == due {
+            Ok(())
+        } else {
+            Err(OrderError::PaymentMismatch {
+                total: due,
+                paid: amount,
+            })
+        }
+    }
 }
 
 impl Order {
@@ -889,13 +902,7 @@ impl Aggregate for Order {
                 method,
             } => {
                 let order = self.transition("pay", &[Pending, Failed], &[Unfulfilled])?;
-                let due = order.amount_due();
-                if amount != due {
-                    return Err(OrderError::PaymentMismatch {
-                        total: due,
-                        paid: amount,
-                    });
-                }
+                order.expect_due(amount)?;
                 Ok(vec![OrderEvent::OrderPaid {
                     order_id: order.order_id,
                     amount,
@@ -921,13 +928,7 @@ impl Aggregate for Order {
             } => {
                 let order =
                     self.transition("request payment", &[Pending, Failed], &[Unfulfilled])?;
-                let due = order.amount_due();
-                if amount != due {
-                    return Err(OrderError::PaymentMismatch {
-                        total: due,
-                        paid: amount,
-                    });
-                }
+                order.expect_due(amount)?;
                 Ok(vec![OrderEvent::PaymentRequested {
                     order_id: order.order_id,
                     provider,
@@ -955,13 +956,7 @@ impl Aggregate for Order {
                 if order.provider_order_id.as_deref() != Some(provider_order_id.as_str()) {
                     return Err(OrderError::UnknownPaymentRequest(provider_order_id));
                 }
-                let due = order.amount_due();
-                if amount != due {
-                    return Err(OrderError::PaymentMismatch {
-                        total: due,
-                        paid: amount,
-                    });
-                }
+                order.expect_due(amount)?;
                 Ok(vec![OrderEvent::OrderPaid {
                     order_id: order.order_id,
                     amount,
@@ -982,6 +977,8 @@ impl Aggregate for Order {
                 if order.provider_order_id.as_deref() != Some(provider_order_id.as_str()) {
                     return Err(OrderError::UnknownPaymentRequest(provider_order_id));
                 }
+                // A reservation of any other sum cannot be captured: refuse it here.
+                order.expect_due(amount)?;
                 Ok(vec![OrderEvent::PaymentAuthorized {
                     order_id: order.order_id,
                     provider_order_id,
@@ -1551,13 +1548,19 @@ pub(crate) mod tests {
             Order::from_events(&history).decide(capture("pay_2", 599)),
             Err(OrderError::PaymentMismatch { .. })
         ));
-        let authorized = Order::from_events(&history)
-            .decide(OrderCommand::AuthorizePayment {
-                provider_order_id: "order_1".into(),
-                payment_reference: reference("pay_2"),
-                amount: eur(600),
-            })
-            .unwrap();
+        let authorize = |minor: i64| OrderCommand::AuthorizePayment {
+            provider_order_id: "order_1".into(),
+            payment_reference: reference("pay_2"),
+            amount: eur(minor),
+        };
+        assert!(
+            matches!(
+                Order::from_events(&history).decide(authorize(599)),
+                Err(OrderError::PaymentMismatch { .. })
+            ),
+            "a reservation of another sum is refused"
+        );
+        let authorized = Order::from_events(&history).decide(authorize(600)).unwrap();
         history.extend(authorized);
         assert_eq!(
             Order::from_events(&history).placed.unwrap().payment,
