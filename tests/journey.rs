@@ -1049,13 +1049,15 @@ async fn unpaid_orders_are_cancelled_after_the_payment_timeout_across_restarts()
 
 /// Money reconciles: two hundred orders through the simulator — captures, failures then
 /// captures, timeouts, partial refunds, cancellations refunded by themselves, store credit —
-/// and the engine's books equal the provider's and the wallets'.
+/// and the engine's books equal the provider's and the wallets'. It runs through Kafka, so the
+/// process managers work from read models fed by the topic, and a back office reading the
+/// topic alone keeps the same books.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn money_reconciles_with_the_provider_and_the_wallets() {
     const CUSTOMERS: usize = 30;
     const ORDERS_EACH: usize = 7;
     let db = TestDatabase::create().await;
-    let env = EngineEnv::embedded(&db)
+    let env = EngineEnv::kafka(&db)
         .with("PAYMENT_TIMEOUT_SECS", "3")
         .with("SIGNUP_CREDIT", "300 EUR");
     let mut engine = Process::start("up", &env);
@@ -1214,6 +1216,37 @@ async fn money_reconciles_with_the_provider_and_the_wallets() {
     .await
     .unwrap();
     assert_eq!(cancelled_unpaid, count(2));
+
+    // The back office's books, from the topic alone (records de-duplicated by event id).
+    let (stored,): (i64,) = sqlx::query_as("select count(*) from events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let records = common::read_topic(&env, stored as usize).await;
+    let mut seen = std::collections::HashSet::new();
+    let mut topic = std::collections::BTreeMap::<&str, i64>::new();
+    for record in records.iter().filter(|r| seen.insert(r.event_id)) {
+        let data = &record.payload;
+        let minor = |field: &str| data[field]["amount_minor"].as_i64().unwrap_or(0);
+        let mut add = |book: &'static str, amount: i64| *topic.entry(book).or_default() += amount;
+        match record.event_type.as_str() {
+            "OrderPlaced" => {
+                add("charged", minor("total"));
+                add("credit_used", minor("credit_applied"));
+            }
+            "OrderPaid" => add("captured", minor("amount")),
+            "RefundProcessed" => add("refunded", minor("amount")),
+            "CreditGranted" | "CreditReturned" | "CreditRefunded" => add("wallets", minor("amount")),
+            "CreditSpent" | "CreditWithdrawn" => add("wallets", -minor("amount")),
+            _ => {}
+        }
+    }
+    assert_eq!(seen.len() as i64, stored, "every stored event is on the topic");
+    assert_eq!(topic["charged"], totals["charged_minor"].as_i64().unwrap());
+    assert_eq!(topic["credit_used"], totals["credit_used_minor"].as_i64().unwrap());
+    assert_eq!(topic["captured"], captured, "{topic:?}");
+    assert_eq!(topic["refunded"], refunded, "{topic:?}");
+    assert_eq!(topic["wallets"], balances, "{topic:?}");
     engine.child.kill().await.unwrap();
 }
 
@@ -1615,6 +1648,16 @@ struct SmtpServer {
 
 impl SmtpServer {
     async fn start() -> SmtpServer {
+        Self::start_with("aiosmtpd.handlers.Mailbox", &[]).await
+    }
+
+    /// A server that stores the `n`th message, then holds back its acknowledgement for a
+    /// minute (`tests/smtp/stalling_mailbox.py`); [`SmtpServer::stalled`] tells when.
+    async fn start_stalling(n: usize) -> SmtpServer {
+        Self::start_with("stalling_mailbox.StallingMailbox", &[n.to_string()]).await
+    }
+
+    async fn start_with(handler: &str, args: &[String]) -> SmtpServer {
         let program = std::env::var("AIOSMTPD").unwrap_or_else(|_| {
             panic!("AIOSMTPD names no aiosmtpd: run ./scripts/test, which installs it")
         });
@@ -1625,14 +1668,13 @@ impl SmtpServer {
             .port();
         let maildir = std::env::temp_dir().join(format!("mail-{}", uuid::Uuid::new_v4().simple()));
         let child = tokio::process::Command::new(program)
-            .args([
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
+            .args(["-n", "-l", &format!("127.0.0.1:{port}"), "-c", handler])
             .arg(&maildir)
+            .args(args)
+            .env(
+                "PYTHONPATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/smtp"),
+            )
             .kill_on_drop(true)
             .spawn()
             .expect("start aiosmtpd");
@@ -1651,6 +1693,11 @@ impl SmtpServer {
             url: format!("smtp://127.0.0.1:{port}"),
             maildir,
         }
+    }
+
+    /// Whether the stalling server holds back an acknowledgement now (or did).
+    fn stalled(&self) -> bool {
+        self.maildir.join("stalled").exists()
     }
 
     /// Every message received, as text.
@@ -1756,6 +1803,80 @@ async fn customers_are_emailed_once_per_event_across_a_restart() {
         })
         .collect();
     assert_eq!(ids.len(), 3);
+    engine.child.kill().await.unwrap();
+    smtp.child.kill().await.unwrap();
+}
+
+/// The Message-ID header of a stored message.
+fn message_id(message: &str) -> Option<&str> {
+    message
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("message-id:"))
+        .map(|l| l["message-id:".len()..].trim())
+}
+
+/// Killed inside an SMTP exchange, in the middle of a batch: the server has stored the third
+/// confirmation but not yet acknowledged it when the engine dies. After the restart every
+/// order's confirmation has arrived; only the one whose acknowledgement was cut off arrives a
+/// second time, under the same Message-ID, so a receiver can drop it; nothing is recorded twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_killed_inside_an_smtp_exchange_resends_only_the_unacknowledged_email() {
+    const ORDERS: usize = 6;
+    let mut smtp = SmtpServer::start_stalling(3).await;
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db).with("SMTP_URL", &smtp.url);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("BOWL", 800, 20).await;
+    let customer = api.customer().await;
+    let mut orders = Vec::new();
+    for _ in 0..ORDERS {
+        orders.push(customer.buy("BOWL", 1).await["order_id"].as_str().unwrap().to_owned());
+    }
+    common::eventually(
+        "the server to hold back the third acknowledgement",
+        Duration::from_secs(30),
+        || async { smtp.stalled() },
+    )
+    .await;
+    engine.child.kill().await.unwrap();
+    assert_eq!(smtp.messages().len(), 3, "the batch was cut at the third email");
+    let (recorded,): (i64,) = sqlx::query_as("select count(*) from notifications_sent")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 2, "the third email was accepted, never acknowledged");
+
+    let mut engine = Process::start("up", &env);
+    engine.base_url().await;
+    common::eventually("every email recorded", Duration::from_secs(30), || async {
+        let (sent,): (i64,) = sqlx::query_as("select count(*) from notifications_sent")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        sent == ORDERS as i64
+    })
+    .await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), ORDERS + 1, "{messages:#?}");
+    let mut per_id = std::collections::BTreeMap::<&str, usize>::new();
+    for message in &messages {
+        *per_id.entry(message_id(message).expect("Message-ID")).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), ORDERS, "one Message-ID per event");
+    assert_eq!(
+        per_id.values().filter(|&&n| n == 2).count(),
+        1,
+        "exactly one email came twice: {per_id:?}"
+    );
+    for order in &orders {
+        let confirmations = messages
+            .iter()
+            .filter(|m| m.contains(&format!("Order {order} confirmed")))
+            .count();
+        assert!((1..=2).contains(&confirmations), "order {order}: {confirmations}");
+    }
     engine.child.kill().await.unwrap();
     smtp.child.kill().await.unwrap();
 }
