@@ -313,6 +313,12 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("POST", "/products", SELLER_OR_ADMIN),
     ("PUT", "/products/{sku}/price", SELLER_OR_ADMIN),
     ("POST", "/products/{sku}/stock", SELLER_OR_ADMIN),
+    ("PUT", "/products/{sku}", SELLER_OR_ADMIN),
+    ("POST", "/products/{sku}/stock/adjustments", SELLER_OR_ADMIN),
+    ("PUT", "/products/{sku}/low-stock-threshold", SELLER_OR_ADMIN),
+    ("POST", "/products/{sku}/archival", SELLER_OR_ADMIN),
+    ("DELETE", "/products/{sku}/archival", SELLER_OR_ADMIN),
+    ("GET", "/seller/products", SELLER_OR_ADMIN),
     ("GET", "/customers/{customer_id}/cart", CUSTOMER_OR_ADMIN),
     (
         "POST",
@@ -641,6 +647,36 @@ async fn other_peoples_carts_orders_and_products_are_out_of_reach() {
         )
         .await;
     assert_eq!(status, 403);
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/products/OWN-1",
+            Some(json!({"name": "Mine now", "category": "loot"})),
+        ),
+        (
+            Method::POST,
+            "/products/OWN-1/stock/adjustments",
+            Some(json!({"change": -1, "reason": "theft"})),
+        ),
+        (
+            Method::PUT,
+            "/products/OWN-1/low-stock-threshold",
+            Some(json!({"threshold": 1})),
+        ),
+        (
+            Method::POST,
+            "/products/OWN-1/archival",
+            Some(json!({"reason": "spite"})),
+        ),
+        (Method::DELETE, "/products/OWN-1/archival", None),
+    ] {
+        let (status, body) = rival.send(method.clone(), path, body, &[]).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+    }
+    let (status, _) = rival
+        .get(&format!("/seller/products?seller_id={}", staff.seller.id()))
+        .await;
+    assert_eq!(status, 403, "a seller sees only their own products");
     let (status, _) = rival
         .send(
             Method::PUT,

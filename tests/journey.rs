@@ -2,6 +2,7 @@
 //! broker: HTTP command -> aggregate -> event store -> [relay -> Kafka -> consumer group] ->
 //! read models -> HTTP query. Also: concurrent orders for the last units never oversell.
 
+mod catalog;
 mod common;
 
 use std::time::{Duration, Instant};

@@ -25,8 +25,6 @@ use commands::Missing;
 /// Query routes and who may call them.
 pub fn routes() -> Routes {
     Routes::default()
-        .add(Method::GET, "/products", Access::Public, list_products)
-        .add(Method::GET, "/products/{sku}", Access::Public, get_product)
         .add(
             Method::GET,
             "/customers/{customer_id}/cart",
@@ -96,17 +94,6 @@ pub(crate) async fn consistent(
     Ok(())
 }
 
-/// `GET /products` parameters.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProductsQuery {
-    category: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-    min_position: Option<i64>,
-    wait_ms: Option<u64>,
-}
-
 pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit.unwrap_or(20) {
         l @ 1..=100 => Ok(l),
@@ -115,55 +102,6 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
             "limit must be between 1 and 100",
         )),
     }
-}
-
-async fn list_products(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ProductsQuery>,
-) -> Result<Json<catalog::ProductPage>, ApiError> {
-    let limit = page_limit(q.limit)?;
-    let offset = q.offset.unwrap_or(0);
-    if !(0..=100_000).contains(&offset) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "offset must be between 0 and 100000",
-        ));
-    }
-    let consistency = Consistency {
-        min_position: q.min_position,
-        wait_ms: q.wait_ms,
-    };
-    let category = q
-        .category
-        .as_deref()
-        .map(domain::text::CategoryName::parse)
-        .transpose()
-        .map_err(|e| {
-            ApiError::bad_request("invalid_query", e.to_string()).with("field", "category")
-        })?;
-    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
-    let page = catalog::list_products(
-        &state.read_pool,
-        category.as_ref().map(|c| c.as_str()),
-        limit,
-        offset,
-    )
-    .await?;
-    Ok(Json(page))
-}
-
-async fn get_product(
-    State(state): State<AppState>,
-    ApiPath(raw_sku): ApiPath<String>,
-    ApiQuery(consistency): ApiQuery<Consistency>,
-) -> Result<Json<catalog::ProductView>, ApiError> {
-    let sku = domain::Sku::parse(raw_sku)
-        .map_err(|e| ApiError::bad_request("invalid_path", e.to_string()).with("field", "sku"))?;
-    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
-    catalog::get_product(&state.read_pool, sku.as_str())
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::missing(Missing::Product))
 }
 
 async fn get_cart(

@@ -332,5 +332,19 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     }
 }
 
+/// The verified caller of a public route, when the request carried a valid token.
+pub struct MaybeCaller(pub Option<Actor>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MaybeCaller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(MaybeCaller(parts.extensions.get::<Actor>().cloned()))
+    }
+}
+
 /// Shared handle.
 pub type SharedSecurity = Arc<Security>;

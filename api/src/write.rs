@@ -6,19 +6,16 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
 use commands::{CommandOutcome, Missing};
-use domain::product::ProductDetails;
-use domain::text::{
-    Carrier, CategoryName, Description, PaymentReference, ProductName, Reason, TrackingNumber,
-};
+use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
 use domain::values::Currency;
-use domain::{AccountId, CustomerId, Money, OrderId, Quantity, Sku};
+use domain::{CustomerId, Money, OrderId, Quantity, Sku};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::addresses::CheckoutBody;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, Context, IdempotencyKey, IfMatch, OptionalJson};
-use crate::routes::{Access, Routes, ADMINS, CUSTOMERS, SELLERS};
+use crate::routes::{Access, Routes, ADMINS, CUSTOMERS};
 use crate::security::{Actor, Caller};
 use crate::AppState;
 
@@ -26,19 +23,6 @@ use crate::AppState;
 pub fn routes() -> Routes {
     use Access::Roles;
     Routes::default()
-        .add(Method::POST, "/products", Roles(SELLERS), create_product)
-        .add(
-            Method::PUT,
-            "/products/{sku}/price",
-            Roles(SELLERS),
-            change_price,
-        )
-        .add(
-            Method::POST,
-            "/products/{sku}/stock",
-            Roles(SELLERS),
-            receive_stock,
-        )
         .add(
             Method::POST,
             "/customers/{customer_id}/cart/items",
@@ -95,24 +79,6 @@ pub fn routes() -> Routes {
         )
 }
 
-/// A seller may change only their own products; admins any. Products are public, so another
-/// seller's product answers 403, a missing one 404.
-async fn own_product(state: &AppState, actor: &Actor, sku: &Sku) -> Result<(), ApiError> {
-    match state.commands.product_seller(sku).await? {
-        None => Err(ApiError::missing(Missing::Product)),
-        Some(seller)
-            if seller.as_uuid() == actor.account_id || actor.has(domain::account::Role::Admin) =>
-        {
-            Ok(())
-        }
-        Some(_) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this product belongs to another seller",
-        )),
-    }
-}
-
 /// A customer may act only on their own orders; admins on any. Another customer's order
 /// answers exactly like a missing one.
 async fn own_order(state: &AppState, actor: &Actor, order: Uuid) -> Result<OrderId, ApiError> {
@@ -157,77 +123,11 @@ fn ok(outcome: CommandOutcome) -> Accepted {
     (StatusCode::OK, Json(outcome))
 }
 
-/// `POST /products` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProduct {
-    sku: String,
-    name: String,
-    #[serde(default)]
-    description: String,
-    category: String,
-    price: MoneyInput,
-}
-
-async fn create_product(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Context(ctx): Context,
-    ApiJson(body): ApiJson<CreateProduct>,
-) -> Result<Accepted, ApiError> {
-    let details = ProductDetails {
-        name: ProductName::parse(&body.name)?,
-        description: Description::parse(&body.description)?,
-        category: CategoryName::parse(&body.category)?,
-    };
-    let outcome = state
-        .commands
-        .create_product(
-            &ctx,
-            AccountId::from_uuid(actor.account_id),
-            sku(&body.sku)?,
-            details,
-            body.price.parse()?,
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(outcome)))
-}
-
-async fn change_price(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Context(ctx): Context,
-    ApiPath(raw_sku): ApiPath<String>,
-    ApiJson(body): ApiJson<MoneyInput>,
-) -> Result<Accepted, ApiError> {
-    own_product(&state, &actor, &sku(&raw_sku)?).await?;
-    let outcome = state
-        .commands
-        .change_price(&ctx, sku(&raw_sku)?, body.parse()?)
-        .await?;
-    Ok(ok(outcome))
-}
-
 /// `{"quantity": n}` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuantityInput {
-    quantity: i64,
-}
-
-async fn receive_stock(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Context(ctx): Context,
-    ApiPath(raw_sku): ApiPath<String>,
-    ApiJson(body): ApiJson<QuantityInput>,
-) -> Result<Accepted, ApiError> {
-    own_product(&state, &actor, &sku(&raw_sku)?).await?;
-    let outcome = state
-        .commands
-        .receive_stock(&ctx, sku(&raw_sku)?, quantity(body.quantity)?)
-        .await?;
-    Ok(ok(outcome))
+    pub(crate) quantity: i64,
 }
 
 /// `POST /customers/{id}/cart/items` body.

@@ -3,7 +3,7 @@
 
 use domain::account::Account;
 use domain::cart::{Cart, CartCommand};
-use domain::product::Product;
+use domain::product::{Product, ProductError};
 use domain::{AccountId, Aggregate, CustomerId, Quantity, Sku};
 
 use crate::error::{CommandError, Missing, Rejection};
@@ -40,8 +40,14 @@ impl CommandHandler {
             |mut at| async move {
                 require_customer(&mut at, customer_id).await?;
                 if let Some(sku) = product {
-                    if at.load::<Product>(sku).await?.listing.is_none() {
-                        return Err(Rejection::UnknownProduct(sku.to_string()).into());
+                    let product = at.load::<Product>(sku).await?;
+                    match &product.listing {
+                        None => return Err(Rejection::UnknownProduct(sku.to_string()).into()),
+                        Some(listing) if listing.archived => {
+                            return Err(Rejection::Product(ProductError::Archived(sku.clone()))
+                                .into())
+                        }
+                        Some(_) => {}
                     }
                 }
                 let cart = at.load::<Cart>(&customer_id).await?;

@@ -1,6 +1,7 @@
-//! Catalog commands: listing products and pricing them.
+//! Catalog commands: listing products, pricing, editing, archiving and restoring them.
 
 use domain::product::{Product, ProductCommand, ProductDetails};
+use domain::text::Reason;
 use domain::{AccountId, Aggregate, Money, Sku};
 
 use crate::error::{CommandError, Missing};
@@ -40,13 +41,58 @@ impl CommandHandler {
         sku: Sku,
         price: Money,
     ) -> Result<CommandOutcome, CommandError> {
-        let sku = &sku;
-        self.execute(ctx, Product::stream_id(sku), None, |mut at| async move {
+        self.product_command(ctx, sku, None, ProductCommand::ChangePrice { price })
+            .await
+    }
+
+    /// Replaces a product's descriptive content. With `pinned` (`If-Match`), refused with a
+    /// conflict when someone else changed the product since the editor read it.
+    pub async fn edit_product(
+        &self,
+        ctx: &CommandContext,
+        sku: Sku,
+        pinned: Option<i64>,
+        details: ProductDetails,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.product_command(ctx, sku, pinned, ProductCommand::Edit { details })
+            .await
+    }
+
+    /// Takes a product out of the catalog; carts holding it are refused at checkout.
+    pub async fn archive_product(
+        &self,
+        ctx: &CommandContext,
+        sku: Sku,
+        reason: Reason,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.product_command(ctx, sku, None, ProductCommand::Archive { reason })
+            .await
+    }
+
+    /// Puts an archived product back in the catalog.
+    pub async fn restore_product(
+        &self,
+        ctx: &CommandContext,
+        sku: Sku,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.product_command(ctx, sku, None, ProductCommand::Restore)
+            .await
+    }
+
+    async fn product_command(
+        &self,
+        ctx: &CommandContext,
+        sku: Sku,
+        pinned: Option<i64>,
+        command: ProductCommand,
+    ) -> Result<CommandOutcome, CommandError> {
+        let (sku, command) = (&sku, &command);
+        self.execute(ctx, Product::stream_id(sku), pinned, |mut at| async move {
             let product = at.load::<Product>(sku).await?;
             if product.listing.is_none() {
                 return Err(CommandError::NotFound(Missing::Product));
             }
-            let events = product.decide(ProductCommand::ChangePrice { price })?;
+            let events = product.decide(command.clone())?;
             at.emit::<Product>(sku, &events);
             at.commit().await
         })

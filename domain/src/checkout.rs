@@ -33,6 +33,9 @@ pub enum CheckoutError {
     /// A product in the cart is not (or no longer) in the catalog.
     #[error("product {0} is not available")]
     ProductUnavailable(Sku),
+    /// A product in the cart was archived since it was put there: remove it to check out.
+    #[error("product {0} is archived: remove it from the cart")]
+    ProductArchived(Sku),
     /// One order is paid in one currency.
     #[error("the cart mixes currencies")]
     MixedCurrencies,
@@ -55,6 +58,7 @@ impl CheckoutError {
             CheckoutError::Order(e) => e.code(),
             CheckoutError::Inventory(e) => e.code(),
             CheckoutError::ProductUnavailable(_) => "product_unavailable",
+            CheckoutError::ProductArchived(_) => "product_archived",
             CheckoutError::MixedCurrencies => "mixed_currencies",
             CheckoutError::Wallet(e) => e.code(),
             CheckoutError::Pricing(e) => e.code(),
@@ -126,6 +130,9 @@ pub fn place_order(
             .get(sku)
             .and_then(|p| p.listing.as_ref())
             .ok_or_else(|| CheckoutError::ProductUnavailable(sku.clone()))?;
+        if listing.archived {
+            return Err(CheckoutError::ProductArchived(sku.clone()));
+        }
         if *currency.get_or_insert(listing.price.currency()) != listing.price.currency() {
             return Err(CheckoutError::MixedCurrencies);
         }
@@ -278,6 +285,8 @@ mod tests {
             description: String::new(),
             category: "c".into(),
             price,
+            specifications: vec![],
+            images: vec![],
         }])
     }
     fn stock(s: &str, n: i64) -> Inventory {
@@ -390,6 +399,32 @@ mod tests {
             request(),
         );
         assert_eq!(then, Err(CheckoutError::Cart(CartError::CartEmpty)));
+    }
+
+    #[test]
+    fn placing_with_an_archived_product_is_refused() {
+        let cart = cart(&[("A", 1)]);
+        let mut archived = product("A", eur(100));
+        archived.apply(&crate::product::ProductEvent::ProductArchived {
+            sku: sku("A"),
+            reason: "recalled".into(),
+        });
+        let products = BTreeMap::from([(sku("A"), archived)]);
+        let inventories = BTreeMap::from([(sku("A"), stock("A", 5))]);
+        let then = place_order(
+            CheckoutState {
+                cart: &cart,
+                products: &products,
+                inventories: &inventories,
+                wallet: &Wallet::default(),
+                pricing: &Pricing::default(),
+            },
+            customer(),
+            OrderId::generate(),
+            request(),
+        );
+        assert_eq!(then, Err(CheckoutError::ProductArchived(sku("A"))));
+        assert_eq!(then.unwrap_err().code(), "product_archived");
     }
 
     #[test]

@@ -7,7 +7,49 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, DomainEvent};
-use crate::values::{OrderId, Quantity, Sku};
+use crate::text::Reason;
+use crate::values::{OrderId, Quantity, Sku, ValueError};
+
+/// A correction of the stock count: 1 to [`Quantity::MAX`] units up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockChange(i64);
+
+impl StockChange {
+    /// Validates a change (never zero).
+    pub fn new(raw: i64) -> Result<Self, ValueError> {
+        let max = i64::from(Quantity::MAX);
+        if raw != 0 && (-max..=max).contains(&raw) {
+            Ok(StockChange(raw))
+        } else {
+            Err(ValueError::InvalidStockChange(raw))
+        }
+    }
+
+    /// Units added (positive) or taken away (negative).
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// How few available units make a product's stock low: 0 to [`Quantity::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LowStockThreshold(u32);
+
+impl LowStockThreshold {
+    /// Validates a threshold.
+    pub fn new(raw: i64) -> Result<Self, ValueError> {
+        if (0..=i64::from(Quantity::MAX)).contains(&raw) {
+            Ok(LowStockThreshold(raw as u32))
+        } else {
+            Err(ValueError::InvalidThreshold(raw))
+        }
+    }
+
+    /// Units.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
 
 /// Commands on the inventory of one SKU.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +76,22 @@ pub enum InventoryCommand {
         sku: Sku,
         /// The order whose reservation ends.
         order_id: OrderId,
+    },
+    /// Correct the count after a stock take, breakage or loss.
+    Adjust {
+        /// Which SKU.
+        sku: Sku,
+        /// Units up or down.
+        change: StockChange,
+        /// Why.
+        reason: Reason,
+    },
+    /// Say from how few available units on the stock is low.
+    SetLowStockThreshold {
+        /// Which SKU.
+        sku: Sku,
+        /// The threshold.
+        threshold: LowStockThreshold,
     },
     /// Put returned units of a delivered order back on the shelf.
     Restock {
@@ -85,6 +143,22 @@ pub enum InventoryEvent {
         /// How many units.
         quantity: Quantity,
     },
+    /// The count was corrected: `change` units more (or, negative, fewer) are available.
+    StockAdjusted {
+        /// Which SKU.
+        sku: Sku,
+        /// Units up (positive) or down (negative).
+        change: i64,
+        /// Why.
+        reason: String,
+    },
+    /// Stock of the SKU counts as low once at most `threshold` units are available.
+    LowStockThresholdSet {
+        /// Which SKU.
+        sku: Sku,
+        /// Units.
+        threshold: u32,
+    },
 }
 
 impl DomainEvent for InventoryEvent {
@@ -94,6 +168,8 @@ impl DomainEvent for InventoryEvent {
             InventoryEvent::StockReserved { .. } => "StockReserved",
             InventoryEvent::StockReleased { .. } => "StockReleased",
             InventoryEvent::StockReturned { .. } => "StockReturned",
+            InventoryEvent::StockAdjusted { .. } => "StockAdjusted",
+            InventoryEvent::LowStockThresholdSet { .. } => "LowStockThresholdSet",
         }
     }
 }
@@ -120,6 +196,17 @@ pub enum InventoryError {
     /// Receiving would overflow the stock counter.
     #[error("stock level out of range")]
     StockOverflow,
+    /// A correction would take away units that are not available (reserved by orders, or
+    /// not there).
+    #[error("cannot take away {requested} units of {sku}: {available} available")]
+    BelowReserved {
+        /// Which SKU.
+        sku: Sku,
+        /// Units to take away.
+        requested: u64,
+        /// Units available now.
+        available: u64,
+    },
 }
 
 impl InventoryError {
@@ -130,6 +217,7 @@ impl InventoryError {
             InventoryError::AlreadyReserved(_) => "already_reserved",
             InventoryError::NoReservation(_) => "no_reservation",
             InventoryError::StockOverflow => "stock_overflow",
+            InventoryError::BelowReserved { .. } => "stock_below_reserved",
         }
     }
 }
@@ -143,6 +231,10 @@ pub struct Inventory {
     pub available: u64,
     /// Units held per order.
     pub reservations: BTreeMap<OrderId, Quantity>,
+    /// Net units added (or, negative, taken away) by corrections.
+    pub adjusted: i64,
+    /// Low once at most this many units are available; `None` until a seller says.
+    pub low_stock_threshold: Option<u32>,
 }
 
 impl Aggregate for Inventory {
@@ -179,6 +271,37 @@ impl Aggregate for Inventory {
                     sku,
                     order_id,
                     quantity,
+                }])
+            }
+            InventoryCommand::Adjust {
+                sku,
+                change,
+                reason,
+            } => {
+                let taken = change.get().unsigned_abs();
+                if change.get() < 0 && taken > self.available {
+                    return Err(InventoryError::BelowReserved {
+                        sku,
+                        requested: taken,
+                        available: self.available,
+                    });
+                }
+                if change.get() > 0 && self.available.checked_add(taken).is_none() {
+                    return Err(InventoryError::StockOverflow);
+                }
+                Ok(vec![InventoryEvent::StockAdjusted {
+                    sku,
+                    change: change.get(),
+                    reason: reason.into(),
+                }])
+            }
+            InventoryCommand::SetLowStockThreshold { sku, threshold } => {
+                if self.low_stock_threshold == Some(threshold.get()) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![InventoryEvent::LowStockThresholdSet {
+                    sku,
+                    threshold: threshold.get(),
                 }])
             }
             InventoryCommand::Restock {
@@ -224,6 +347,13 @@ impl Aggregate for Inventory {
             }
             InventoryEvent::StockReturned { quantity, .. } => {
                 self.available += u64::from(quantity.get());
+            }
+            InventoryEvent::StockAdjusted { change, .. } => {
+                self.adjusted += change;
+                self.available = self.available.saturating_add_signed(*change);
+            }
+            InventoryEvent::LowStockThresholdSet { threshold, .. } => {
+                self.low_stock_threshold = Some(*threshold);
             }
         }
     }
@@ -359,5 +489,56 @@ mod tests {
             order_id: order,
         });
         assert_eq!(then, Err(InventoryError::NoReservation(order)));
+    }
+
+    #[test]
+    fn corrections_go_up_and_down_but_never_below_what_orders_hold() {
+        let order = OrderId::generate();
+        let reserved = InventoryEvent::StockReserved {
+            sku: sku(),
+            order_id: order,
+            quantity: qty(3),
+        };
+        let given = Inventory::from_events(&[received(5), reserved]);
+        let reason = Reason::parse("stock take").unwrap();
+        let adjust = |n: i64| InventoryCommand::Adjust {
+            sku: sku(),
+            change: StockChange::new(n).unwrap(),
+            reason: reason.clone(),
+        };
+        assert_eq!(
+            given.decide(adjust(-3)),
+            Err(InventoryError::BelowReserved {
+                sku: sku(),
+                requested: 3,
+                available: 2
+            })
+        );
+        let down = given.decide(adjust(-2)).unwrap();
+        let mut state = given.clone();
+        state.apply(&down[0]);
+        assert_eq!((state.available, state.adjusted), (0, -2));
+        assert_eq!(state.reservations.get(&order), Some(&qty(3)), "orders keep theirs");
+        let up = state.decide(adjust(4)).unwrap();
+        state.apply(&up[0]);
+        assert_eq!((state.available, state.adjusted), (4, 2));
+        assert!(StockChange::new(0).is_err());
+        assert!(StockChange::new(i64::from(Quantity::MAX) + 1).is_err());
+        assert!(StockChange::new(i64::MIN).is_err());
+    }
+
+    #[test]
+    fn the_low_stock_threshold_is_set_once_per_value() {
+        let threshold = LowStockThreshold::new(5).unwrap();
+        let set = InventoryCommand::SetLowStockThreshold {
+            sku: sku(),
+            threshold,
+        };
+        let events = Inventory::default().decide(set.clone()).unwrap();
+        let state = Inventory::from_events(&events);
+        assert_eq!(state.low_stock_threshold, Some(5));
+        assert_eq!(state.decide(set), Ok(vec![]));
+        assert!(LowStockThreshold::new(-1).is_err());
+        assert!(LowStockThreshold::new(0).is_ok());
     }
 }

@@ -1,10 +1,128 @@
 //! Catalog products. One stream per SKU, so a SKU is unique by construction.
+//!
+//! A product is listed, edited (name, description, category, specification and images, all
+//! replaced at once), repriced, archived and restored. An archived product is not listed and
+//! cannot be bought; its stream, orders and history stay.
 
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, DomainEvent};
-use crate::text::{CategoryName, Description, ProductName};
+use crate::text::{
+    AltText, CategoryName, Description, ProductName, Reason, SpecificationName,
+    SpecificationValue,
+};
 use crate::values::{AccountId, Money, Sku, ValueError};
+
+/// One line of a product's specification: an attribute and its value, shown in order.
+///
+/// Built by [`Specification::new`] from raw input; deserialization (recorded events) keeps
+/// what was recorded.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Specification {
+    name: String,
+    value: String,
+}
+
+impl Specification {
+    /// Validates one line (see [`SpecificationName`], [`SpecificationValue`]).
+    pub fn new(name: &str, value: &str) -> Result<Self, ValueError> {
+        Ok(Specification {
+            name: SpecificationName::parse(name)?.into(),
+            value: SpecificationValue::parse(value)?.into(),
+        })
+    }
+
+    /// The attribute.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+/// The address of a product image: an absolute `https` or `http` URL with a host, without
+/// credentials, up to 2,048 characters of printable ASCII (other characters percent-encoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUrl(String);
+
+impl ImageUrl {
+    /// Longest URL accepted.
+    pub const MAX_LEN: usize = 2048;
+
+    /// Validates and normalizes an image URL (parsed by the `url` crate, WHATWG rules).
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(ValueError::InvalidImageUrl("it is empty"));
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(ValueError::InvalidImageUrl("it is longer than 2048 characters"));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ValueError::InvalidImageUrl(
+                "it holds spaces, control or non-ASCII characters (percent-encode them)",
+            ));
+        }
+        let url = url::Url::parse(raw)
+            .map_err(|_| ValueError::InvalidImageUrl("it is not an absolute URL"))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(ValueError::InvalidImageUrl("use https or http"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ValueError::InvalidImageUrl("it names no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ValueError::InvalidImageUrl("it holds credentials"));
+        }
+        let normalized: String = url.into();
+        if normalized.len() > Self::MAX_LEN {
+            return Err(ValueError::InvalidImageUrl("it is longer than 2048 characters"));
+        }
+        Ok(ImageUrl(normalized))
+    }
+
+    /// The URL as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A product image: where it is and what it shows.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    url: String,
+    alt: String,
+}
+
+impl Image {
+    /// Validates one image (see [`ImageUrl`], [`AltText`]).
+    pub fn new(url: &str, alt: &str) -> Result<Self, ValueError> {
+        Ok(Image {
+            url: ImageUrl::parse(url)?.0,
+            alt: AltText::parse(alt)?.into(),
+        })
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Its alternative text.
+    pub fn alt(&self) -> &str {
+        &self.alt
+    }
+}
+
+/// Most specification lines per product.
+pub const MAX_SPECIFICATIONS: usize = 50;
+/// Most images per product.
+pub const MAX_IMAGES: usize = 20;
 
 /// Descriptive fields of a product, each valid by construction (see [`crate::text`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,16 +133,84 @@ pub struct ProductDetails {
     pub description: Description,
     /// Category.
     pub category: CategoryName,
+    /// Ordered attribute lines, names unique (ignoring case); at most [`MAX_SPECIFICATIONS`].
+    specifications: Vec<Specification>,
+    /// Images in display order; at most [`MAX_IMAGES`].
+    images: Vec<Image>,
 }
 
 impl ProductDetails {
-    /// Validates the three fields from raw text.
+    /// Validates the three text fields from raw text, with no specification or image.
     pub fn new(name: &str, description: &str, category: &str) -> Result<Self, ValueError> {
+        Self::with_media(
+            ProductName::parse(name)?,
+            Description::parse(description)?,
+            CategoryName::parse(category)?,
+            Vec::new(),
+            Vec::new(),
+        )
+    }
+
+    /// Details with a specification and images, checked as a whole: at most
+    /// [`MAX_SPECIFICATIONS`] lines with distinct names, at most [`MAX_IMAGES`] images.
+    pub fn with_media(
+        name: ProductName,
+        description: Description,
+        category: CategoryName,
+        specifications: Vec<Specification>,
+        images: Vec<Image>,
+    ) -> Result<Self, ValueError> {
+        if specifications.len() > MAX_SPECIFICATIONS {
+            return Err(ValueError::TooManyEntries {
+                field: "specifications",
+                max: MAX_SPECIFICATIONS,
+            });
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for line in &specifications {
+            if !names.insert(line.name.to_lowercase()) {
+                return Err(ValueError::DuplicateSpecification(line.name.clone()));
+            }
+        }
+        if images.len() > MAX_IMAGES {
+            return Err(ValueError::TooManyEntries {
+                field: "images",
+                max: MAX_IMAGES,
+            });
+        }
         Ok(ProductDetails {
-            name: ProductName::parse(name)?,
-            description: Description::parse(description)?,
-            category: CategoryName::parse(category)?,
+            name,
+            description,
+            category,
+            specifications,
+            images,
         })
+    }
+
+    /// The specification lines, in order.
+    pub fn specifications(&self) -> &[Specification] {
+        &self.specifications
+    }
+
+    /// The images, in display order.
+    pub fn images(&self) -> &[Image] {
+        &self.images
+    }
+
+    fn recorded(
+        name: &str,
+        description: &str,
+        category: &str,
+        specifications: &[Specification],
+        images: &[Image],
+    ) -> Self {
+        ProductDetails {
+            name: ProductName::from_recorded(name.to_owned()),
+            description: Description::from_recorded(description.to_owned()),
+            category: CategoryName::from_recorded(category.to_owned()),
+            specifications: specifications.to_vec(),
+            images: images.to_vec(),
+        }
     }
 }
 
@@ -37,7 +223,7 @@ pub enum ProductCommand {
         sku: Sku,
         /// The seller listing it (its owner).
         seller_id: AccountId,
-        /// Name, description, category.
+        /// Name, description, category, specification, images.
         details: ProductDetails,
         /// Unit price.
         price: Money,
@@ -47,6 +233,18 @@ pub enum ProductCommand {
         /// The new unit price.
         price: Money,
     },
+    /// Replace the descriptive content (everything but the SKU, owner and price).
+    Edit {
+        /// The new content, whole.
+        details: ProductDetails,
+    },
+    /// Take the product out of the catalog: no longer listed, no longer purchasable.
+    Archive {
+        /// Why.
+        reason: Reason,
+    },
+    /// Put an archived product back in the catalog.
+    Restore,
 }
 
 /// Events of a product.
@@ -54,7 +252,8 @@ pub enum ProductCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum ProductEvent {
-    /// A product was listed in the catalog.
+    /// A product was listed in the catalog. Schema version 2 added `specifications` and
+    /// `images` (empty on products listed before).
     ProductCreated {
         /// SKU of the product.
         sku: Sku,
@@ -68,6 +267,12 @@ pub enum ProductEvent {
         category: String,
         /// Unit price.
         price: Money,
+        /// Ordered attribute lines (since schema version 2).
+        #[serde(default)]
+        specifications: Vec<Specification>,
+        /// Images in display order (since schema version 2).
+        #[serde(default)]
+        images: Vec<Image>,
     },
     /// The unit price of a product changed.
     ProductPriceChanged {
@@ -76,6 +281,33 @@ pub enum ProductEvent {
         /// The new unit price.
         price: Money,
     },
+    /// The descriptive content of a product was replaced; every field holds its new value.
+    ProductEdited {
+        /// SKU of the product.
+        sku: Sku,
+        /// Display name.
+        name: String,
+        /// Free text description.
+        description: String,
+        /// Category.
+        category: String,
+        /// Ordered attribute lines.
+        specifications: Vec<Specification>,
+        /// Images in display order.
+        images: Vec<Image>,
+    },
+    /// The product left the catalog: it is not listed and cannot be bought.
+    ProductArchived {
+        /// SKU of the product.
+        sku: Sku,
+        /// Why.
+        reason: String,
+    },
+    /// An archived product is back in the catalog.
+    ProductRestored {
+        /// SKU of the product.
+        sku: Sku,
+    },
 }
 
 impl DomainEvent for ProductEvent {
@@ -83,6 +315,16 @@ impl DomainEvent for ProductEvent {
         match self {
             ProductEvent::ProductCreated { .. } => "ProductCreated",
             ProductEvent::ProductPriceChanged { .. } => "ProductPriceChanged",
+            ProductEvent::ProductEdited { .. } => "ProductEdited",
+            ProductEvent::ProductArchived { .. } => "ProductArchived",
+            ProductEvent::ProductRestored { .. } => "ProductRestored",
+        }
+    }
+
+    fn schema_version(&self) -> u16 {
+        match self {
+            ProductEvent::ProductCreated { .. } => 2,
+            _ => 1,
         }
     }
 }
@@ -96,6 +338,9 @@ pub enum ProductError {
     /// The product was never created.
     #[error("product does not exist")]
     NotFound,
+    /// The product is archived: it cannot be put in a cart or bought.
+    #[error("product {0} is archived")]
+    Archived(Sku),
 }
 
 impl ProductError {
@@ -104,6 +349,7 @@ impl ProductError {
         match self {
             ProductError::AlreadyExists(_) => "product_already_exists",
             ProductError::NotFound => "product_not_found",
+            ProductError::Archived(_) => "product_archived",
         }
     }
 }
@@ -115,6 +361,13 @@ pub struct Product {
     pub listing: Option<Listing>,
 }
 
+impl Product {
+    /// The listing, when the product exists and is not archived: what can be sold.
+    pub fn on_sale(&self) -> Option<&Listing> {
+        self.listing.as_ref().filter(|l| !l.archived)
+    }
+}
+
 /// The current catalog entry of a created product.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing {
@@ -122,10 +375,12 @@ pub struct Listing {
     pub sku: Sku,
     /// Owner.
     pub seller_id: AccountId,
-    /// Name, description, category.
+    /// Name, description, category, specification, images.
     pub details: ProductDetails,
     /// Current unit price.
     pub price: Money,
+    /// Out of the catalog (not listed, not purchasable).
+    pub archived: bool,
 }
 
 impl Aggregate for Product {
@@ -136,36 +391,56 @@ impl Aggregate for Product {
     const CATEGORY: &'static str = "product";
 
     fn decide(&self, command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
-        match command {
-            ProductCommand::Create {
+        if let ProductCommand::Create {
+            sku,
+            seller_id,
+            details,
+            price,
+        } = command
+        {
+            if self.listing.is_some() {
+                return Err(ProductError::AlreadyExists(sku));
+            }
+            return Ok(vec![ProductEvent::ProductCreated {
                 sku,
                 seller_id,
-                details,
+                name: details.name.into(),
+                description: details.description.into(),
+                category: details.category.into(),
                 price,
-            } => {
-                if self.listing.is_some() {
-                    return Err(ProductError::AlreadyExists(sku));
-                }
-                Ok(vec![ProductEvent::ProductCreated {
+                specifications: details.specifications,
+                images: details.images,
+            }]);
+        }
+        let listing = self.listing.as_ref().ok_or(ProductError::NotFound)?;
+        let sku = listing.sku.clone();
+        Ok(match command {
+            ProductCommand::Create { .. } => unreachable!("handled above"),
+            ProductCommand::ChangePrice { price } if price != listing.price => {
+                vec![ProductEvent::ProductPriceChanged { sku, price }]
+            }
+            ProductCommand::Edit { details } if details != listing.details => {
+                vec![ProductEvent::ProductEdited {
                     sku,
-                    seller_id,
                     name: details.name.into(),
                     description: details.description.into(),
                     category: details.category.into(),
-                    price,
-                }])
+                    specifications: details.specifications,
+                    images: details.images,
+                }]
             }
-            ProductCommand::ChangePrice { price } => {
-                let listing = self.listing.as_ref().ok_or(ProductError::NotFound)?;
-                if listing.price == price {
-                    return Ok(vec![]);
-                }
-                Ok(vec![ProductEvent::ProductPriceChanged {
-                    sku: listing.sku.clone(),
-                    price,
-                }])
+            ProductCommand::Archive { reason } if !listing.archived => {
+                vec![ProductEvent::ProductArchived {
+                    sku,
+                    reason: reason.into(),
+                }]
             }
-        }
+            ProductCommand::Restore if listing.archived => {
+                vec![ProductEvent::ProductRestored { sku }]
+            }
+            // Already so: a repeat changes nothing.
+            _ => vec![],
+        })
     }
 
     fn apply(&mut self, event: &ProductEvent) {
@@ -177,21 +452,54 @@ impl Aggregate for Product {
                 description,
                 category,
                 price,
+                specifications,
+                images,
             } => {
                 self.listing = Some(Listing {
                     sku: sku.clone(),
                     seller_id: *seller_id,
-                    details: ProductDetails {
-                        name: ProductName::from_recorded(name.clone()),
-                        description: Description::from_recorded(description.clone()),
-                        category: CategoryName::from_recorded(category.clone()),
-                    },
+                    details: ProductDetails::recorded(
+                        name,
+                        description,
+                        category,
+                        specifications,
+                        images,
+                    ),
                     price: *price,
+                    archived: false,
                 });
             }
             ProductEvent::ProductPriceChanged { price, .. } => {
                 if let Some(listing) = &mut self.listing {
                     listing.price = *price;
+                }
+            }
+            ProductEvent::ProductEdited {
+                name,
+                description,
+                category,
+                specifications,
+                images,
+                ..
+            } => {
+                if let Some(listing) = &mut self.listing {
+                    listing.details = ProductDetails::recorded(
+                        name,
+                        description,
+                        category,
+                        specifications,
+                        images,
+                    );
+                }
+            }
+            ProductEvent::ProductArchived { .. } => {
+                if let Some(listing) = &mut self.listing {
+                    listing.archived = true;
+                }
+            }
+            ProductEvent::ProductRestored { .. } => {
+                if let Some(listing) = &mut self.listing {
+                    listing.archived = false;
                 }
             }
         }
@@ -210,11 +518,7 @@ mod tests {
         Money::new(minor, Currency::parse("EUR").unwrap()).unwrap()
     }
     fn details() -> ProductDetails {
-        ProductDetails {
-            name: ProductName::parse("Mug").unwrap(),
-            description: Description::parse("A mug").unwrap(),
-            category: CategoryName::parse("kitchen").unwrap(),
-        }
+        ProductDetails::new("Mug", "A mug", "kitchen").unwrap()
     }
     fn seller() -> AccountId {
         AccountId::from_uuid(uuid::Uuid::from_u128(9))
@@ -227,6 +531,8 @@ mod tests {
             description: "A mug".into(),
             category: "kitchen".into(),
             price: eur(900),
+            specifications: vec![],
+            images: vec![],
         }
     }
 
@@ -294,5 +600,142 @@ mod tests {
         assert_eq!(json["type"], "ProductCreated");
         assert_eq!(json["data"]["price"]["amount_minor"], 900);
         assert_eq!(created().event_type(), "ProductCreated");
+    }
+
+    fn edited() -> ProductDetails {
+        ProductDetails::with_media(
+            ProductName::parse("Big mug").unwrap(),
+            Description::parse("A big mug").unwrap(),
+            CategoryName::parse("kitchen").unwrap(),
+            vec![
+                Specification::new("Material", "Stoneware").unwrap(),
+                Specification::new("Volume", "450 ml").unwrap(),
+            ],
+            vec![Image::new("https://img.example.org/mug.jpg", "A blue mug").unwrap()],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn edit_replaces_the_content_and_a_repeat_is_a_no_op() {
+        let given = Product::from_events(&[created()]);
+        let events = given
+            .decide(ProductCommand::Edit { details: edited() })
+            .unwrap();
+        assert!(matches!(&events[..], [ProductEvent::ProductEdited { name, specifications, .. }]
+            if name == "Big mug" && specifications[1].value() == "450 ml"));
+        let mut state = given;
+        state.apply(&events[0]);
+        assert_eq!(state.listing.as_ref().unwrap().details, edited());
+        assert_eq!(
+            state.decide(ProductCommand::Edit { details: edited() }),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn archive_takes_the_product_off_sale_and_restore_puts_it_back() {
+        let given = Product::from_events(&[created()]);
+        assert!(given.on_sale().is_some());
+        let reason = Reason::parse("discontinued").unwrap();
+        let archived = given
+            .decide(ProductCommand::Archive {
+                reason: reason.clone(),
+            })
+            .unwrap();
+        assert_eq!(
+            archived,
+            vec![ProductEvent::ProductArchived {
+                sku: sku(),
+                reason: "discontinued".into()
+            }]
+        );
+        let state = Product::from_events(&[created(), archived[0].clone()]);
+        assert!(state.on_sale().is_none());
+        assert_eq!(state.decide(ProductCommand::Archive { reason }), Ok(vec![]));
+        let restored = state.decide(ProductCommand::Restore).unwrap();
+        assert_eq!(restored, vec![ProductEvent::ProductRestored { sku: sku() }]);
+        let state = Product::from_events(&[created(), archived[0].clone(), restored[0].clone()]);
+        assert!(state.on_sale().is_some());
+        assert_eq!(state.decide(ProductCommand::Restore), Ok(vec![]));
+    }
+
+    #[test]
+    fn lifecycle_commands_need_a_product() {
+        for command in [
+            ProductCommand::Edit { details: details() },
+            ProductCommand::Restore,
+            ProductCommand::Archive {
+                reason: Reason::parse("x").unwrap(),
+            },
+        ] {
+            assert_eq!(
+                Product::default().decide(command),
+                Err(ProductError::NotFound)
+            );
+        }
+    }
+
+    #[test]
+    fn specifications_and_images_are_checked_as_a_whole() {
+        let line = |n: &str| Specification::new(n, "v").unwrap();
+        let with = |specs, images| {
+            ProductDetails::with_media(
+                ProductName::parse("M").unwrap(),
+                Description::parse("").unwrap(),
+                CategoryName::parse("c").unwrap(),
+                specs,
+                images,
+            )
+        };
+        assert_eq!(
+            with(vec![line("Colour"), line("colour")], vec![]),
+            Err(ValueError::DuplicateSpecification("colour".into()))
+        );
+        let many = (0..=MAX_SPECIFICATIONS).map(|i| line(&format!("a{i}"))).collect();
+        assert_eq!(
+            with(many, vec![]).unwrap_err().code(),
+            "too_many_entries"
+        );
+        let image = Image::new("https://x.example/a.png", "a").unwrap();
+        assert!(with(vec![], vec![image.clone(); MAX_IMAGES]).is_ok());
+        assert!(with(vec![], vec![image; MAX_IMAGES + 1]).is_err());
+        assert_eq!(
+            Specification::new("", "v").unwrap_err().field(),
+            Some("specifications.name")
+        );
+        assert_eq!(
+            Specification::new("Size", "\u{202e}XL").unwrap_err().code(),
+            "invalid_text"
+        );
+    }
+
+    #[test]
+    fn image_urls_are_absolute_web_addresses() {
+        assert_eq!(
+            ImageUrl::parse(" https://IMG.example.org/a b").unwrap_err().code(),
+            "invalid_image_url"
+        );
+        assert_eq!(
+            ImageUrl::parse("https://IMG.example.org/a%20b.png").unwrap().as_str(),
+            "https://img.example.org/a%20b.png"
+        );
+        for bad in [
+            "",
+            "/relative.png",
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "ftp://example.org/a.png",
+            "https://user:pw@example.org/a.png",
+            "https://example.org/\u{e9}.png",
+            "https://example.org/\n.png",
+            "https://",
+            "https:// example.org/a.png",
+        ] {
+            assert!(ImageUrl::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        let long = format!("https://example.org/{}", "a".repeat(ImageUrl::MAX_LEN));
+        assert!(ImageUrl::parse(&long).is_err());
+        assert!(Image::new("https://example.org/a.png", "").is_err(), "alt text required");
     }
 }

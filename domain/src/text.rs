@@ -279,6 +279,24 @@ text_value!(
     line("reason", 500)
 );
 text_value!(
+    /// The attribute of a specification line ("Material"): one line, 1-100 characters.
+    SpecificationName,
+    TextRule,
+    line("specifications.name", 100)
+);
+text_value!(
+    /// The value of a specification line ("Stoneware"): one line, 1-500 characters.
+    SpecificationValue,
+    TextRule,
+    line("specifications.value", 500)
+);
+text_value!(
+    /// What an image shows, for people who cannot see it: one line, 1-300 characters.
+    AltText,
+    TextRule,
+    line("images.alt", 300)
+);
+text_value!(
     /// A payment provider's reference for a payment.
     PaymentReference,
     IdentifierRule,

@@ -39,6 +39,26 @@ pub enum ValueError {
     /// Two amounts in different currencies were combined.
     #[error("currency mismatch: {0} and {1}")]
     CurrencyMismatch(Currency, Currency),
+    /// Image addresses are absolute `https` or `http` URLs with a host.
+    #[error("invalid image URL: {0}")]
+    InvalidImageUrl(&'static str),
+    /// A list holds more entries than allowed.
+    #[error("{field} holds more than {max} entries")]
+    TooManyEntries {
+        /// The list, as named in requests.
+        field: &'static str,
+        /// Most entries allowed.
+        max: usize,
+    },
+    /// Two specification lines name the same attribute.
+    #[error("the specification {0:?} appears twice")]
+    DuplicateSpecification(String),
+    /// Stock corrections change the count by 1 to [`Quantity::MAX`] units, up or down.
+    #[error("invalid stock change {0}: must be between -{max} and {max}, not 0", max = Quantity::MAX)]
+    InvalidStockChange(i64),
+    /// Low-stock thresholds are 0 to [`Quantity::MAX`] units.
+    #[error("invalid low-stock threshold {0}: must be between 0 and {max}", max = Quantity::MAX)]
+    InvalidThreshold(i64),
 }
 
 impl ValueError {
@@ -53,6 +73,11 @@ impl ValueError {
             ValueError::CurrencyMismatch(_, _) => "currency_mismatch",
             ValueError::InvalidText { .. } => "invalid_text",
             ValueError::InvalidCountry(_) => "invalid_country",
+            ValueError::InvalidImageUrl(_) => "invalid_image_url",
+            ValueError::TooManyEntries { .. } => "too_many_entries",
+            ValueError::DuplicateSpecification(_) => "duplicate_specification",
+            ValueError::InvalidStockChange(_) => "invalid_stock_change",
+            ValueError::InvalidThreshold(_) => "invalid_threshold",
         }
     }
 
@@ -65,6 +90,11 @@ impl ValueError {
             ValueError::NegativeAmount(_) => Some("amount_minor"),
             ValueError::InvalidText { field, .. } => Some(field),
             ValueError::InvalidCountry(_) => Some("country"),
+            ValueError::InvalidImageUrl(_) => Some("images.url"),
+            ValueError::TooManyEntries { field, .. } => Some(field),
+            ValueError::DuplicateSpecification(_) => Some("specifications.name"),
+            ValueError::InvalidStockChange(_) => Some("change"),
+            ValueError::InvalidThreshold(_) => Some("threshold"),
             ValueError::AmountOverflow | ValueError::CurrencyMismatch(_, _) => None,
         }
     }

@@ -78,12 +78,17 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    "ProductCreated", 1, Product::CATEGORY, "A product was listed with its SKU, name, description, category and price.";
+    "ProductCreated", 2, Product::CATEGORY, "A product was listed with its SKU, name, description, category and price, and (v2) its specification and images.";
     "ProductPriceChanged", 1, Product::CATEGORY, "A product's unit price changed; placed orders keep their prices.";
+    "ProductEdited", 1, Product::CATEGORY, "A product's name, description, category, specification and images were replaced (every field holds its new value).";
+    "ProductArchived", 1, Product::CATEGORY, "A product left the catalog: not listed, not purchasable; carts holding it are refused at checkout.";
+    "ProductRestored", 1, Product::CATEGORY, "An archived product is back in the catalog.";
     "StockReceived", 1, Inventory::CATEGORY, "Units of a SKU were added to stock.";
     "StockReserved", 1, Inventory::CATEGORY, "Units of a SKU were reserved for an order.";
     "StockReleased", 1, Inventory::CATEGORY, "An order's reservation ended (cancellation); the units are available again.";
     "StockReturned", 1, Inventory::CATEGORY, "Units a customer returned from a delivered order are available again.";
+    "StockAdjusted", 1, Inventory::CATEGORY, "The stock count was corrected up or down, with a reason; never below what orders hold.";
+    "LowStockThresholdSet", 1, Inventory::CATEGORY, "The seller set from how few available units the SKU's stock counts as low.";
     "CartItemAdded", 1, Cart::CATEGORY, "Units of a product were added to a customer's cart.";
     "CartItemQuantityChanged", 1, Cart::CATEGORY, "A cart line's quantity was set.";
     "CartItemRemoved", 1, Cart::CATEGORY, "A cart line was removed.";

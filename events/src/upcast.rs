@@ -48,7 +48,23 @@ fn order_placed_v1_to_v2(mut payload: Value) -> Value {
     payload
 }
 
+/// `ProductCreated` v1 had no specification or images: v2 records them, empty on products
+/// listed before.
+fn product_created_v1_to_v2(mut payload: Value) -> Value {
+    if let Value::Object(map) = &mut payload {
+        for member in ["specifications", "images"] {
+            map.entry(member).or_insert_with(|| Value::Array(vec![]));
+        }
+    }
+    payload
+}
+
 const UPCASTERS: &[Upcaster] = &[
+    Upcaster {
+        event_type: "ProductCreated",
+        from: 1,
+        lift: product_created_v1_to_v2,
+    },
     Upcaster {
         event_type: "OrderPaid",
         from: 1,
@@ -147,6 +163,22 @@ mod tests {
         let placed = order.placed.unwrap();
         assert_eq!(placed.total.amount_minor(), 5);
         assert_eq!(placed.shipping_address, None);
+    }
+
+    #[test]
+    fn product_created_v1_decodes_as_a_product_without_specification_or_images() {
+        let v1 = json!({
+            "sku": "MUG-1", "seller_id": "0190a4a4-0000-7000-8000-000000000002",
+            "name": "Mug", "description": "", "category": "kitchen",
+            "price": {"amount_minor": 900, "currency": "EUR"},
+        });
+        let (v, payload) = to_current("ProductCreated", 1, v1).unwrap();
+        assert_eq!((v, &payload["images"]), (2, &json!([])));
+        let event: domain::product::ProductEvent =
+            serde_json::from_value(json!({"type": "ProductCreated", "data": payload})).unwrap();
+        let product = <domain::product::Product as domain::Aggregate>::from_events(&[event]);
+        let listing = product.listing.unwrap();
+        assert!(listing.details.specifications().is_empty() && !listing.archived);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Catalog read model: products with their current price and stock on hand.
+//! Catalog read model: products with their current content, price and stock on hand, archived
+//! ones kept for their sellers; stock corrections and low-stock thresholds.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -8,7 +9,7 @@ use domain::product::Product;
 use domain::product::ProductEvent;
 use domain::Aggregate;
 use events::RecordedEvent;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::projection::{decode_known, Projection, ProjectionError};
@@ -58,16 +59,19 @@ async fn apply_product(
             description,
             category,
             price,
+            specifications,
+            images,
         } => {
             sqlx::query(
                 "insert into catalog_products
                    (sku, name, description, category, price_minor, currency, created_at, updated_at,
-                    seller_id)
-                 values ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+                    seller_id, specifications, images)
+                 values ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
                  on conflict (sku) do update set name = excluded.name, seller_id = excluded.seller_id,
                    description = excluded.description, category = excluded.category,
                    price_minor = excluded.price_minor, currency = excluded.currency,
-                   updated_at = excluded.updated_at",
+                   updated_at = excluded.updated_at, specifications = excluded.specifications,
+                   images = excluded.images",
             )
             .bind(sku.as_str())
             .bind(name)
@@ -77,6 +81,8 @@ async fn apply_product(
             .bind(price.currency().as_str())
             .bind(event.recorded_at)
             .bind(seller_id.as_uuid())
+            .bind(sqlx::types::Json(&specifications))
+            .bind(sqlx::types::Json(&images))
             .execute(tx)
             .await?;
         }
@@ -92,6 +98,51 @@ async fn apply_product(
             .execute(tx)
             .await?;
         }
+        ProductEvent::ProductEdited {
+            sku,
+            name,
+            description,
+            category,
+            specifications,
+            images,
+        } => {
+            sqlx::query(
+                "update catalog_products set name = $2, description = $3, category = $4,
+                   specifications = $5, images = $6, updated_at = $7
+                 where sku = $1",
+            )
+            .bind(sku.as_str())
+            .bind(name)
+            .bind(description)
+            .bind(category)
+            .bind(sqlx::types::Json(&specifications))
+            .bind(sqlx::types::Json(&images))
+            .bind(event.recorded_at)
+            .execute(tx)
+            .await?;
+        }
+        ProductEvent::ProductArchived { sku, reason } => {
+            sqlx::query(
+                "update catalog_products set archived_at = $2, archive_reason = $3, updated_at = $2
+                 where sku = $1",
+            )
+            .bind(sku.as_str())
+            .bind(event.recorded_at)
+            .bind(reason)
+            .execute(tx)
+            .await?;
+        }
+        ProductEvent::ProductRestored { sku } => {
+            sqlx::query(
+                "update catalog_products set archived_at = null, archive_reason = null,
+                   updated_at = $2
+                 where sku = $1",
+            )
+            .bind(sku.as_str())
+            .bind(event.recorded_at)
+            .execute(tx)
+            .await?;
+        }
     }
     Ok(())
 }
@@ -103,22 +154,42 @@ async fn apply_inventory(
     let Some(inventory) = decode_known::<InventoryEvent>(event)? else {
         return Ok(());
     };
-    let (sku, received, available) = match &inventory {
+    // (received, available, adjusted) deltas.
+    let (sku, received, available, adjusted) = match &inventory {
         InventoryEvent::StockReceived { sku, quantity } => {
-            (sku, i64::from(quantity.get()), i64::from(quantity.get()))
+            let n = i64::from(quantity.get());
+            (sku, n, n, 0)
         }
-        InventoryEvent::StockReserved { sku, quantity, .. } => (sku, 0, -i64::from(quantity.get())),
-        InventoryEvent::StockReleased { sku, quantity, .. } => (sku, 0, i64::from(quantity.get())),
-        InventoryEvent::StockReturned { sku, quantity, .. } => (sku, 0, i64::from(quantity.get())),
+        InventoryEvent::StockReserved { sku, quantity, .. } => {
+            (sku, 0, -i64::from(quantity.get()), 0)
+        }
+        InventoryEvent::StockReleased { sku, quantity, .. }
+        | InventoryEvent::StockReturned { sku, quantity, .. } => {
+            (sku, 0, i64::from(quantity.get()), 0)
+        }
+        InventoryEvent::StockAdjusted { sku, change, .. } => (sku, 0, *change, *change),
+        InventoryEvent::LowStockThresholdSet { sku, threshold } => {
+            sqlx::query(
+                "insert into catalog_stock (sku, low_stock_threshold) values ($1, $2)
+                 on conflict (sku) do update set low_stock_threshold = excluded.low_stock_threshold",
+            )
+            .bind(sku.as_str())
+            .bind(i64::from(*threshold) as i32)
+            .execute(tx)
+            .await?;
+            return Ok(());
+        }
     };
     sqlx::query(
-        "insert into catalog_stock (sku, received, available) values ($1, $2, $3)
+        "insert into catalog_stock (sku, received, available, adjusted) values ($1, $2, $3, $4)
          on conflict (sku) do update set received = catalog_stock.received + excluded.received,
-           available = catalog_stock.available + excluded.available",
+           available = catalog_stock.available + excluded.available,
+           adjusted = catalog_stock.adjusted + excluded.adjusted",
     )
     .bind(sku.as_str())
     .bind(received)
     .bind(available)
+    .bind(adjusted)
     .execute(tx)
     .await?;
     Ok(())
@@ -133,6 +204,24 @@ pub struct Price {
     pub currency: String,
 }
 
+/// One line of a product's specification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecificationView {
+    /// Attribute.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+/// A product image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageView {
+    /// Where it is.
+    pub url: String,
+    /// What it shows.
+    pub alt: String,
+}
+
 /// A catalog entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProductView {
@@ -144,6 +233,10 @@ pub struct ProductView {
     pub description: String,
     /// Category.
     pub category: String,
+    /// Ordered attribute lines.
+    pub specifications: Vec<SpecificationView>,
+    /// Images in display order.
+    pub images: Vec<ImageView>,
     /// Current unit price.
     pub price: Price,
     /// Units available for new orders.
@@ -152,6 +245,26 @@ pub struct ProductView {
     pub seller_id: Option<uuid::Uuid>,
     /// When the product was listed.
     pub created_at: DateTime<Utc>,
+    /// Out of the catalog: not listed, not purchasable (only its seller and admins see it).
+    pub archived: bool,
+}
+
+/// What the seller (and admins) see of a product beyond the public entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SellerProductView {
+    /// The catalog entry.
+    #[serde(flatten)]
+    pub product: ProductView,
+    /// Why it was archived, while it is.
+    pub archive_reason: Option<String>,
+    /// Units received in total.
+    pub received: i64,
+    /// Net units added or taken away by corrections.
+    pub adjusted: i64,
+    /// Low once at most this many units are available (`null`: never set).
+    pub low_stock_threshold: Option<i64>,
+    /// At or below the threshold now.
+    pub low_stock: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -160,36 +273,60 @@ struct ProductRow {
     name: String,
     description: String,
     category: String,
+    specifications: sqlx::types::Json<Vec<SpecificationView>>,
+    images: sqlx::types::Json<Vec<ImageView>>,
     price_minor: i64,
     currency: String,
     stock_on_hand: i64,
     seller_id: Option<uuid::Uuid>,
     created_at: DateTime<Utc>,
+    archived_at: Option<DateTime<Utc>>,
+    archive_reason: Option<String>,
+    received: i64,
+    adjusted: i64,
+    low_stock_threshold: Option<i32>,
+}
+
+impl From<ProductRow> for SellerProductView {
+    fn from(r: ProductRow) -> Self {
+        let threshold = r.low_stock_threshold.map(i64::from);
+        SellerProductView {
+            low_stock: threshold.is_some_and(|t| r.stock_on_hand <= t),
+            low_stock_threshold: threshold,
+            archive_reason: r.archive_reason,
+            received: r.received,
+            adjusted: r.adjusted,
+            product: ProductView {
+                sku: r.sku,
+                name: r.name,
+                description: r.description,
+                category: r.category,
+                specifications: r.specifications.0,
+                images: r.images.0,
+                price: Price {
+                    amount_minor: r.price_minor,
+                    currency: r.currency,
+                },
+                stock_on_hand: r.stock_on_hand,
+                seller_id: r.seller_id,
+                created_at: r.created_at,
+                archived: r.archived_at.is_some(),
+            },
+        }
+    }
 }
 
 impl From<ProductRow> for ProductView {
     fn from(r: ProductRow) -> Self {
-        ProductView {
-            sku: r.sku,
-            name: r.name,
-            description: r.description,
-            category: r.category,
-            price: Price {
-                amount_minor: r.price_minor,
-                currency: r.currency,
-            },
-            stock_on_hand: r.stock_on_hand,
-            seller_id: r.seller_id,
-            created_at: r.created_at,
-        }
+        SellerProductView::from(r).product
     }
 }
 
 /// One page of the catalog.
 #[derive(Debug, Clone, Serialize)]
-pub struct ProductPage {
+pub struct ProductPage<T = ProductView> {
     /// Products on this page, by SKU.
-    pub items: Vec<ProductView>,
+    pub items: Vec<T>,
     /// Products matching the filter, on all pages.
     pub total: i64,
     /// Page size asked for.
@@ -198,11 +335,15 @@ pub struct ProductPage {
     pub offset: i64,
 }
 
-const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category, p.price_minor,
-       p.currency, coalesce(s.available, 0) as stock_on_hand, p.seller_id, p.created_at
+const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category,
+       p.specifications, p.images, p.price_minor, p.currency,
+       coalesce(s.available, 0) as stock_on_hand, p.seller_id, p.created_at, p.archived_at,
+       p.archive_reason, coalesce(s.received, 0) as received, coalesce(s.adjusted, 0) as adjusted,
+       s.low_stock_threshold
      from catalog_products p left join catalog_stock s on s.sku = p.sku";
 
-/// Lists products by SKU, optionally in one category (offset pagination).
+/// Lists the products on sale by SKU, optionally in one category (offset pagination);
+/// archived products are not listed.
 pub async fn list_products(
     pool: &PgPool,
     category: Option<&str>,
@@ -210,7 +351,7 @@ pub async fn list_products(
     offset: i64,
 ) -> Result<ProductPage, sqlx::Error> {
     let rows: Vec<ProductRow> = sqlx::query_as(&format!(
-        "{SELECT_PRODUCTS} where ($1::text is null or p.category = $1)
+        "{SELECT_PRODUCTS} where p.archived_at is null and ($1::text is null or p.category = $1)
          order by p.sku limit $2 offset $3"
     ))
     .bind(category)
@@ -219,7 +360,8 @@ pub async fn list_products(
     .fetch_all(pool)
     .await?;
     let (total,): (i64,) = sqlx::query_as(
-        "select count(*) from catalog_products where ($1::text is null or category = $1)",
+        "select count(*) from catalog_products
+         where archived_at is null and ($1::text is null or category = $1)",
     )
     .bind(category)
     .fetch_one(pool)
@@ -232,11 +374,43 @@ pub async fn list_products(
     })
 }
 
-/// One product by SKU.
-pub async fn get_product(pool: &PgPool, sku: &str) -> Result<Option<ProductView>, sqlx::Error> {
+/// A seller's own products by SKU, archived ones included, with their stock figures.
+pub async fn list_seller_products(
+    pool: &PgPool,
+    seller_id: uuid::Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<ProductPage<SellerProductView>, sqlx::Error> {
+    let rows: Vec<ProductRow> = sqlx::query_as(&format!(
+        "{SELECT_PRODUCTS} where p.seller_id = $1 order by p.sku limit $2 offset $3"
+    ))
+    .bind(seller_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let (total,): (i64,) =
+        sqlx::query_as("select count(*) from catalog_products where seller_id = $1")
+            .bind(seller_id)
+            .fetch_one(pool)
+            .await?;
+    Ok(ProductPage {
+        items: rows.into_iter().map(SellerProductView::from).collect(),
+        total,
+        limit,
+        offset,
+    })
+}
+
+/// One product by SKU, archived or not, with its seller's figures (callers decide what to
+/// show to whom).
+pub async fn get_product(
+    pool: &PgPool,
+    sku: &str,
+) -> Result<Option<SellerProductView>, sqlx::Error> {
     let row: Option<ProductRow> = sqlx::query_as(&format!("{SELECT_PRODUCTS} where p.sku = $1"))
         .bind(sku)
         .fetch_optional(pool)
         .await?;
-    Ok(row.map(ProductView::from))
+    Ok(row.map(SellerProductView::from))
 }

@@ -146,7 +146,7 @@ async fn read_models_follow_the_journey() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(mug.stock_on_hand, 8);
+    assert_eq!(mug.product.stock_on_hand, 8);
     let cart = carts::get_cart(&shop.db.pool, customer.as_uuid())
         .await
         .unwrap();
@@ -167,7 +167,7 @@ async fn read_models_follow_the_journey() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(mug.stock_on_hand, 10);
+    assert_eq!(mug.product.stock_on_hand, 10);
     let list = customer_orders::list_customer_orders(&shop.db.pool, customer.as_uuid(), 10, None)
         .await
         .unwrap();
@@ -286,7 +286,7 @@ async fn the_log_follower_projects_and_checkpoints() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(mug.stock_on_hand, 4);
+    assert_eq!(mug.product.stock_on_hand, 4);
 }
 
 /// With the log outside the read models' database (as on EventStoreDB, here the in-memory

@@ -1,0 +1,424 @@
+//! Catalog routes: products listed, edited, priced, stocked, archived and restored by their
+//! sellers (or admins), and the public catalog.
+//!
+//! A seller may act only on their own products: another seller's answers `403`, a missing one
+//! `404`. An archived product is not listed; `GET /products/{sku}` shows it only to its seller
+//! and admins (`404` to everyone else), with the stock figures sellers see.
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use commands::{CommandOutcome, Missing};
+use domain::account::Role;
+use domain::inventory::{LowStockThreshold, StockChange};
+use domain::product::{Image, ProductDetails, Specification};
+use domain::text::{CategoryName, Description, ProductName, Reason};
+use domain::{AccountId, Quantity, Sku};
+use projections::catalog;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Context, IfMatch};
+use crate::read::{consistent, page_limit, Consistency};
+use crate::routes::{Access, Routes, SELLERS};
+use crate::security::{Actor, Caller, MaybeCaller};
+use crate::write::{MoneyInput, QuantityInput};
+use crate::AppState;
+
+/// Catalog routes and who may call them.
+pub fn routes() -> Routes {
+    use Access::{Public, Roles};
+    Routes::default()
+        .add(Method::GET, "/products", Public, list_products)
+        .add(Method::GET, "/products/{sku}", Public, get_product)
+        .add(Method::POST, "/products", Roles(SELLERS), create_product)
+        .add(Method::PUT, "/products/{sku}", Roles(SELLERS), edit_product)
+        .add(
+            Method::PUT,
+            "/products/{sku}/price",
+            Roles(SELLERS),
+            change_price,
+        )
+        .add(
+            Method::POST,
+            "/products/{sku}/stock",
+            Roles(SELLERS),
+            receive_stock,
+        )
+        .add(
+            Method::POST,
+            "/products/{sku}/stock/adjustments",
+            Roles(SELLERS),
+            adjust_stock,
+        )
+        .add(
+            Method::PUT,
+            "/products/{sku}/low-stock-threshold",
+            Roles(SELLERS),
+            set_low_stock_threshold,
+        )
+        .add(
+            Method::POST,
+            "/products/{sku}/archival",
+            Roles(SELLERS),
+            archive_product,
+        )
+        .add(
+            Method::DELETE,
+            "/products/{sku}/archival",
+            Roles(SELLERS),
+            restore_product,
+        )
+        .add(
+            Method::GET,
+            "/seller/products",
+            Roles(SELLERS),
+            list_seller_products,
+        )
+}
+
+/// A seller may change only their own products; admins any. Products are public, so another
+/// seller's product answers 403, a missing one 404.
+async fn own_product(state: &AppState, actor: &Actor, raw_sku: &str) -> Result<Sku, ApiError> {
+    let sku = Sku::parse(raw_sku)?;
+    match state.commands.product_seller(&sku).await? {
+        None => Err(ApiError::missing(Missing::Product)),
+        Some(seller) if seller.as_uuid() == actor.account_id || actor.has(Role::Admin) => Ok(sku),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this product belongs to another seller",
+        )),
+    }
+}
+
+type Accepted = (StatusCode, Json<CommandOutcome>);
+
+fn ok(outcome: CommandOutcome) -> Accepted {
+    (StatusCode::OK, Json(outcome))
+}
+
+/// A specification line in a request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecificationInput {
+    name: String,
+    value: String,
+}
+
+/// An image in a request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInput {
+    url: String,
+    alt: String,
+}
+
+/// The descriptive content of a product, as `POST /products` and `PUT /products/{sku}` take
+/// it (the whole of it: what is left out is empty).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentInput {
+    name: String,
+    #[serde(default)]
+    description: String,
+    category: String,
+    #[serde(default)]
+    specifications: Vec<SpecificationInput>,
+    #[serde(default)]
+    images: Vec<ImageInput>,
+}
+
+impl ContentInput {
+    fn details(&self) -> Result<ProductDetails, ApiError> {
+        let specifications = self
+            .specifications
+            .iter()
+            .map(|s| Specification::new(&s.name, &s.value))
+            .collect::<Result<_, _>>()?;
+        let images = self
+            .images
+            .iter()
+            .map(|i| Image::new(&i.url, &i.alt))
+            .collect::<Result<_, _>>()?;
+        Ok(ProductDetails::with_media(
+            ProductName::parse(&self.name)?,
+            Description::parse(&self.description)?,
+            CategoryName::parse(&self.category)?,
+            specifications,
+            images,
+        )?)
+    }
+}
+
+/// `POST /products` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    sku: String,
+    price: MoneyInput,
+    #[serde(flatten)]
+    content: ContentInput,
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiJson(body): ApiJson<CreateProduct>,
+) -> Result<Accepted, ApiError> {
+    let outcome = state
+        .commands
+        .create_product(
+            &ctx,
+            AccountId::from_uuid(actor.account_id),
+            Sku::parse(body.sku)?,
+            body.content.details()?,
+            body.price.parse()?,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+async fn edit_product(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    IfMatch(pinned): IfMatch,
+    ApiPath(raw_sku): ApiPath<String>,
+    ApiJson(body): ApiJson<ContentInput>,
+) -> Result<Accepted, ApiError> {
+    let sku = own_product(&state, &actor, &raw_sku).await?;
+    let outcome = state
+        .commands
+        .edit_product(&ctx, sku, pinned, body.details()?)
+        .await?;
+    Ok(ok(outcome))
+}
+
+async fn change_price(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath(raw_sku): ApiPath<String>,
+    ApiJson(body): ApiJson<MoneyInput>,
+) -> Result<Accepted, ApiError> {
+    let sku = own_product(&state, &actor, &raw_sku).await?;
+    let outcome = state.commands.change_price(&ctx, sku, body.parse()?).await?;
+    Ok(ok(outcome))
+}
+
+async fn receive_stock(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath(raw_sku): ApiPath<String>,
+    ApiJson(body): ApiJson<QuantityInput>,
+) -> Result<Accepted, ApiError> {
+    let sku = own_product(&state, &actor, &raw_sku).await?;
+    let outcome = state
+        .commands
+        .receive_stock(&ctx, sku, Quantity::new(body.quantity)?)
+        .await?;
+    Ok(ok(outcome))
+}
+
+/// `POST /products/{sku}/stock/adjustments` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adjustment {
+    change: i64,
+    reason: String,
+}
+
+async fn adjust_stock(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath(raw_sku): ApiPath<String>,
+    ApiJson(body): ApiJson<Adjustment>,
+) -> Result<Accepted, ApiError> {
+    let sku = own_product(&state, &actor, &raw_sku).await?;
+    let outcome = state
+        .commands
+        .adjust_stock(
+            &ctx,
+            sku,
+            StockChange::new(body.change)?,
+            Reason::parse(&body.reason)?,
+        )
+        .await?;
+    Ok(ok(outcome))
+}
+
+/// `PUT /products/{sku}/low-stock-threshold` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    threshold: i64,
+}
+
+async fn set_low_stock_threshold(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath(raw_sku): ApiPath<String>,
+    ApiJson(body): ApiJson<Threshold>,
+) -> Result<Accepted, ApiError> {
+    let sku = own_product(&state, &actor, &raw_sku).await?;
+    let outcome = state
+        .commands
+        .set_low_stock_threshold(&ctx, sku, LowStockThreshold::new(body.threshold)?)
+        .await?;
+    Ok(ok(outcome))
+}
+
+/// `POST /products/{sku}/archival` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Archival {
+    reason: String,
+}
+
+async fn archive_product(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath(raw_sku): ApiPath<String>,
+    ApiJson(body): ApiJson<Archival>,
+) -> Result<Accepted, ApiError> {
+    let sku = own_product(&state, &actor, &raw_sku).await?;
+    let outcome = state
+        .commands
+        .archive_product(&ctx, sku, Reason::parse(&body.reason)?)
+        .await?;
+    Ok(ok(outcome))
+}
+
+async fn restore_product(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath(raw_sku): ApiPath<String>,
+) -> Result<Accepted, ApiError> {
+    let sku = own_product(&state, &actor, &raw_sku).await?;
+    let outcome = state.commands.restore_product(&ctx, sku).await?;
+    Ok(ok(outcome))
+}
+
+/// `GET /products` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductsQuery {
+    category: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    min_position: Option<i64>,
+    wait_ms: Option<u64>,
+}
+
+fn page_offset(offset: Option<i64>) -> Result<i64, ApiError> {
+    match offset.unwrap_or(0) {
+        o @ 0..=100_000 => Ok(o),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            "offset must be between 0 and 100000",
+        )),
+    }
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ProductsQuery>,
+) -> Result<Json<catalog::ProductPage>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let offset = page_offset(q.offset)?;
+    let consistency = Consistency {
+        min_position: q.min_position,
+        wait_ms: q.wait_ms,
+    };
+    let category = q
+        .category
+        .as_deref()
+        .map(CategoryName::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::bad_request("invalid_query", e.to_string()).with("field", "category")
+        })?;
+    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
+    let page = catalog::list_products(
+        &state.read_pool,
+        category.as_ref().map(|c| c.as_str()),
+        limit,
+        offset,
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+async fn get_product(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    ApiPath(raw_sku): ApiPath<String>,
+    ApiQuery(consistency): ApiQuery<Consistency>,
+) -> Result<Response, ApiError> {
+    let sku = Sku::parse(raw_sku)
+        .map_err(|e| ApiError::bad_request("invalid_path", e.to_string()).with("field", "sku"))?;
+    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
+    let product = catalog::get_product(&state.read_pool, sku.as_str())
+        .await?
+        .ok_or_else(|| ApiError::missing(Missing::Product))?;
+    let insider = caller.is_some_and(|actor| {
+        actor.has(Role::Admin) || product.product.seller_id == Some(actor.account_id)
+    });
+    match (insider, product.product.archived) {
+        (true, _) => Ok(Json(product).into_response()),
+        (false, false) => Ok(Json(product.product).into_response()),
+        (false, true) => Err(ApiError::missing(Missing::Product)),
+    }
+}
+
+/// `GET /seller/products` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SellerProductsQuery {
+    /// Admins: whose products (default: the caller's own).
+    seller_id: Option<Uuid>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    min_position: Option<i64>,
+    wait_ms: Option<u64>,
+}
+
+async fn list_seller_products(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<SellerProductsQuery>,
+) -> Result<Json<catalog::ProductPage<catalog::SellerProductView>>, ApiError> {
+    let seller = match q.seller_id {
+        Some(other) if other != actor.account_id && !actor.has(Role::Admin) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "sellers see only their own products",
+            ))
+        }
+        Some(seller) => seller,
+        None => actor.account_id,
+    };
+    let consistency = Consistency {
+        min_position: q.min_position,
+        wait_ms: q.wait_ms,
+    };
+    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
+    let page = catalog::list_seller_products(
+        &state.read_pool,
+        seller,
+        page_limit(q.limit)?,
+        page_offset(q.offset)?,
+    )
+    .await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,384 @@
+//! The catalog over HTTP, on real PostgreSQL: a product's life (content with specification and
+//! images, edits guarded by `If-Match`, archive and restore), stock corrections and low-stock
+//! thresholds, and the rule that an archived product is never purchasable.
+//!
+//! Part of the `journey` test binary (one binary, one link).
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{self, Api, EngineEnv, Process, Staff, TestDatabase};
+
+async fn start(env: &EngineEnv) -> (Process, Api, Staff) {
+    let mut engine = Process::start("up", env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, env).await;
+    (engine, api, staff)
+}
+
+fn content() -> Value {
+    json!({
+        "sku": "LAMP-1",
+        "name": "Desk lamp",
+        "description": "A lamp for a desk.",
+        "category": "lighting",
+        "price": {"amount_minor": 4500, "currency": "EUR"},
+        "specifications": [
+            {"name": "Colour", "value": "Brass"},
+            {"name": "Height", "value": "42 cm"},
+            {"name": "Bulb", "value": "E27, up to 40 W"}
+        ],
+        "images": [
+            {"url": "https://img.example.org/lamp/front.jpg", "alt": "The lamp from the front"},
+            {"url": "https://img.example.org/lamp/side.jpg", "alt": "The lamp from the side"}
+        ]
+    })
+}
+
+/// The stream version of a product, from its event log.
+async fn product_version(db: &TestDatabase, sku: &str) -> i64 {
+    let (version,): (i64,) =
+        sqlx::query_as("select coalesce(max(stream_version), 0) from events where stream_id = $1")
+            .bind(format!("product-{sku}"))
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    version
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_is_listed_edited_archived_and_restored() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    let seller = &staff.seller;
+    let created = seller.ok(Method::POST, "/products", Some(content())).await;
+    let stocked = seller
+        .ok(
+            Method::POST,
+            "/products/LAMP-1/stock",
+            Some(json!({"quantity": 10})),
+        )
+        .await;
+    let shown = api.read_at("/products/LAMP-1", &stocked["global_position"]).await;
+    assert_eq!(shown["specifications"][1], json!({"name": "Height", "value": "42 cm"}));
+    assert_eq!(shown["images"][0]["alt"], "The lamp from the front");
+    assert_eq!(shown["archived"], false);
+    assert!(
+        shown.get("low_stock").is_none(),
+        "the public sees no seller figures: {shown}"
+    );
+
+    // Edits replace the content whole; If-Match guards against a lost update.
+    let edit = json!({
+        "name": "Desk lamp, brass",
+        "category": "lighting",
+        "specifications": [{"name": "Height", "value": "45 cm"}],
+        "images": [{"url": "https://img.example.org/lamp/new.jpg", "alt": "The new lamp"}]
+    });
+    let stale = created["stream_version"].as_i64().unwrap() + 1;
+    let (status, body) = seller
+        .send(
+            Method::PUT,
+            "/products/LAMP-1",
+            Some(edit.clone()),
+            &[("if-match", &stale.to_string())],
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("concurrency_conflict")),
+        "{body}"
+    );
+    let current = created["stream_version"].to_string();
+    let edited = seller
+        .send(
+            Method::PUT,
+            "/products/LAMP-1",
+            Some(edit.clone()),
+            &[("if-match", &current)],
+        )
+        .await;
+    assert_eq!(edited.0, 200, "{}", edited.1);
+    let shown = api.read_at("/products/LAMP-1", &edited.1["global_position"]).await;
+    assert_eq!(shown["name"], "Desk lamp, brass");
+    assert_eq!(shown["description"], "", "left out means empty");
+    assert_eq!(
+        shown["specifications"],
+        json!([{"name": "Height", "value": "45 cm"}])
+    );
+    assert_eq!(shown["price"]["amount_minor"], 4500, "the price is not content");
+    // The same content again changes nothing.
+    let before = product_version(&db, "LAMP-1").await;
+    seller.ok(Method::PUT, "/products/LAMP-1", Some(edit)).await;
+    assert_eq!(product_version(&db, "LAMP-1").await, before);
+
+    // A customer holds it in the cart; the seller archives it.
+    let customer = api.customer().await;
+    let cart = format!("/customers/{}/cart/items", customer.id());
+    customer
+        .ok(
+            Method::POST,
+            &cart,
+            Some(json!({"sku": "LAMP-1", "quantity": 2})),
+        )
+        .await;
+    let archived = seller
+        .ok(
+            Method::POST,
+            "/products/LAMP-1/archival",
+            Some(json!({"reason": "a newer model is coming"})),
+        )
+        .await;
+    let listed = api
+        .read_at("/products?limit=100", &archived["global_position"])
+        .await;
+    assert_eq!(listed["total"], 0, "archived products are not listed: {listed}");
+    let (status, body) = api.get("/products/LAMP-1").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("product_not_found")));
+    let (status, body) = customer.get("/products/LAMP-1").await;
+    assert_eq!(status, 404, "customers do not see it either: {body}");
+    let own = seller.get("/products/LAMP-1").await.1;
+    assert_eq!(
+        (own["archived"].as_bool(), own["archive_reason"].as_str()),
+        (Some(true), Some("a newer model is coming"))
+    );
+    let mine = seller.get("/seller/products").await.1;
+    assert_eq!(mine["items"][0]["sku"], "LAMP-1", "sellers keep their archived products");
+
+    // Never purchasable while archived: not into a cart, not through checkout.
+    let other = api.customer().await;
+    let (status, body) = other
+        .post(
+            &format!("/customers/{}/cart/items", other.id()),
+            json!({"sku": "LAMP-1", "quantity": 1}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("product_archived")));
+    let checkout = format!("/customers/{}/orders", customer.id());
+    let (status, body) = customer.post(&checkout, json!(null)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("product_archived")),
+        "{body}"
+    );
+    let (reserved,): (i64,) = sqlx::query_as(
+        "select count(*) from events where stream_id = 'inventory-LAMP-1'
+           and event_type = 'StockReserved'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(reserved, 0, "the refused checkout reserved nothing");
+
+    // Restored, it sells again.
+    let restored = seller
+        .ok(Method::DELETE, "/products/LAMP-1/archival", None)
+        .await;
+    let shown = api
+        .read_at("/products/LAMP-1", &restored["global_position"])
+        .await;
+    assert_eq!(shown["archived"], false);
+    let placed = customer.ok(Method::POST, &checkout, None).await;
+    assert!(placed["order_id"].is_string(), "{placed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_is_corrected_never_below_what_orders_hold_and_low_stock_is_flagged() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    let seller = &staff.seller;
+    staff.list("CUP", 300, 10).await;
+    let customer = api.customer().await;
+    customer.buy("CUP", 3).await;
+
+    let adjust = |change: i64| {
+        seller.send(
+            Method::POST,
+            "/products/CUP/stock/adjustments",
+            Some(json!({"change": change, "reason": "stock take"})),
+            &[],
+        )
+    };
+    let (status, body) = adjust(-8).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("stock_below_reserved")),
+        "7 are available, 3 are held by the order: {body}"
+    );
+    assert_eq!(adjust(-7).await.0, 200);
+    let (status, up) = adjust(2).await;
+    assert_eq!(status, 200, "{up}");
+    let shown = api.read_at("/products/CUP", &up["global_position"]).await;
+    assert_eq!(shown["stock_on_hand"], 2);
+
+    let set = seller
+        .ok(
+            Method::PUT,
+            "/products/CUP/low-stock-threshold",
+            Some(json!({"threshold": 2})),
+        )
+        .await;
+    let mine = seller
+        .read_at("/seller/products", &set["global_position"])
+        .await;
+    let cup = &mine["items"][0];
+    assert_eq!(
+        (&cup["received"], &cup["adjusted"], &cup["low_stock_threshold"], &cup["low_stock"]),
+        (&json!(10), &json!(-5), &json!(2), &json!(true)),
+        "{cup}"
+    );
+    let restocked = adjust(1).await.1;
+    let mine = seller
+        .read_at("/seller/products", &restocked["global_position"])
+        .await;
+    assert_eq!(mine["items"][0]["low_stock"], false);
+    // Admins see any seller's products; the seller's own list is theirs alone.
+    let theirs = staff
+        .admin
+        .get(&format!("/seller/products?seller_id={}", seller.id()))
+        .await
+        .1;
+    assert_eq!(theirs["total"], 1);
+    assert_eq!(staff.admin.get("/seller/products").await.1["total"], 0);
+
+    // Bad input changes nothing and says what was wrong.
+    let before = product_version(&db, "CUP").await;
+    for (method, path, body, code, field) in [
+        (
+            Method::POST,
+            "/products/CUP/stock/adjustments",
+            json!({"change": 0, "reason": "nothing"}),
+            "invalid_stock_change",
+            Some("change"),
+        ),
+        (
+            Method::PUT,
+            "/products/CUP/low-stock-threshold",
+            json!({"threshold": -1}),
+            "invalid_threshold",
+            Some("threshold"),
+        ),
+        (
+            Method::PUT,
+            "/products/CUP",
+            json!({"name": "Cup", "category": "c",
+                   "images": [{"url": "javascript:alert(1)", "alt": "x"}]}),
+            "invalid_image_url",
+            Some("images.url"),
+        ),
+        (
+            Method::PUT,
+            "/products/CUP",
+            json!({"name": "Cup", "category": "c",
+                   "images": [{"url": "https://img.example.org/cup.png", "alt": " "}]}),
+            "invalid_text",
+            Some("images.alt"),
+        ),
+        (
+            Method::PUT,
+            "/products/CUP",
+            json!({"name": "Cup", "category": "c", "specifications": [
+                {"name": "Size", "value": "S"}, {"name": "size", "value": "M"}]}),
+            "duplicate_specification",
+            Some("specifications.name"),
+        ),
+        (
+            Method::PUT,
+            "/products/CUP",
+            json!({"name": "Cup", "category": "c", "specifications":
+                (0..51).map(|i| json!({"name": format!("a{i}"), "value": "v"})).collect::<Vec<_>>()}),
+            "too_many_entries",
+            Some("specifications"),
+        ),
+        (
+            Method::POST,
+            "/products/CUP/archival",
+            json!({"reason": ""}),
+            "invalid_text",
+            Some("reason"),
+        ),
+    ] {
+        let (status, answer) = seller.send(method.clone(), path, Some(body), &[]).await;
+        assert_eq!(
+            (status, answer["code"].as_str(), answer["field"].as_str()),
+            (422, Some(code), field),
+            "{method} {path}: {answer}"
+        );
+    }
+    assert_eq!(product_version(&db, "CUP").await, before);
+}
+
+/// Stock corrections and checkouts race for the same units: each is one atomic decision on
+/// the inventory stream, so exactly the units there were are taken, never more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corrections_and_checkouts_racing_never_take_more_than_there_is() {
+    const STOCK: i64 = 6;
+    const SHOPPERS: usize = 8;
+    const CORRECTIONS: usize = 8;
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    staff.list("RACE", 100, STOCK).await;
+    let mut shoppers = Vec::new();
+    for _ in 0..SHOPPERS {
+        let shopper = api.customer().await;
+        shopper
+            .ok(
+                Method::POST,
+                &format!("/customers/{}/cart/items", shopper.id()),
+                Some(json!({"sku": "RACE", "quantity": 1})),
+            )
+            .await;
+        shoppers.push(shopper);
+    }
+    let mut racers = Vec::new();
+    for shopper in &shoppers {
+        let shopper = shopper.clone();
+        racers.push(tokio::spawn(async move {
+            let path = format!("/customers/{}/orders", shopper.id());
+            ("order", shopper.post(&path, json!(null)).await)
+        }));
+    }
+    for _ in 0..CORRECTIONS {
+        let seller = staff.seller.clone();
+        racers.push(tokio::spawn(async move {
+            let body = json!({"change": -1, "reason": "broken in the warehouse"});
+            (
+                "correction",
+                seller.post("/products/RACE/stock/adjustments", body).await,
+            )
+        }));
+    }
+    let mut taken = 0;
+    for racer in futures::future::join_all(racers).await {
+        let (kind, (status, body)) = racer.unwrap();
+        match (kind, status) {
+            ("order", 201) | ("correction", 200) => taken += 1,
+            ("order", 422) => assert_eq!(body["code"], "insufficient_stock", "{body}"),
+            ("correction", 422) => assert_eq!(body["code"], "stock_below_reserved", "{body}"),
+            other => panic!("unexpected {other:?}: {body}"),
+        }
+    }
+    assert_eq!(taken, STOCK, "exactly the units there were are taken");
+    // The log agrees: nothing is left, and nothing went below zero.
+    let (left,): (i64,) = sqlx::query_as(
+        "select coalesce(sum(case event_type
+             when 'StockReceived' then (payload->>'quantity')::bigint
+             when 'StockReserved' then -(payload->>'quantity')::bigint
+             when 'StockAdjusted' then (payload->>'change')::bigint
+             else 0 end), 0)::bigint
+         from events where stream_id = 'inventory-RACE'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    common::eventually("the catalog to show none left", Duration::from_secs(30), || async {
+        api.get("/products/RACE").await.1["stock_on_hand"] == 0
+    })
+    .await;
+}
