@@ -319,6 +319,9 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("POST", "/products/{sku}/archival", SELLER_OR_ADMIN),
     ("DELETE", "/products/{sku}/archival", SELLER_OR_ADMIN),
     ("GET", "/seller/products", SELLER_OR_ADMIN),
+    ("GET", "/categories", EVERYONE),
+    ("PUT", "/admin/categories/{slug}", ADMIN),
+    ("DELETE", "/admin/categories/{slug}", ADMIN),
     ("GET", "/customers/{customer_id}/cart", CUSTOMER_OR_ADMIN),
     (
         "POST",
@@ -466,6 +469,7 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
     let (_engine, api) = start(&env).await;
     let (admin_email, admin_password) = create_admin(&env).await;
     let (admin, _) = api.login(&admin_email, &admin_password).await;
+    common::define_categories(&admin).await;
     let customer = only_role(&api, &admin, "customer").await;
     customer.add_address().await;
     let seller = only_role(&api, &admin, "seller").await;
@@ -528,7 +532,8 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
                 .replace("{country}", "DE")
                 .replace("{category}", "standard")
                 .replace("{method_id}", "standard")
-                .replace("{role}", "auditor");
+                .replace("{role}", "auditor")
+                .replace("{slug}", "no-such-category");
             let method: Method = method.parse().unwrap();
             let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
             let (status, response) = caller.send(method.clone(), &path, body, &[]).await;

@@ -382,3 +382,152 @@ async fn corrections_and_checkouts_racing_never_take_more_than_there_is() {
     })
     .await;
 }
+
+/// Categories form a tree managed by admins; a product belongs to one that exists; filtering
+/// by a category includes every category below it, and the tree's counts equal a plain count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn categories_form_a_tree_that_filters_and_counts_products() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    let (admin, seller) = (&staff.admin, &staff.seller);
+    let define = |slug: &str, body: Value| {
+        let path = format!("/admin/categories/{slug}");
+        async move { admin.send(Method::PUT, &path, Some(body), &[]).await }
+    };
+    for (slug, parent, position) in [
+        ("home", None, 0),
+        ("kitchen-stuff", Some("home"), 2),
+        ("mugs", Some("kitchen-stuff"), 0),
+        ("garden", Some("home"), 1),
+        ("toys", None, 1),
+    ] {
+        let (status, body) = define(slug, json!({"name": slug.to_uppercase(), "parent": parent, "position": position})).await;
+        assert_eq!(status, 200, "{slug}: {body}");
+    }
+    let list = |sku: &str, category: &str| {
+        let body = json!({"sku": sku, "name": sku, "category": category,
+                          "price": {"amount_minor": 100, "currency": "EUR"}});
+        async move { seller.post("/products", body).await }
+    };
+    for (sku, category) in [
+        ("M1", "mugs"),
+        ("M2", "mugs"),
+        ("K1", "kitchen-stuff"),
+        ("G1", "garden"),
+        ("T1", "toys"),
+    ] {
+        assert_eq!(list(sku, category).await.0, 201);
+    }
+    let (status, body) = list("X1", "no-such").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("category_not_found")),
+        "{body}"
+    );
+    let (status, body) = list("X1", "Not A Slug").await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (422, Some("invalid_category"), Some("category"))
+    );
+    // Archived products count nowhere.
+    let last = seller
+        .ok(
+            Method::POST,
+            "/products/M2/archival",
+            Some(json!({"reason": "chipped batch"})),
+        )
+        .await;
+
+    let skus = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let home = api
+        .read_at("/products?category=home", &last["global_position"])
+        .await;
+    assert_eq!(skus(&home), ["G1", "K1", "M1"], "a subtree, archived left out");
+    assert_eq!(home["total"], 3);
+    let kitchen = api.get("/products?category=kitchen-stuff").await.1;
+    assert_eq!(skus(&kitchen), ["K1", "M1"]);
+    let (status, _) = api.get("/products?category=Bad%20Slug").await;
+    assert_eq!(status, 400);
+
+    let tree = api.get("/categories").await.1["categories"].clone();
+    let roots = tree.as_array().unwrap();
+    assert_eq!(
+        roots.last().unwrap()["slug"],
+        "toys",
+        "roots by position: toys (1) after the others (0)"
+    );
+    let home = roots.iter().find(|c| c["slug"] == "home").unwrap();
+    let children: Vec<_> = home["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(children, ["garden", "kitchen-stuff"], "by position");
+    assert_eq!(home["children"][1]["path"], json!(["home", "kitchen-stuff"]));
+    // The tree's counts equal a plain count of the products on sale in each subtree.
+    for (node, slug) in [(home, "home"), (&home["children"][1], "kitchen-stuff")] {
+        let plain = api.get(&format!("/products?category={slug}")).await.1["total"].clone();
+        assert_eq!(node["total_count"], plain, "{slug}");
+    }
+    assert_eq!(home["product_count"], 0);
+    assert_eq!(home["children"][1]["children"][0]["product_count"], 1);
+
+    // Moves carry the subtree; cycles, unknown parents and removing a parent are refused.
+    let (status, moved) = define("kitchen-stuff", json!({"name": "Kitchen", "parent": "toys"})).await;
+    assert_eq!(status, 200, "{moved}");
+    let toys = api
+        .read_at("/products?category=toys", &moved["global_position"])
+        .await;
+    assert_eq!(skus(&toys), ["K1", "M1", "T1"]);
+    let tree = api.get("/categories").await.1;
+    let toys_node = tree["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["slug"] == "toys")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        toys_node["children"][0]["children"][0]["path"],
+        json!(["toys", "kitchen-stuff", "mugs"])
+    );
+    for (slug, body, code) in [
+        ("toys", json!({"name": "Toys", "parent": "mugs"}), "category_cycle"),
+        ("new", json!({"name": "New", "parent": "nowhere"}), "parent_category_not_found"),
+        ("new", json!({"name": "", "parent": null}), "invalid_text"),
+        ("new", json!({"name": "New", "position": -1}), "invalid_position"),
+    ] {
+        let (status, answer) = define(slug, body).await;
+        assert_eq!((status, answer["code"].as_str()), (422, Some(code)), "{answer}");
+    }
+    let (status, answer) = admin
+        .send(Method::DELETE, "/admin/categories/toys", None, &[])
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("category_has_children"))
+    );
+    let (status, _) = admin
+        .send(Method::DELETE, "/admin/categories/garden", None, &[])
+        .await;
+    assert_eq!(status, 200);
+    // A seller cannot manage categories.
+    let (status, _) = seller
+        .send(
+            Method::PUT,
+            "/admin/categories/mine",
+            Some(json!({"name": "Mine"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 403);
+}

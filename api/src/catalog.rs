@@ -13,7 +13,8 @@ use commands::{CommandOutcome, Missing};
 use domain::account::Role;
 use domain::inventory::{LowStockThreshold, StockChange};
 use domain::product::{Image, ProductDetails, Specification};
-use domain::text::{CategoryName, Description, ProductName, Reason};
+use domain::category::CategorySlug;
+use domain::text::{Description, ProductName, Reason};
 use domain::{AccountId, Quantity, Sku};
 use projections::catalog;
 use serde::Deserialize;
@@ -146,7 +147,7 @@ impl ContentInput {
         Ok(ProductDetails::with_media(
             ProductName::parse(&self.name)?,
             Description::parse(&self.description)?,
-            CategoryName::parse(&self.category)?,
+            CategorySlug::parse(&self.category)?,
             specifications,
             images,
         )?)
@@ -308,7 +309,8 @@ async fn restore_product(
     Ok(ok(outcome))
 }
 
-/// `GET /products` parameters.
+/// `GET /products` parameters: `category` keeps the products of that category and of every
+/// category below it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductsQuery {
@@ -342,7 +344,7 @@ async fn list_products(
     let category = q
         .category
         .as_deref()
-        .map(CategoryName::parse)
+        .map(CategorySlug::parse)
         .transpose()
         .map_err(|e| {
             ApiError::bad_request("invalid_query", e.to_string()).with("field", "category")

@@ -12,7 +12,7 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`catalog`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`payments`], [`returns`],
+//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`payments`], [`returns`],
 //!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
 //! - [`serve`]: the HTTP/1.1 server loop.
@@ -21,6 +21,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod audit;
 pub mod catalog;
+pub mod categories;
 pub mod error;
 pub mod extract;
 pub mod payments;
@@ -75,6 +76,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Every route of the API with its access rule.
 pub fn routes() -> routes::Routes {
     catalog::routes()
+        .merge(categories::routes())
         .merge(write::routes())
         .merge(read::routes())
         .merge(accounts::routes())

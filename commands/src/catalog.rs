@@ -1,11 +1,25 @@
 //! Catalog commands: listing products, pricing, editing, archiving and restoring them.
 
+use domain::category::{CategoryError, CategoryTree};
+use domain::pricing::Global;
 use domain::product::{Product, ProductCommand, ProductDetails};
 use domain::text::Reason;
 use domain::{AccountId, Aggregate, Money, Sku};
 
 use crate::error::{CommandError, Missing};
+use crate::execute::Attempt;
 use crate::{CommandContext, CommandHandler, CommandOutcome};
+
+/// Refuses a category that is not in the tree, and makes the append conditional on the tree
+/// staying as read, so a product never lands in a category removed at the same moment.
+async fn require_category(at: &mut Attempt, details: &ProductDetails) -> Result<(), CommandError> {
+    let tree = at.load::<CategoryTree>(&Global).await?;
+    if !tree.contains(&details.category) {
+        return Err(CategoryError::NotFound(details.category.clone()).into());
+    }
+    at.require_unchanged::<CategoryTree>(&Global);
+    Ok(())
+}
 
 impl CommandHandler {
     /// Lists a new product owned by `seller_id`. Its SKU is its identity, so a SKU is listed
@@ -21,6 +35,7 @@ impl CommandHandler {
         let sku = &sku;
         let details = &details;
         self.execute(ctx, Product::stream_id(sku), None, |mut at| async move {
+            require_category(&mut at, details).await?;
             let product = at.load::<Product>(sku).await?;
             let events = product.decide(ProductCommand::Create {
                 sku: sku.clone(),
@@ -91,6 +106,15 @@ impl CommandHandler {
             let product = at.load::<Product>(sku).await?;
             if product.listing.is_none() {
                 return Err(CommandError::NotFound(Missing::Product));
+            }
+            if let ProductCommand::Edit { details } = command {
+                let moved = product
+                    .listing
+                    .as_ref()
+                    .is_some_and(|l| l.details.category != details.category);
+                if moved {
+                    require_category(&mut at, details).await?;
+                }
             }
             let events = product.decide(command.clone())?;
             at.emit::<Product>(sku, &events);

@@ -3,6 +3,7 @@
 use domain::account::AccountError;
 use domain::address::{AddressBookError, AddressId};
 use domain::cart::CartError;
+use domain::category::CategoryError;
 use domain::checkout::CheckoutError;
 use domain::inventory::InventoryError;
 use domain::order::OrderError;
@@ -24,6 +25,9 @@ pub enum Rejection {
     /// The inventory refused.
     #[error(transparent)]
     Inventory(#[from] InventoryError),
+    /// The category tree refused, or a product named a category that does not exist.
+    #[error(transparent)]
+    Category(#[from] CategoryError),
     /// The cart refused.
     #[error(transparent)]
     Cart(#[from] CartError),
@@ -63,6 +67,7 @@ impl Rejection {
             Rejection::Value(e) => e.code(),
             Rejection::Product(e) => e.code(),
             Rejection::Inventory(e) => e.code(),
+            Rejection::Category(e) => e.code(),
             Rejection::Cart(e) => e.code(),
             Rejection::Order(e) => e.code(),
             Rejection::Checkout(e) => e.code(),
@@ -155,6 +160,7 @@ macro_rules! rejection_from {
     )*};
 }
 rejection_from!(
+    CategoryError,
     AddressBookError,
     PricingError,
     WalletError,

@@ -8,7 +8,7 @@
 //! A caller that pins a version gets the conflict instead of a retry.
 //!
 //! One module per bounded context, each adding its commands to [`CommandHandler`]:
-//! [`catalog`], [`inventory`], [`cart`], [`addresses`], [`checkout`] (and orders),
+//! [`catalog`], [`categories`], [`inventory`], [`cart`], [`addresses`], [`checkout`] (and orders),
 //! [`payments`], [`pricing`], [`returns`], [`wallet`], [`accounts`]. [`reads`]
 //! answers the write side's own questions (who owns this order, which account holds this
 //! email). [`error`] names the three ways a command fails.
@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod cart;
 pub mod catalog;
+pub mod categories;
 pub mod checkout;
 pub mod context;
 pub mod error;

@@ -58,9 +58,26 @@ pub fn eur(minor: i64) -> Money {
     Money::new(minor, Currency::parse("EUR").expect("EUR")).expect("non-negative")
 }
 
-/// Lists `sku` (named after itself, priced in euro cents, owned by the nil seller) and
-/// receives `stock` units of it.
+/// Defines the root category `slug` (named after itself); defining it again changes nothing.
+pub async fn category(handler: &CommandHandler, slug: &str) {
+    handler
+        .category_command(
+            &ctx(),
+            domain::category::CategoryCommand::Define {
+                slug: domain::category::CategorySlug::parse(slug).expect("valid slug"),
+                name: domain::text::CategoryName::parse(slug).expect("valid name"),
+                parent: None,
+                position: domain::category::Position::default(),
+            },
+        )
+        .await
+        .expect("define a category");
+}
+
+/// Lists `sku` (named after itself, priced in euro cents, owned by the nil seller, in the
+/// category `test`) and receives `stock` units of it.
 pub async fn product(handler: &CommandHandler, sku: &str, price_minor: i64, stock: i64) {
+    category(handler, "test").await;
     let parsed = Sku::parse(sku).expect("valid SKU");
     handler
         .create_product(

@@ -31,6 +31,7 @@ fn details(name: &str) -> ProductDetails {
 async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
     let store = Arc::new(MemoryEventStore::new());
     let handler = CommandHandler::new(store.clone());
+    commands::testing::category(&handler, "misc").await;
     handler
         .create_product(
             &ctx(),

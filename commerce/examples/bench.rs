@@ -189,6 +189,7 @@ async fn main() {
     }
 
     let eur = Currency::parse("EUR").unwrap();
+    commands::testing::category(&handler, "bench").await;
     for i in 0..SKUS {
         let details = ProductDetails::new(&format!("Product {i}"), "", "bench").unwrap();
         handler

@@ -9,7 +9,8 @@
 //! - [`text`]: the rules for human text and identifiers, and the text value objects.
 //! - [`address`]: postal addresses and each customer's address book.
 //! - [`account`]: accounts and roles; email uniqueness through per-email claims.
-//! - [`product`]: catalog entries (one stream per SKU).
+//! - [`category`]: the category tree (one stream for the shop).
+//! - [`product`]: catalog entries (one stream per SKU): content, price, archive.
 //! - [`inventory`]: stock per SKU; received, reserved, released; never negative.
 //! - [`cart`]: one shopping cart per customer.
 //! - [`order`]: the order life cycle (placed -> paid -> shipped -> delivered, or cancelled).
@@ -21,6 +22,7 @@ pub mod account;
 pub mod address;
 pub mod aggregate;
 pub mod cart;
+pub mod category;
 pub mod checkout;
 pub mod inventory;
 pub mod order;

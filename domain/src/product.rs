@@ -7,9 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, DomainEvent};
+use crate::category::CategorySlug;
 use crate::text::{
-    AltText, CategoryName, Description, ProductName, Reason, SpecificationName,
-    SpecificationValue,
+    AltText, Description, ProductName, Reason, SpecificationName, SpecificationValue,
 };
 use crate::values::{AccountId, Money, Sku, ValueError};
 
@@ -131,8 +131,8 @@ pub struct ProductDetails {
     pub name: ProductName,
     /// Free text.
     pub description: Description,
-    /// Category.
-    pub category: CategoryName,
+    /// The category it belongs to (its slug).
+    pub category: CategorySlug,
     /// Ordered attribute lines, names unique (ignoring case); at most [`MAX_SPECIFICATIONS`].
     specifications: Vec<Specification>,
     /// Images in display order; at most [`MAX_IMAGES`].
@@ -145,7 +145,7 @@ impl ProductDetails {
         Self::with_media(
             ProductName::parse(name)?,
             Description::parse(description)?,
-            CategoryName::parse(category)?,
+            CategorySlug::parse(category)?,
             Vec::new(),
             Vec::new(),
         )
@@ -156,7 +156,7 @@ impl ProductDetails {
     pub fn with_media(
         name: ProductName,
         description: Description,
-        category: CategoryName,
+        category: CategorySlug,
         specifications: Vec<Specification>,
         images: Vec<Image>,
     ) -> Result<Self, ValueError> {
@@ -207,7 +207,7 @@ impl ProductDetails {
         ProductDetails {
             name: ProductName::from_recorded(name.to_owned()),
             description: Description::from_recorded(description.to_owned()),
-            category: CategoryName::from_recorded(category.to_owned()),
+            category: CategorySlug::from_recorded(category.to_owned()),
             specifications: specifications.to_vec(),
             images: images.to_vec(),
         }
@@ -263,7 +263,7 @@ pub enum ProductEvent {
         name: String,
         /// Free text description.
         description: String,
-        /// Category.
+        /// The slug of the category it belongs to.
         category: String,
         /// Unit price.
         price: Money,
@@ -289,7 +289,7 @@ pub enum ProductEvent {
         name: String,
         /// Free text description.
         description: String,
-        /// Category.
+        /// The slug of the category it belongs to.
         category: String,
         /// Ordered attribute lines.
         specifications: Vec<Specification>,
@@ -406,7 +406,7 @@ impl Aggregate for Product {
                 seller_id,
                 name: details.name.into(),
                 description: details.description.into(),
-                category: details.category.into(),
+                category: details.category.to_string(),
                 price,
                 specifications: details.specifications,
                 images: details.images,
@@ -424,7 +424,7 @@ impl Aggregate for Product {
                     sku,
                     name: details.name.into(),
                     description: details.description.into(),
-                    category: details.category.into(),
+                    category: details.category.to_string(),
                     specifications: details.specifications,
                     images: details.images,
                 }]
@@ -606,7 +606,7 @@ mod tests {
         ProductDetails::with_media(
             ProductName::parse("Big mug").unwrap(),
             Description::parse("A big mug").unwrap(),
-            CategoryName::parse("kitchen").unwrap(),
+            CategorySlug::parse("kitchen").unwrap(),
             vec![
                 Specification::new("Material", "Stoneware").unwrap(),
                 Specification::new("Volume", "450 ml").unwrap(),
@@ -683,7 +683,7 @@ mod tests {
             ProductDetails::with_media(
                 ProductName::parse("M").unwrap(),
                 Description::parse("").unwrap(),
-                CategoryName::parse("c").unwrap(),
+                CategorySlug::parse("c").unwrap(),
                 specs,
                 images,
             )

@@ -56,6 +56,12 @@ pub enum ValueError {
     /// Stock corrections change the count by 1 to [`Quantity::MAX`] units, up or down.
     #[error("invalid stock change {0}: must be between -{max} and {max}, not 0", max = Quantity::MAX)]
     InvalidStockChange(i64),
+    /// Category slugs are 1-64 of `a-z 0-9 -`, starting and ending with a letter or digit.
+    #[error("invalid category {0:?}: use 1-64 of a-z, 0-9 and '-', starting and ending with a letter or digit")]
+    InvalidCategory(String),
+    /// Positions among siblings are 0 to 100,000.
+    #[error("invalid position {0}: must be between 0 and 100000")]
+    InvalidPosition(i64),
     /// Low-stock thresholds are 0 to [`Quantity::MAX`] units.
     #[error("invalid low-stock threshold {0}: must be between 0 and {max}", max = Quantity::MAX)]
     InvalidThreshold(i64),
@@ -78,6 +84,8 @@ impl ValueError {
             ValueError::DuplicateSpecification(_) => "duplicate_specification",
             ValueError::InvalidStockChange(_) => "invalid_stock_change",
             ValueError::InvalidThreshold(_) => "invalid_threshold",
+            ValueError::InvalidCategory(_) => "invalid_category",
+            ValueError::InvalidPosition(_) => "invalid_position",
         }
     }
 
@@ -95,6 +103,8 @@ impl ValueError {
             ValueError::DuplicateSpecification(_) => Some("specifications.name"),
             ValueError::InvalidStockChange(_) => Some("change"),
             ValueError::InvalidThreshold(_) => Some("threshold"),
+            ValueError::InvalidCategory(_) => Some("category"),
+            ValueError::InvalidPosition(_) => Some("position"),
             ValueError::AmountOverflow | ValueError::CurrencyMismatch(_, _) => None,
         }
     }

@@ -60,6 +60,7 @@ pub struct EventType {
 use domain::account::{Account, EmailClaim};
 use domain::address::AddressBook;
 use domain::cart::Cart;
+use domain::category::CategoryTree;
 use domain::inventory::Inventory;
 use domain::order::Order;
 use domain::pricing::Pricing;
@@ -129,6 +130,8 @@ catalogue! {
     "TaxRateRemoved", 1, Pricing::CATEGORY, "An admin removed a tax rate.";
     "ShippingMethodDefined", 1, Pricing::CATEGORY, "An admin created or replaced a shipping method.";
     "ShippingMethodRetired", 1, Pricing::CATEGORY, "An admin stopped offering a shipping method.";
+    "CategoryDefined", 1, CategoryTree::CATEGORY, "An admin created a category, or renamed, moved or reordered it (every field holds its new value).";
+    "CategoryRemoved", 1, CategoryTree::CATEGORY, "An admin removed a category without subcategories; products naming it keep the slug.";
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use domain::account::{AccountEvent, EmailClaimEvent};
 use domain::address::AddressBookEvent;
 use domain::cart::CartEvent;
+use domain::category::CategoryEvent;
 use domain::inventory::InventoryEvent;
 use domain::order::OrderEvent;
 use domain::pricing::PricingEvent;
@@ -134,6 +135,7 @@ pub fn all() -> Vec<EventSchema> {
     generated.extend(payloads::<AddressBookEvent>());
     generated.extend(payloads::<WalletEvent>());
     generated.extend(payloads::<PricingEvent>());
+    generated.extend(payloads::<CategoryEvent>());
 
     let mut out = Vec::new();
     for t in CATALOGUE {

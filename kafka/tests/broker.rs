@@ -51,6 +51,7 @@ fn ctx() -> CommandContext {
 
 async fn some_business(handler: &CommandHandler, customers: usize) {
     let eur = Currency::parse("EUR").unwrap();
+    commands::testing::category(handler, "kitchen").await;
     for s in ["MUG", "CUP"] {
         let details = ProductDetails::new(s, "", "kitchen").unwrap();
         let sku = Sku::parse(s).unwrap();

@@ -1,8 +1,10 @@
 //! Catalog read model: products with their current content, price and stock on hand, archived
-//! ones kept for their sellers; stock corrections and low-stock thresholds.
+//! ones kept for their sellers; stock corrections and low-stock thresholds; the category tree
+//! ([`crate::categories`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::category::CategoryTree;
 use domain::inventory::Inventory;
 use domain::inventory::InventoryEvent;
 use domain::product::Product;
@@ -24,11 +26,11 @@ impl Projection for CatalogProjection {
     }
 
     fn categories(&self) -> &'static [&'static str] {
-        &[Product::CATEGORY, Inventory::CATEGORY]
+        &[Product::CATEGORY, Inventory::CATEGORY, CategoryTree::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["catalog_products", "catalog_stock"]
+        &["catalog_products", "catalog_stock", "catalog_categories"]
     }
 
     async fn apply(
@@ -36,10 +38,10 @@ impl Projection for CatalogProjection {
         tx: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.category() == Product::CATEGORY {
-            apply_product(tx, event).await
-        } else {
-            apply_inventory(tx, event).await
+        match event.category() {
+            Product::CATEGORY => apply_product(tx, event).await,
+            CategoryTree::CATEGORY => crate::categories::apply(tx, event).await,
+            _ => apply_inventory(tx, event).await,
         }
     }
 }
@@ -342,8 +344,8 @@ const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category,
        s.low_stock_threshold
      from catalog_products p left join catalog_stock s on s.sku = p.sku";
 
-/// Lists the products on sale by SKU, optionally in one category (offset pagination);
-/// archived products are not listed.
+/// Lists the products on sale by SKU, optionally in one category and the categories below it
+/// (offset pagination); archived products are not listed.
 pub async fn list_products(
     pool: &PgPool,
     category: Option<&str>,
@@ -351,18 +353,19 @@ pub async fn list_products(
     offset: i64,
 ) -> Result<ProductPage, sqlx::Error> {
     let rows: Vec<ProductRow> = sqlx::query_as(&format!(
-        "{SELECT_PRODUCTS} where p.archived_at is null and ($1::text is null or p.category = $1)
-         order by p.sku limit $2 offset $3"
+        "{SELECT_PRODUCTS} where p.archived_at is null and {}
+         order by p.sku limit $2 offset $3",
+        crate::categories::in_subtree(1)
     ))
     .bind(category)
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let (total,): (i64,) = sqlx::query_as(
-        "select count(*) from catalog_products
-         where archived_at is null and ($1::text is null or category = $1)",
-    )
+    let (total,): (i64,) = sqlx::query_as(&format!(
+        "select count(*) from catalog_products p where p.archived_at is null and {}",
+        crate::categories::in_subtree(1)
+    ))
     .bind(category)
     .fetch_one(pool)
     .await?;

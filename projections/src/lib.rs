@@ -22,6 +22,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod carts;
 pub mod catalog;
+pub mod categories;
 pub mod customer_orders;
 pub mod follow;
 pub mod orders;

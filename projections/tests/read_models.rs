@@ -70,6 +70,7 @@ impl Shop {
     }
 
     async fn product(&self, s: &str, price: i64, stock: i64) {
+        commands::testing::category(&self.handler, "kitchen").await;
         let details = ProductDetails::new(&format!("{s} name"), "d", "kitchen").unwrap();
         self.handler
             .create_product(

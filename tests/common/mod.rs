@@ -404,7 +404,24 @@ impl Staff {
             )
             .await;
         let (seller, _) = api.login(&seller_email, "seller password").await;
+        define_categories(&admin).await;
         Staff { admin, seller }
+    }
+}
+
+/// The root categories the tests list their products in.
+pub const CATEGORIES: &[&str] = &["test", "kitchen", "lighting", "c"];
+
+/// Defines [`CATEGORIES`] (an admin's call; defining one again changes nothing).
+pub async fn define_categories(admin: &Api) {
+    for slug in CATEGORIES {
+        admin
+            .ok(
+                reqwest::Method::PUT,
+                &format!("/admin/categories/{slug}"),
+                Some(serde_json::json!({ "name": slug })),
+            )
+            .await;
     }
 }
 

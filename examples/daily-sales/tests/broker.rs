@@ -36,6 +36,7 @@ async fn daily_sales_from_the_topic() {
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.pool.clone()));
     let handler = CommandHandler::new(store.clone());
     let eur = Currency::parse("EUR").unwrap();
+    commands::testing::category(&handler, "c").await;
     for (sku, price) in [("TEA", 450), ("CUP", 300)] {
         let details = ProductDetails::new(sku, "", "c").unwrap();
         let sku = Sku::parse(sku).unwrap();
