@@ -531,3 +531,278 @@ async fn categories_form_a_tree_that_filters_and_counts_products() {
         .await;
     assert_eq!(status, 403);
 }
+
+/// A customer's wishlist shows each product's current price and stock and flags a price that
+/// dropped since it was added; it is theirs alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wishlist_shows_current_prices_and_flags_a_drop() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    staff.list("VASE", 3000, 4).await;
+    staff.list("BOWL", 1500, 1).await;
+    let customer = api.customer().await;
+    let items = format!("/customers/{}/wishlist/items", customer.id());
+    for sku in ["VASE", "BOWL", "VASE"] {
+        customer
+            .ok(Method::POST, &items, Some(json!({ "sku": sku })))
+            .await;
+    }
+    let (status, body) = customer.post(&items, json!({"sku": "NOPE"})).await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("product_not_found")), "{body}");
+    let repriced = staff
+        .seller
+        .ok(
+            Method::PUT,
+            "/products/VASE/price",
+            Some(json!({"amount_minor": 2500, "currency": "EUR"})),
+        )
+        .await;
+    staff
+        .seller
+        .ok(
+            Method::PUT,
+            "/products/BOWL/price",
+            Some(json!({"amount_minor": 1800, "currency": "EUR"})),
+        )
+        .await;
+    let archived = staff
+        .seller
+        .ok(
+            Method::POST,
+            "/products/BOWL/archival",
+            Some(json!({"reason": "out of fashion"})),
+        )
+        .await;
+    assert!(archived["global_position"].as_i64() > repriced["global_position"].as_i64());
+    let path = format!("/customers/{}/wishlist", customer.id());
+    let list = customer.read_at(&path, &archived["global_position"]).await;
+    let items_shown = list["items"].as_array().unwrap();
+    assert_eq!(items_shown.len(), 2, "added twice is kept once: {list}");
+    let item = |sku: &str| items_shown.iter().find(|i| i["sku"] == sku).unwrap().clone();
+    let vase = item("VASE");
+    assert_eq!(
+        (
+            &vase["added_price"]["amount_minor"],
+            &vase["price"]["amount_minor"],
+            &vase["price_dropped"],
+            &vase["stock_on_hand"],
+            &vase["available"]
+        ),
+        (&json!(3000), &json!(2500), &json!(true), &json!(4), &json!(true))
+    );
+    let bowl = item("BOWL");
+    assert_eq!(
+        (&bowl["price_dropped"], &bowl["available"]),
+        (&json!(false), &json!(false)),
+        "dearer now, and archived: {bowl}"
+    );
+    // Archived products cannot be added; removing works once.
+    let other = api.customer().await;
+    let (status, body) = other
+        .post(
+            &format!("/customers/{}/wishlist/items", other.id()),
+            json!({"sku": "BOWL"}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("product_archived")));
+    let remove = format!("{items}/BOWL");
+    customer.ok(Method::DELETE, &remove, None).await;
+    let (status, body) = customer.send(Method::DELETE, &remove, None, &[]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("item_not_in_wishlist"))
+    );
+    // Another customer's wishlist looks like one that does not exist.
+    let (status, _) = other.get(&path).await;
+    assert_eq!(status, 404);
+}
+
+/// Only a buyer whose order was delivered reviews a product, once (a second submission edits
+/// the review); admins hide a review, which leaves the listing and the rating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    staff.list("KETTLE", 4000, 10).await;
+    let admin = &staff.admin;
+    let review = |who: &Api, rating: i64, text: &str| {
+        let path = format!("/customers/{}/reviews/KETTLE", who.id());
+        let body = json!({"rating": rating, "text": text});
+        let who = who.clone();
+        async move { who.send(Method::PUT, &path, Some(body), &[]).await }
+    };
+    // Delivered through the admin's offline payment, shipment and delivery.
+    let deliver = |order: String| async move {
+        let path = format!("/orders/{order}");
+        admin
+            .ok(
+                Method::POST,
+                &format!("{path}/payment"),
+                Some(json!({"amount": {"amount_minor": 4000, "currency": "EUR"}, "payment_reference": "bank-1"})),
+            )
+            .await;
+        admin
+            .ok(
+                Method::POST,
+                &format!("{path}/shipment"),
+                Some(json!({"carrier": "DHL", "tracking_number": "K1"})),
+            )
+            .await;
+        admin
+            .ok(Method::POST, &format!("{path}/delivery"), None)
+            .await
+    };
+
+    let stranger = api.customer().await;
+    let (status, body) = review(&stranger, 1, "never bought it, hate it").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("review_requires_delivered_order")),
+        "{body}"
+    );
+    let waiting = api.customer().await;
+    let order = waiting.buy("KETTLE", 1).await["order_id"].as_str().unwrap().to_owned();
+    let (status, body) = review(&waiting, 5, "looks great so far").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("review_requires_delivered_order")),
+        "not delivered yet: {body}"
+    );
+    let delivered = deliver(order).await;
+    // Named explicitly, the order proves the purchase even before the read model has it.
+    let (status, body) = waiting
+        .send(
+            Method::PUT,
+            &format!("/customers/{}/reviews/KETTLE", waiting.id()),
+            Some(json!({"rating": 5, "text": "Boils fast.", "order_id": delivered["stream_id"].as_str().unwrap().trim_start_matches("order-")})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let happy = api.customer().await;
+    let order = happy.buy("KETTLE", 1).await["order_id"].as_str().unwrap().to_owned();
+    let delivered = deliver(order).await;
+    happy
+        .read_at(&format!("/customers/{}/orders", happy.id()), &delivered["global_position"])
+        .await;
+    assert_eq!(review(&happy, 2, "Loud.").await.0, 200);
+    // One review per customer and product: submitting again edits it.
+    let (status, edited) = review(&happy, 3, "Loud, but fine.").await;
+    assert_eq!(status, 200, "{edited}");
+    let (status, body) = review(&happy, 6, "off the scale").await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (422, Some("invalid_rating"), Some("rating"))
+    );
+
+    let page = api
+        .read_at("/products/KETTLE/reviews", &edited["global_position"])
+        .await;
+    assert_eq!(page["rating"], json!({"average": 4.0, "count": 2}), "{page}");
+    let texts: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Loud, but fine.", "Boils fast."]);
+    assert!(page["items"][0]["author"].is_string());
+    assert!(page["items"][0].get("customer_id").is_none(), "the public sees no ids");
+    let product = api.get("/products/KETTLE").await.1;
+    assert_eq!(product["rating"], json!({"average": 4.0, "count": 2}));
+
+    // Hidden by an admin: gone from the listing and the rating, still there for admins.
+    let hiding = format!("/products/KETTLE/reviews/{}/hiding", happy.id());
+    let hidden = admin
+        .ok(Method::POST, &hiding, Some(json!({"reason": "off topic"})))
+        .await;
+    let page = api
+        .read_at("/products/KETTLE/reviews", &hidden["global_position"])
+        .await;
+    assert_eq!(page["rating"], json!({"average": 5.0, "count": 1}));
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let moderated = admin.get("/products/KETTLE/reviews").await.1;
+    let hidden_one = moderated["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["hidden_reason"] == "off topic")
+        .expect("admins see hidden reviews");
+    assert_eq!(hidden_one["customer_id"], json!(happy.id()));
+    let (status, _) = happy.send(Method::POST, &hiding, Some(json!({"reason": "x"})), &[]).await;
+    assert_eq!(status, 403, "customers do not moderate");
+    let shown = admin.ok(Method::DELETE, &hiding, None).await;
+    let page = api
+        .read_at("/products/KETTLE/reviews", &shown["global_position"])
+        .await;
+    assert_eq!(page["rating"]["count"], 2);
+    let (status, body) = admin
+        .send(
+            Method::POST,
+            &format!("/products/KETTLE/reviews/{}/hiding", stranger.id()),
+            Some(json!({"reason": "x"})),
+            &[],
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("review_not_found")));
+}
+
+/// Public catalog reads carry a strong ETag and a short public Cache-Control; a matching
+/// If-None-Match gets 304 without a body, and a change gives a new tag. Signed-in callers'
+/// answers are private.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_catalog_reads_are_cacheable_and_revalidate_with_etags() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    staff.list("PLATE", 900, 3).await;
+    common::eventually("the plate to be listed", Duration::from_secs(30), || async {
+        api.get("/products/PLATE").await.0 == 200
+    })
+    .await;
+    let get = |path: &str, tag: Option<&str>, token: Option<&str>| {
+        let mut request = api.http.get(format!("{}{path}", api.base));
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    for path in ["/products/PLATE", "/products", "/categories", "/products/PLATE/reviews"] {
+        let first = get(path, None, None).await;
+        assert_eq!(first.status(), 200, "{path}");
+        assert_eq!(first.headers()["cache-control"], "public, max-age=5", "{path}");
+        let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(tag.starts_with('"') && tag.len() > 10, "{path}: {tag}");
+        let again = get(path, Some(&tag), None).await;
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"], tag.as_str());
+        assert!(again.bytes().await.unwrap().is_empty(), "a 304 has no body");
+    }
+    let tag = get("/products/PLATE", None, None).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let repriced = staff
+        .seller
+        .ok(
+            Method::PUT,
+            "/products/PLATE/price",
+            Some(json!({"amount_minor": 950, "currency": "EUR"})),
+        )
+        .await;
+    let path = format!(
+        "/products/PLATE?min_position={}",
+        repriced["global_position"]
+    );
+    let changed = get(&path, Some(&tag), None).await;
+    assert_eq!(changed.status(), 200, "the product changed");
+    assert_ne!(changed.headers()["etag"], tag.as_str());
+    let seller = get("/products/PLATE", None, staff.seller.token.as_deref()).await;
+    assert_eq!(seller.headers()["cache-control"], "private, no-cache");
+}

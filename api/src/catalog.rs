@@ -6,8 +6,8 @@
 //! and admins (`404` to everyone else), with the stock figures sellers see.
 
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use commands::{CommandOutcome, Missing};
 use domain::account::Role;
@@ -20,6 +20,7 @@ use projections::catalog;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::cache;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Context, IfMatch};
 use crate::read::{consistent, page_limit, Consistency};
@@ -333,8 +334,10 @@ fn page_offset(offset: Option<i64>) -> Result<i64, ApiError> {
 
 async fn list_products(
     State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<ProductsQuery>,
-) -> Result<Json<catalog::ProductPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = page_limit(q.limit)?;
     let offset = page_offset(q.offset)?;
     let consistency = Consistency {
@@ -357,12 +360,13 @@ async fn list_products(
         offset,
     )
     .await?;
-    Ok(Json(page))
+    cache::conditional(&headers, caller.is_none(), &page)
 }
 
 async fn get_product(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
+    headers: HeaderMap,
     ApiPath(raw_sku): ApiPath<String>,
     ApiQuery(consistency): ApiQuery<Consistency>,
 ) -> Result<Response, ApiError> {
@@ -372,12 +376,13 @@ async fn get_product(
     let product = catalog::get_product(&state.read_pool, sku.as_str())
         .await?
         .ok_or_else(|| ApiError::missing(Missing::Product))?;
+    let public = caller.is_none();
     let insider = caller.is_some_and(|actor| {
         actor.has(Role::Admin) || product.product.seller_id == Some(actor.account_id)
     });
     match (insider, product.product.archived) {
-        (true, _) => Ok(Json(product).into_response()),
-        (false, false) => Ok(Json(product.product).into_response()),
+        (true, _) => cache::conditional(&headers, public, &product),
+        (false, false) => cache::conditional(&headers, public, &product.product),
         (false, true) => Err(ApiError::missing(Missing::Product)),
     }
 }

@@ -2,7 +2,8 @@
 //! categories.
 
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use commands::CommandOutcome;
 use domain::category::{CategoryCommand, CategorySlug, Position};
@@ -10,10 +11,12 @@ use domain::text::CategoryName;
 use projections::{catalog, categories};
 use serde::{Deserialize, Serialize};
 
+use crate::cache;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Context};
 use crate::read::{consistent, Consistency};
 use crate::routes::{Access, Routes, ADMINS};
+use crate::security::MaybeCaller;
 use crate::AppState;
 
 /// Category routes and who may call them.
@@ -97,10 +100,13 @@ pub struct Tree {
 
 async fn tree(
     State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    headers: HeaderMap,
     ApiQuery(consistency): ApiQuery<Consistency>,
-) -> Result<Json<Tree>, ApiError> {
+) -> Result<Response, ApiError> {
     consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
-    Ok(Json(Tree {
+    let tree = Tree {
         categories: categories::tree(&state.read_pool).await?,
-    }))
+    };
+    cache::conditional(&headers, caller.is_none(), &tree)
 }

@@ -12,14 +12,16 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`payments`], [`returns`],
+//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`payments`], [`returns`],
 //!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
+//! - [`cache`]: `ETag`, `Cache-Control` and `304` for public catalog reads;
 //! - [`serve`]: the HTTP/1.1 server loop.
 
 pub mod accounts;
 pub mod addresses;
 pub mod audit;
+pub mod cache;
 pub mod catalog;
 pub mod categories;
 pub mod error;
@@ -28,10 +30,12 @@ pub mod payments;
 pub mod pricing;
 pub mod read;
 pub mod returns;
+pub mod reviews;
 pub mod routes;
 pub mod security;
 pub mod serve;
 pub mod wallet;
+pub mod wishlist;
 pub mod write;
 
 use std::sync::Arc;
@@ -83,6 +87,8 @@ pub fn routes() -> routes::Routes {
         .merge(audit::routes())
         .merge(addresses::routes())
         .merge(wallet::routes())
+        .merge(wishlist::routes())
+        .merge(reviews::routes())
         .merge(payments::routes())
         .merge(returns::routes())
         .merge(pricing::routes())
@@ -104,10 +110,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 axum::http::header::AUTHORIZATION,
                 axum::http::header::CONTENT_TYPE,
                 axum::http::header::IF_MATCH,
+                axum::http::header::IF_NONE_MATCH,
                 HeaderName::from_static("idempotency-key"),
                 HeaderName::from_static("x-correlation-id"),
             ])
-            .expose_headers([REQUEST_ID])
+            .expose_headers([REQUEST_ID, axum::http::header::ETAG])
             .max_age(Duration::from_secs(600)),
     )
 }

@@ -9,7 +9,9 @@ use domain::inventory::InventoryError;
 use domain::order::OrderError;
 use domain::pricing::PricingError;
 use domain::product::ProductError;
+use domain::review::ReviewError;
 use domain::wallet::WalletError;
+use domain::wishlist::WishlistError;
 use domain::ValueError;
 use events::StoreError;
 
@@ -49,6 +51,12 @@ pub enum Rejection {
     /// The wallet refused (not enough credit).
     #[error(transparent)]
     Wallet(#[from] WalletError),
+    /// The review refused (not a buyer, no such review).
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    /// The wishlist refused.
+    #[error(transparent)]
+    Wishlist(#[from] WishlistError),
     /// The address book refused.
     #[error(transparent)]
     AddressBook(#[from] AddressBookError),
@@ -75,6 +83,8 @@ impl Rejection {
             Rejection::UnknownProduct(_) => "product_not_found",
             Rejection::AddressBook(e) => e.code(),
             Rejection::Wallet(e) => e.code(),
+            Rejection::Wishlist(e) => e.code(),
+            Rejection::Review(e) => e.code(),
             Rejection::Pricing(e) => e.code(),
             Rejection::UnknownAddress(_) => "address_not_found",
             Rejection::ShippingAddressRequired => "shipping_address_required",
@@ -161,6 +171,8 @@ macro_rules! rejection_from {
 }
 rejection_from!(
     CategoryError,
+    ReviewError,
+    WishlistError,
     AddressBookError,
     PricingError,
     WalletError,

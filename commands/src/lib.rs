@@ -9,7 +9,7 @@
 //!
 //! One module per bounded context, each adding its commands to [`CommandHandler`]:
 //! [`catalog`], [`categories`], [`inventory`], [`cart`], [`addresses`], [`checkout`] (and orders),
-//! [`payments`], [`pricing`], [`returns`], [`wallet`], [`accounts`]. [`reads`]
+//! [`payments`], [`pricing`], [`returns`], [`reviews`], [`wallet`], [`wishlist`], [`accounts`]. [`reads`]
 //! answers the write side's own questions (who owns this order, which account holds this
 //! email). [`error`] names the three ways a command fails.
 
@@ -27,9 +27,11 @@ pub mod payments;
 pub mod pricing;
 pub mod reads;
 pub mod returns;
+pub mod reviews;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wallet;
+pub mod wishlist;
 
 pub use addresses::{AddressChoice, Checkout};
 pub use context::{CommandContext, CommandOutcome};

@@ -11,10 +11,12 @@
 //! - [`account`]: accounts and roles; email uniqueness through per-email claims.
 //! - [`category`]: the category tree (one stream for the shop).
 //! - [`product`]: catalog entries (one stream per SKU): content, price, archive.
+//! - [`review`]: one review per buyer and product, hidden by admins.
 //! - [`inventory`]: stock per SKU; received, reserved, released; never negative.
 //! - [`cart`]: one shopping cart per customer.
 //! - [`order`]: the order life cycle (placed -> paid -> shipped -> delivered, or cancelled).
 //! - [`wallet`]: store credit per account, never below zero.
+//! - [`wishlist`]: products a customer keeps to come back to, with the price they had then.
 //! - [`pricing`]: tax rates and shipping methods, and the quote a checkout is decided on.
 //! - [`checkout`]: the one decision that spans cart, products, inventories and a new order.
 
@@ -28,9 +30,11 @@ pub mod inventory;
 pub mod order;
 pub mod pricing;
 pub mod product;
+pub mod review;
 pub mod text;
 pub mod values;
 pub mod wallet;
+pub mod wishlist;
 
 pub use aggregate::{Aggregate, DomainEvent};
 pub use values::{AccountId, CustomerId, Money, OrderId, Quantity, Sku, ValueError};

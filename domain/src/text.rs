@@ -297,6 +297,17 @@ text_value!(
     line("images.alt", 300)
 );
 text_value!(
+    /// What a reviewer says about a product: free text over several lines, 1-5000 characters.
+    ReviewText,
+    TextRule,
+    TextRule {
+        field: "text",
+        min: 1,
+        max: 5000,
+        multiline: true
+    }
+);
+text_value!(
     /// A payment provider's reference for a payment.
     PaymentReference,
     IdentifierRule,

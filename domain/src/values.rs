@@ -62,6 +62,9 @@ pub enum ValueError {
     /// Positions among siblings are 0 to 100,000.
     #[error("invalid position {0}: must be between 0 and 100000")]
     InvalidPosition(i64),
+    /// Ratings are 1 to 5 stars.
+    #[error("invalid rating {0}: must be between 1 and 5")]
+    InvalidRating(i64),
     /// Low-stock thresholds are 0 to [`Quantity::MAX`] units.
     #[error("invalid low-stock threshold {0}: must be between 0 and {max}", max = Quantity::MAX)]
     InvalidThreshold(i64),
@@ -86,6 +89,7 @@ impl ValueError {
             ValueError::InvalidThreshold(_) => "invalid_threshold",
             ValueError::InvalidCategory(_) => "invalid_category",
             ValueError::InvalidPosition(_) => "invalid_position",
+            ValueError::InvalidRating(_) => "invalid_rating",
         }
     }
 
@@ -105,6 +109,7 @@ impl ValueError {
             ValueError::InvalidThreshold(_) => Some("threshold"),
             ValueError::InvalidCategory(_) => Some("category"),
             ValueError::InvalidPosition(_) => Some("position"),
+            ValueError::InvalidRating(_) => Some("rating"),
             ValueError::AmountOverflow | ValueError::CurrencyMismatch(_, _) => None,
         }
     }

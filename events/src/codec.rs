@@ -65,7 +65,9 @@ use domain::inventory::Inventory;
 use domain::order::Order;
 use domain::pricing::Pricing;
 use domain::product::Product;
+use domain::review::Review;
 use domain::wallet::Wallet;
+use domain::wishlist::Wishlist;
 use domain::Aggregate;
 
 macro_rules! catalogue {
@@ -131,6 +133,12 @@ catalogue! {
     "ShippingMethodDefined", 1, Pricing::CATEGORY, "An admin created or replaced a shipping method.";
     "ShippingMethodRetired", 1, Pricing::CATEGORY, "An admin stopped offering a shipping method.";
     "CategoryDefined", 1, CategoryTree::CATEGORY, "An admin created a category, or renamed, moved or reordered it (every field holds its new value).";
+    "WishlistItemAdded", 1, Wishlist::CATEGORY, "A customer put a product on their wishlist, at the price it had then.";
+    "WishlistItemRemoved", 1, Wishlist::CATEGORY, "A customer took a product off their wishlist.";
+    "ReviewSubmitted", 1, Review::CATEGORY, "A customer whose delivered order held the product reviewed it (rating 1-5 and text).";
+    "ReviewEdited", 1, Review::CATEGORY, "The reviewer replaced the rating and text of their review.";
+    "ReviewHidden", 1, Review::CATEGORY, "An admin hid a review from the catalog, with the reason.";
+    "ReviewShown", 1, Review::CATEGORY, "An admin showed a hidden review again.";
     "CategoryRemoved", 1, CategoryTree::CATEGORY, "An admin removed a category without subcategories; products naming it keep the slug.";
 }
 

@@ -13,7 +13,9 @@ use domain::inventory::InventoryEvent;
 use domain::order::OrderEvent;
 use domain::pricing::PricingEvent;
 use domain::product::ProductEvent;
+use domain::review::ReviewEvent;
 use domain::wallet::WalletEvent;
+use domain::wishlist::WishlistEvent;
 
 use crate::codec::CATALOGUE;
 
@@ -136,6 +138,8 @@ pub fn all() -> Vec<EventSchema> {
     generated.extend(payloads::<WalletEvent>());
     generated.extend(payloads::<PricingEvent>());
     generated.extend(payloads::<CategoryEvent>());
+    generated.extend(payloads::<WishlistEvent>());
+    generated.extend(payloads::<ReviewEvent>());
 
     let mut out = Vec::new();
     for t in CATALOGUE {

@@ -9,12 +9,14 @@ use domain::inventory::Inventory;
 use domain::inventory::InventoryEvent;
 use domain::product::Product;
 use domain::product::ProductEvent;
+use domain::review::Review;
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::projection::{decode_known, Projection, ProjectionError};
+use crate::reviews::RatingSummary;
 
 /// Builds `catalog_products` and `catalog_stock`.
 pub struct CatalogProjection;
@@ -26,11 +28,21 @@ impl Projection for CatalogProjection {
     }
 
     fn categories(&self) -> &'static [&'static str] {
-        &[Product::CATEGORY, Inventory::CATEGORY, CategoryTree::CATEGORY]
+        &[
+            Product::CATEGORY,
+            Inventory::CATEGORY,
+            CategoryTree::CATEGORY,
+            Review::CATEGORY,
+        ]
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["catalog_products", "catalog_stock", "catalog_categories"]
+        &[
+            "catalog_products",
+            "catalog_stock",
+            "catalog_categories",
+            "catalog_reviews",
+        ]
     }
 
     async fn apply(
@@ -41,6 +53,7 @@ impl Projection for CatalogProjection {
         match event.category() {
             Product::CATEGORY => apply_product(tx, event).await,
             CategoryTree::CATEGORY => crate::categories::apply(tx, event).await,
+            Review::CATEGORY => crate::reviews::apply(tx, event).await,
             _ => apply_inventory(tx, event).await,
         }
     }
@@ -225,7 +238,7 @@ pub struct ImageView {
 }
 
 /// A catalog entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductView {
     /// SKU, the product's identity.
     pub sku: String,
@@ -249,10 +262,12 @@ pub struct ProductView {
     pub created_at: DateTime<Utc>,
     /// Out of the catalog: not listed, not purchasable (only its seller and admins see it).
     pub archived: bool,
+    /// Stars from its visible reviews.
+    pub rating: RatingSummary,
 }
 
 /// What the seller (and admins) see of a product beyond the public entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SellerProductView {
     /// The catalog entry.
     #[serde(flatten)]
@@ -287,6 +302,8 @@ struct ProductRow {
     received: i64,
     adjusted: i64,
     low_stock_threshold: Option<i32>,
+    rating_count: i64,
+    rating_average: Option<f64>,
 }
 
 impl From<ProductRow> for SellerProductView {
@@ -313,6 +330,7 @@ impl From<ProductRow> for SellerProductView {
                 seller_id: r.seller_id,
                 created_at: r.created_at,
                 archived: r.archived_at.is_some(),
+                rating: RatingSummary::new(r.rating_count, r.rating_average),
             },
         }
     }
@@ -341,8 +359,11 @@ const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category,
        p.specifications, p.images, p.price_minor, p.currency,
        coalesce(s.available, 0) as stock_on_hand, p.seller_id, p.created_at, p.archived_at,
        p.archive_reason, coalesce(s.received, 0) as received, coalesce(s.adjusted, 0) as adjusted,
-       s.low_stock_threshold
-     from catalog_products p left join catalog_stock s on s.sku = p.sku";
+       s.low_stock_threshold, rv.rating_count, rv.rating_average
+     from catalog_products p left join catalog_stock s on s.sku = p.sku
+     left join lateral (
+       select count(*) as rating_count, avg(r.rating)::float8 as rating_average
+       from catalog_reviews r where r.sku = p.sku and r.hidden_at is null) rv on true";
 
 /// Lists the products on sale by SKU, optionally in one category and the categories below it
 /// (offset pagination); archived products are not listed.

@@ -12,8 +12,8 @@
 //! [`rebuild`] replays the log into a new generation of a projection's tables while the
 //! current one serves, then switches atomically.
 //!
-//! Read models: [`catalog`], [`carts`], [`orders`], [`customer_orders`], [`accounts`],
-//! [`addresses`], [`wallets`], [`unpaid_orders`] and [`refunds_due`] (for
+//! Read models: [`catalog`] (with [`categories`] and [`reviews`]), [`carts`], [`orders`], [`customer_orders`], [`accounts`],
+//! [`addresses`], [`wallets`], [`wishlists`], [`unpaid_orders`] and [`refunds_due`] (for
 //! process managers). Each
 //! module holds the projection and the queries that read its tables; [`registry`] is the one
 //! list of them that everything else reads.
@@ -30,9 +30,11 @@ pub mod projection;
 pub mod projector;
 pub mod rebuild;
 pub mod refunds_due;
+pub mod reviews;
 pub mod registry;
 pub mod unpaid_orders;
 pub mod wallets;
+pub mod wishlists;
 
 pub use projection::{Projection, ProjectionError};
 pub use projector::Projector;

@@ -519,3 +519,23 @@ pub async fn reconciliation(pool: &PgPool, limit: i64) -> Result<Reconciliation,
     .await?;
     Ok(Reconciliation { totals, orders })
 }
+
+/// The customer's delivered (or since returned) orders holding `sku`, newest first: candidates
+/// for proving a purchase, which the write side checks against the orders' own streams.
+pub async fn delivered_orders_holding(
+    pool: &PgPool,
+    customer_id: Uuid,
+    sku: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "select o.order_id from orders o
+         where o.customer_id = $1 and o.fulfilment_state in ('delivered', 'returned')
+           and exists (select 1 from order_lines l where l.order_id = o.order_id and l.sku = $2)
+         order by o.placed_at desc limit 20",
+    )
+    .bind(customer_id)
+    .bind(sku)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
