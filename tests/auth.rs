@@ -320,6 +320,18 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("DELETE", "/products/{sku}/archival", SELLER_OR_ADMIN),
     ("GET", "/seller/products", SELLER_OR_ADMIN),
     ("GET", "/categories", EVERYONE),
+    ("GET", "/me/seller", SIGNED_IN),
+    ("GET", "/sellers/{account_id}", EVERYONE),
+    ("GET", "/admin/sellers", ADMIN),
+    (
+        "POST",
+        "/admin/sellers/{account_id}/verification",
+        ADMIN,
+    ),
+    ("POST", "/admin/sellers/{account_id}/rejection", ADMIN),
+    ("PUT", "/admin/sellers/{account_id}/commission", ADMIN),
+    ("POST", "/admin/sellers/{account_id}/suspension", ADMIN),
+    ("DELETE", "/admin/sellers/{account_id}/suspension", ADMIN),
     ("GET", "/products/{sku}/reviews", EVERYONE),
     ("PUT", "/customers/{customer_id}/reviews/{sku}", CUSTOMER_OR_ADMIN),
     ("POST", "/products/{sku}/reviews/{customer_id}/hiding", ADMIN),
@@ -427,6 +439,7 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("GET", "/admin/accounts/{account_id}", ADMIN),
     ("PUT", "/admin/accounts/{account_id}/roles/{role}", ADMIN),
     ("DELETE", "/admin/accounts/{account_id}/roles/{role}", ADMIN),
+    ("POST", "/me/seller-application", SIGNED_IN),
     // Last: it closes the caller's account.
     ("DELETE", "/me", SIGNED_IN),
 ];

@@ -806,3 +806,160 @@ async fn public_catalog_reads_are_cacheable_and_revalidate_with_etags() {
     let seller = get("/products/PLATE", None, staff.seller.token.as_deref()).await;
     assert_eq!(seller.headers()["cache-control"], "private, no-cache");
 }
+
+/// A customer applies to sell; an admin rejects, the customer applies again, the admin verifies
+/// at a commission (the account becomes a seller in the same append); the seller lists; a
+/// suspension takes the products out of the catalog and makes them impossible to buy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    let admin = &staff.admin;
+    let email = format!("shop-{}@example.org", uuid::Uuid::new_v4().simple());
+    let applicant_id = api.register(&email, "applicant password").await;
+    let applicant = api.login(&email, "applicant password").await.0;
+    let apply = || {
+        applicant.send(
+            Method::POST,
+            "/me/seller-application",
+            Some(json!({"store_name": "Teapots & Co", "description": "Teapots."})),
+            &[],
+        )
+    };
+    let (status, body) = applicant
+        .send(
+            Method::POST,
+            "/products",
+            Some(json!({"sku": "POT-1", "name": "Pot", "category": "kitchen",
+                        "price": {"amount_minor": 2000, "currency": "EUR"}})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 403, "not a seller yet: {body}");
+    assert_eq!(apply().await.0, 201);
+    let seller_path = |what: &str| format!("/admin/sellers/{applicant_id}/{what}");
+    let rejected = admin
+        .ok(
+            Method::POST,
+            &seller_path("rejection"),
+            Some(json!({"reason": "no return policy"})),
+        )
+        .await;
+    let mine = applicant.read_at("/me/seller", &rejected["global_position"]).await;
+    assert_eq!(
+        (mine["status"].as_str(), mine["reason"].as_str()),
+        (Some("rejected"), Some("no return policy"))
+    );
+    let (status, body) = admin
+        .send(Method::POST, &seller_path("suspension"), Some(json!({"reason": "x"})), &[])
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_seller_transition")),
+        "{body}"
+    );
+    let (_, again) = apply().await;
+    let pending = admin
+        .read_at("/admin/sellers?status=applied", &again["global_position"])
+        .await;
+    assert!(pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["account_id"] == json!(applicant_id)));
+    let (status, body) = admin
+        .send(
+            Method::POST,
+            &seller_path("verification"),
+            Some(json!({"commission_bp": 20_000})),
+            &[],
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_commission")));
+    admin
+        .ok(
+            Method::POST,
+            &seller_path("verification"),
+            Some(json!({"commission_bp": 1500})),
+        )
+        .await;
+    // The role came with the verification: the seller lists at once.
+    let seller = api.login(&email, "applicant password").await.0;
+    let listed = seller
+        .ok(
+            Method::POST,
+            "/products",
+            Some(json!({"sku": "POT-1", "name": "Pot", "category": "kitchen",
+                        "price": {"amount_minor": 2000, "currency": "EUR"}})),
+        )
+        .await;
+    seller
+        .ok(Method::POST, "/products/POT-1/stock", Some(json!({"quantity": 5})))
+        .await;
+    let store = api
+        .read_at(&format!("/sellers/{applicant_id}"), &listed["global_position"])
+        .await;
+    assert_eq!(store["store_name"], "Teapots & Co");
+    let changed = admin
+        .ok(
+            Method::PUT,
+            &seller_path("commission"),
+            Some(json!({"commission_bp": 1200})),
+        )
+        .await;
+    let mine = seller.read_at("/me/seller", &changed["global_position"]).await;
+    assert_eq!((mine["status"].as_str(), &mine["commission_bp"]), (Some("verified"), &json!(1200)));
+
+    // One customer has it in the cart; the seller is suspended.
+    let customer = api.customer().await;
+    let cart = format!("/customers/{}/cart/items", customer.id());
+    customer
+        .ok(Method::POST, &cart, Some(json!({"sku": "POT-1", "quantity": 1})))
+        .await;
+    let suspended = admin
+        .ok(
+            Method::POST,
+            &seller_path("suspension"),
+            Some(json!({"reason": "counterfeits reported"})),
+        )
+        .await;
+    let listing = api
+        .read_at("/products?category=kitchen", &suspended["global_position"])
+        .await;
+    assert!(
+        !listing["items"].as_array().unwrap().iter().any(|p| p["sku"] == "POT-1"),
+        "out of the catalog: {listing}"
+    );
+    assert_eq!(api.get("/products/POT-1").await.0, 404);
+    let own = seller.get("/products/POT-1").await.1;
+    assert_eq!(own["seller_suspended"], true, "the seller still sees it: {own}");
+    let (status, body) = customer
+        .post(&format!("/customers/{}/orders", customer.id()), json!(null))
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("seller_suspended")), "{body}");
+    let other = api.customer().await;
+    let (status, body) = other
+        .post(
+            &format!("/customers/{}/cart/items", other.id()),
+            json!({"sku": "POT-1", "quantity": 1}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("seller_suspended")));
+    let (status, body) = seller
+        .post(
+            "/products",
+            json!({"sku": "POT-2", "name": "Pot 2", "category": "kitchen",
+                   "price": {"amount_minor": 2000, "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("seller_suspended")));
+
+    // Reinstated, it sells again.
+    let back = admin.ok(Method::DELETE, &seller_path("suspension"), None).await;
+    api.read_at("/products/POT-1", &back["global_position"]).await;
+    let placed = customer
+        .ok(Method::POST, &format!("/customers/{}/orders", customer.id()), None)
+        .await;
+    assert!(placed["order_id"].is_string());
+}

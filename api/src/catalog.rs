@@ -16,7 +16,7 @@ use domain::product::{Image, ProductDetails, Specification};
 use domain::category::CategorySlug;
 use domain::text::{Description, ProductName, Reason};
 use domain::{AccountId, Quantity, Sku};
-use projections::catalog;
+use projections::{catalog, sellers};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -352,7 +352,12 @@ async fn list_products(
         .map_err(|e| {
             ApiError::bad_request("invalid_query", e.to_string()).with("field", "category")
         })?;
-    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
+    consistent(
+        &state,
+        &consistency,
+        &[&catalog::CatalogProjection, &sellers::SellerProjection],
+    )
+    .await?;
     let page = catalog::list_products(
         &state.read_pool,
         category.as_ref().map(|c| c.as_str()),
@@ -372,7 +377,12 @@ async fn get_product(
 ) -> Result<Response, ApiError> {
     let sku = Sku::parse(raw_sku)
         .map_err(|e| ApiError::bad_request("invalid_path", e.to_string()).with("field", "sku"))?;
-    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
+    consistent(
+        &state,
+        &consistency,
+        &[&catalog::CatalogProjection, &sellers::SellerProjection],
+    )
+    .await?;
     let product = catalog::get_product(&state.read_pool, sku.as_str())
         .await?
         .ok_or_else(|| ApiError::missing(Missing::Product))?;
@@ -380,10 +390,11 @@ async fn get_product(
     let insider = caller.is_some_and(|actor| {
         actor.has(Role::Admin) || product.product.seller_id == Some(actor.account_id)
     });
-    match (insider, product.product.archived) {
+    let on_sale = !product.product.archived && !product.seller_suspended;
+    match (insider, on_sale) {
         (true, _) => cache::conditional(&headers, public, &product),
-        (false, false) => cache::conditional(&headers, public, &product.product),
-        (false, true) => Err(ApiError::missing(Missing::Product)),
+        (false, true) => cache::conditional(&headers, public, &product.product),
+        (false, false) => Err(ApiError::missing(Missing::Product)),
     }
 }
 
@@ -419,7 +430,12 @@ async fn list_seller_products(
         min_position: q.min_position,
         wait_ms: q.wait_ms,
     };
-    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
+    consistent(
+        &state,
+        &consistency,
+        &[&catalog::CatalogProjection, &sellers::SellerProjection],
+    )
+    .await?;
     let page = catalog::list_seller_products(
         &state.read_pool,
         seller,

@@ -12,7 +12,7 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`payments`], [`returns`],
+//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`sellers`], [`payments`], [`returns`],
 //!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
 //! - [`cache`]: `ETag`, `Cache-Control` and `304` for public catalog reads;
@@ -33,6 +33,7 @@ pub mod returns;
 pub mod reviews;
 pub mod routes;
 pub mod security;
+pub mod sellers;
 pub mod serve;
 pub mod wallet;
 pub mod wishlist;
@@ -89,6 +90,7 @@ pub fn routes() -> routes::Routes {
         .merge(wallet::routes())
         .merge(wishlist::routes())
         .merge(reviews::routes())
+        .merge(sellers::routes())
         .merge(payments::routes())
         .merge(returns::routes())
         .merge(pricing::routes())

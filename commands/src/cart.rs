@@ -4,6 +4,7 @@
 use domain::account::Account;
 use domain::cart::{Cart, CartCommand};
 use domain::product::{Product, ProductError};
+use domain::seller::{Seller, SellerError};
 use domain::{AccountId, Aggregate, CustomerId, Quantity, Sku};
 
 use crate::error::{CommandError, Missing, Rejection};
@@ -47,7 +48,11 @@ impl CommandHandler {
                             return Err(Rejection::Product(ProductError::Archived(sku.clone()))
                                 .into())
                         }
-                        Some(_) => {}
+                        Some(listing) => {
+                            if at.load::<Seller>(&listing.seller_id).await?.suspended() {
+                                return Err(SellerError::Suspended.into());
+                            }
+                        }
                     }
                 }
                 let cart = at.load::<Cart>(&customer_id).await?;

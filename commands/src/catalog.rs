@@ -3,6 +3,7 @@
 use domain::category::{CategoryError, CategoryTree};
 use domain::pricing::Global;
 use domain::product::{Product, ProductCommand, ProductDetails};
+use domain::seller::{Seller, SellerError};
 use domain::text::Reason;
 use domain::{AccountId, Aggregate, Money, Sku};
 
@@ -36,6 +37,10 @@ impl CommandHandler {
         let details = &details;
         self.execute(ctx, Product::stream_id(sku), None, |mut at| async move {
             require_category(&mut at, details).await?;
+            if at.load::<Seller>(&seller_id).await?.suspended() {
+                return Err(SellerError::Suspended.into());
+            }
+            at.require_unchanged::<Seller>(&seller_id);
             let product = at.load::<Product>(sku).await?;
             let events = product.decide(ProductCommand::Create {
                 sku: sku.clone(),

@@ -11,6 +11,7 @@ use domain::inventory::Inventory;
 use domain::order::{Order, OrderAddresses, OrderCommand, OrderError, PaymentMethod};
 use domain::pricing::{Global, Pricing, Quote};
 use domain::product::Product;
+use domain::seller::Seller;
 use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
 use domain::wallet::Wallet;
 use domain::{AccountId, Aggregate, CustomerId, Money, OrderId};
@@ -23,6 +24,22 @@ use crate::{CommandContext, CommandHandler, CommandOutcome};
 
 /// Namespace for order ids derived from idempotency keys.
 const ORDER_KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_722d_6b65_792d_6e61_6d65_7370);
+
+/// The seller of every product in `products`, each loaded once.
+async fn load_sellers(
+    at: &mut Attempt,
+    products: &BTreeMap<domain::Sku, Product>,
+) -> Result<BTreeMap<AccountId, Seller>, CommandError> {
+    let mut sellers = BTreeMap::new();
+    let ids: std::collections::BTreeSet<AccountId> = products
+        .values()
+        .filter_map(|p| p.listing.as_ref().map(|l| l.seller_id))
+        .collect();
+    for id in ids {
+        sellers.insert(id, at.load::<Seller>(&id).await?);
+    }
+    Ok(sellers)
+}
 
 /// Appends a multi-stream decision's inventory events, each against the version read.
 fn emit_inventory(at: &mut Attempt, decision: &MultiStreamDecision) {
@@ -144,6 +161,7 @@ impl CommandHandler {
             products.insert(sku.clone(), at.load::<Product>(sku).await?);
             inventories.insert(sku.clone(), at.load::<Inventory>(sku).await?);
         }
+        let sellers = load_sellers(at, &products).await?;
         let account = AccountId::from_uuid(customer_id.as_uuid());
         let wallet = match credit {
             Some(_) => at.load::<Wallet>(&account).await?,
@@ -155,6 +173,7 @@ impl CommandHandler {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                sellers: &sellers,
                 wallet: &wallet,
                 pricing: &pricing,
             },
@@ -177,6 +196,10 @@ impl CommandHandler {
         for sku in products.keys() {
             at.require_unchanged::<Product>(sku);
         }
+        // So is every seller's standing: a suspension at the same moment forces a retry.
+        for seller in sellers.keys() {
+            at.require_unchanged::<Seller>(seller);
+        }
         Ok(())
     }
 
@@ -198,6 +221,7 @@ impl CommandHandler {
             products.insert(sku.clone(), at.load::<Product>(sku).await?);
             inventories.insert(sku.clone(), at.load::<Inventory>(sku).await?);
         }
+        let sellers = load_sellers(&mut at, &products).await?;
         let account = AccountId::from_uuid(customer_id.as_uuid());
         let wallet = match checkout.store_credit {
             Some(_) => at.load::<Wallet>(&account).await?,
@@ -209,6 +233,7 @@ impl CommandHandler {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                sellers: &sellers,
                 wallet: &wallet,
                 pricing: &pricing,
             },

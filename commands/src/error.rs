@@ -10,6 +10,7 @@ use domain::order::OrderError;
 use domain::pricing::PricingError;
 use domain::product::ProductError;
 use domain::review::ReviewError;
+use domain::seller::SellerError;
 use domain::wallet::WalletError;
 use domain::wishlist::WishlistError;
 use domain::ValueError;
@@ -54,6 +55,9 @@ pub enum Rejection {
     /// The review refused (not a buyer, no such review).
     #[error(transparent)]
     Review(#[from] ReviewError),
+    /// The seller record refused (a transition that does not fit, a suspended seller).
+    #[error(transparent)]
+    Seller(#[from] SellerError),
     /// The wishlist refused.
     #[error(transparent)]
     Wishlist(#[from] WishlistError),
@@ -84,6 +88,7 @@ impl Rejection {
             Rejection::AddressBook(e) => e.code(),
             Rejection::Wallet(e) => e.code(),
             Rejection::Wishlist(e) => e.code(),
+            Rejection::Seller(e) => e.code(),
             Rejection::Review(e) => e.code(),
             Rejection::Pricing(e) => e.code(),
             Rejection::UnknownAddress(_) => "address_not_found",
@@ -171,6 +176,7 @@ macro_rules! rejection_from {
 }
 rejection_from!(
     CategoryError,
+    SellerError,
     ReviewError,
     WishlistError,
     AddressBookError,

@@ -9,7 +9,7 @@
 //!
 //! One module per bounded context, each adding its commands to [`CommandHandler`]:
 //! [`catalog`], [`categories`], [`inventory`], [`cart`], [`addresses`], [`checkout`] (and orders),
-//! [`payments`], [`pricing`], [`returns`], [`reviews`], [`wallet`], [`wishlist`], [`accounts`]. [`reads`]
+//! [`payments`], [`pricing`], [`returns`], [`reviews`], [`sellers`], [`wallet`], [`wishlist`], [`accounts`]. [`reads`]
 //! answers the write side's own questions (who owns this order, which account holds this
 //! email). [`error`] names the three ways a command fails.
 
@@ -28,6 +28,7 @@ pub mod pricing;
 pub mod reads;
 pub mod returns;
 pub mod reviews;
+pub mod sellers;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wallet;

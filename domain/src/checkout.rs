@@ -15,7 +15,8 @@ use crate::order::{
 };
 use crate::pricing::{Pricing, PricingError, Quote, Slug};
 use crate::product::Product;
-use crate::values::{CustomerId, Money, OrderId, Sku};
+use crate::seller::Seller;
+use crate::values::{AccountId, CustomerId, Money, OrderId, Sku};
 use crate::wallet::{Wallet, WalletCommand, WalletError, WalletEvent};
 
 /// Why an order could not be placed or cancelled.
@@ -33,6 +34,9 @@ pub enum CheckoutError {
     /// A product in the cart is not (or no longer) in the catalog.
     #[error("product {0} is not available")]
     ProductUnavailable(Sku),
+    /// A product in the cart is sold by a suspended seller: remove it to check out.
+    #[error("product {0} is sold by a suspended seller: remove it from the cart")]
+    SellerSuspended(Sku),
     /// A product in the cart was archived since it was put there: remove it to check out.
     #[error("product {0} is archived: remove it from the cart")]
     ProductArchived(Sku),
@@ -59,6 +63,7 @@ impl CheckoutError {
             CheckoutError::Inventory(e) => e.code(),
             CheckoutError::ProductUnavailable(_) => "product_unavailable",
             CheckoutError::ProductArchived(_) => "product_archived",
+            CheckoutError::SellerSuspended(_) => "seller_suspended",
             CheckoutError::MixedCurrencies => "mixed_currencies",
             CheckoutError::Wallet(e) => e.code(),
             CheckoutError::Pricing(e) => e.code(),
@@ -75,6 +80,8 @@ pub struct CheckoutState<'a> {
     pub products: &'a BTreeMap<Sku, Product>,
     /// The inventory of every SKU in the cart.
     pub inventories: &'a BTreeMap<Sku, Inventory>,
+    /// The seller of every product in the cart that has one on record, by account.
+    pub sellers: &'a BTreeMap<AccountId, Seller>,
     /// The customer's store credit.
     pub wallet: &'a Wallet,
     /// Tax rates and shipping methods.
@@ -132,6 +139,13 @@ pub fn place_order(
             .ok_or_else(|| CheckoutError::ProductUnavailable(sku.clone()))?;
         if listing.archived {
             return Err(CheckoutError::ProductArchived(sku.clone()));
+        }
+        if state
+            .sellers
+            .get(&listing.seller_id)
+            .is_some_and(Seller::suspended)
+        {
+            return Err(CheckoutError::SellerSuspended(sku.clone()));
         }
         if *currency.get_or_insert(listing.price.currency()) != listing.price.currency() {
             return Err(CheckoutError::MixedCurrencies);
@@ -321,6 +335,7 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                sellers: &BTreeMap::new(),
                 wallet: &Wallet::default(),
                 pricing: &Pricing::default(),
             },
@@ -365,6 +380,7 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                sellers: &BTreeMap::new(),
                 wallet: &Wallet::default(),
                 pricing: &Pricing::default(),
             },
@@ -391,6 +407,7 @@ mod tests {
                 cart: &Cart::default(),
                 products: &BTreeMap::new(),
                 inventories: &BTreeMap::new(),
+                sellers: &BTreeMap::new(),
                 wallet: &Wallet::default(),
                 pricing: &Pricing::default(),
             },
@@ -416,6 +433,7 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                sellers: &BTreeMap::new(),
                 wallet: &Wallet::default(),
                 pricing: &Pricing::default(),
             },
@@ -428,6 +446,47 @@ mod tests {
     }
 
     #[test]
+    fn placing_with_a_suspended_sellers_product_is_refused() {
+        let cart = cart(&[("A", 1)]);
+        let products = BTreeMap::from([(sku("A"), product("A", eur(100)))]);
+        let inventories = BTreeMap::from([(sku("A"), stock("A", 5))]);
+        let seller_id = crate::values::AccountId::from_uuid(uuid::Uuid::nil());
+        let mut seller = Seller::default();
+        for event in [
+            crate::seller::SellerEvent::SellerApplied {
+                account_id: seller_id,
+                store_name: "S".into(),
+                description: String::new(),
+            },
+            crate::seller::SellerEvent::SellerVerified {
+                account_id: seller_id,
+                commission_bp: 0,
+            },
+            crate::seller::SellerEvent::SellerSuspended {
+                account_id: seller_id,
+                reason: "fraud".into(),
+            },
+        ] {
+            seller.apply(&event);
+        }
+        let sellers = BTreeMap::from([(seller_id, seller)]);
+        let then = place_order(
+            CheckoutState {
+                cart: &cart,
+                products: &products,
+                inventories: &inventories,
+                sellers: &sellers,
+                wallet: &Wallet::default(),
+                pricing: &Pricing::default(),
+            },
+            customer(),
+            OrderId::generate(),
+            request(),
+        );
+        assert_eq!(then, Err(CheckoutError::SellerSuspended(sku("A"))));
+    }
+
+    #[test]
     fn placing_with_an_unknown_product_is_refused() {
         let cart = cart(&[("GONE", 1)]);
         let then = place_order(
@@ -435,6 +494,7 @@ mod tests {
                 cart: &cart,
                 products: &BTreeMap::new(),
                 inventories: &BTreeMap::new(),
+                sellers: &BTreeMap::new(),
                 wallet: &Wallet::default(),
                 pricing: &Pricing::default(),
             },
@@ -459,6 +519,7 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                sellers: &BTreeMap::new(),
                 wallet: &Wallet::default(),
                 pricing: &Pricing::default(),
             },
@@ -480,6 +541,7 @@ mod tests {
                 cart: &cart,
                 products: &products,
                 inventories: &inventories,
+                sellers: &BTreeMap::new(),
                 wallet: &Wallet::default(),
                 pricing: &Pricing::default(),
             },

@@ -11,6 +11,7 @@
 //! - [`account`]: accounts and roles; email uniqueness through per-email claims.
 //! - [`category`]: the category tree (one stream for the shop).
 //! - [`product`]: catalog entries (one stream per SKU): content, price, archive.
+//! - [`seller`]: marketplace sellers: application, verification, commission, suspension.
 //! - [`review`]: one review per buyer and product, hidden by admins.
 //! - [`inventory`]: stock per SKU; received, reserved, released; never negative.
 //! - [`cart`]: one shopping cart per customer.
@@ -31,6 +32,7 @@ pub mod order;
 pub mod pricing;
 pub mod product;
 pub mod review;
+pub mod seller;
 pub mod text;
 pub mod values;
 pub mod wallet;

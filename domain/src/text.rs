@@ -261,6 +261,12 @@ text_value!(
     line("category", 100)
 );
 text_value!(
+    /// A seller's store name: one line, 1-100 characters.
+    StoreName,
+    TextRule,
+    line("store_name", 100)
+);
+text_value!(
     /// The name an account shows to others: one line, 1-100 characters.
     DisplayName,
     TextRule,

@@ -62,6 +62,9 @@ pub enum ValueError {
     /// Positions among siblings are 0 to 100,000.
     #[error("invalid position {0}: must be between 0 and 100000")]
     InvalidPosition(i64),
+    /// Commission rates are 0 to 10,000 basis points.
+    #[error("invalid commission {0}: must be between 0 and 10000 basis points")]
+    InvalidCommission(i64),
     /// Ratings are 1 to 5 stars.
     #[error("invalid rating {0}: must be between 1 and 5")]
     InvalidRating(i64),
@@ -90,6 +93,7 @@ impl ValueError {
             ValueError::InvalidCategory(_) => "invalid_category",
             ValueError::InvalidPosition(_) => "invalid_position",
             ValueError::InvalidRating(_) => "invalid_rating",
+            ValueError::InvalidCommission(_) => "invalid_commission",
         }
     }
 
@@ -110,6 +114,7 @@ impl ValueError {
             ValueError::InvalidCategory(_) => Some("category"),
             ValueError::InvalidPosition(_) => Some("position"),
             ValueError::InvalidRating(_) => Some("rating"),
+            ValueError::InvalidCommission(_) => Some("commission_bp"),
             ValueError::AmountOverflow | ValueError::CurrencyMismatch(_, _) => None,
         }
     }

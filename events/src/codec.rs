@@ -66,6 +66,7 @@ use domain::order::Order;
 use domain::pricing::Pricing;
 use domain::product::Product;
 use domain::review::Review;
+use domain::seller::Seller;
 use domain::wallet::Wallet;
 use domain::wishlist::Wishlist;
 use domain::Aggregate;
@@ -139,6 +140,12 @@ catalogue! {
     "ReviewEdited", 1, Review::CATEGORY, "The reviewer replaced the rating and text of their review.";
     "ReviewHidden", 1, Review::CATEGORY, "An admin hid a review from the catalog, with the reason.";
     "ReviewShown", 1, Review::CATEGORY, "An admin showed a hidden review again.";
+    "SellerApplied", 1, Seller::CATEGORY, "An account applied to sell with a store profile (again after a rejection).";
+    "SellerVerified", 1, Seller::CATEGORY, "An admin verified the seller at a commission rate; the account got the seller role in the same transaction.";
+    "SellerRejected", 1, Seller::CATEGORY, "An admin refused the application, with the reason.";
+    "SellerCommissionSet", 1, Seller::CATEGORY, "An admin changed the seller's commission (basis points).";
+    "SellerSuspended", 1, Seller::CATEGORY, "An admin suspended the seller: its products left the catalog and cannot be bought.";
+    "SellerReinstated", 1, Seller::CATEGORY, "An admin ended the seller's suspension.";
     "CategoryRemoved", 1, CategoryTree::CATEGORY, "An admin removed a category without subcategories; products naming it keep the slug.";
 }
 

@@ -14,6 +14,7 @@ use domain::order::OrderEvent;
 use domain::pricing::PricingEvent;
 use domain::product::ProductEvent;
 use domain::review::ReviewEvent;
+use domain::seller::SellerEvent;
 use domain::wallet::WalletEvent;
 use domain::wishlist::WishlistEvent;
 
@@ -140,6 +141,7 @@ pub fn all() -> Vec<EventSchema> {
     generated.extend(payloads::<CategoryEvent>());
     generated.extend(payloads::<WishlistEvent>());
     generated.extend(payloads::<ReviewEvent>());
+    generated.extend(payloads::<SellerEvent>());
 
     let mut out = Vec::new();
     for t in CATALOGUE {

@@ -282,6 +282,8 @@ pub struct SellerProductView {
     pub low_stock_threshold: Option<i64>,
     /// At or below the threshold now.
     pub low_stock: bool,
+    /// Its seller is suspended: the product is out of the catalog until reinstated.
+    pub seller_suspended: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -304,6 +306,7 @@ struct ProductRow {
     low_stock_threshold: Option<i32>,
     rating_count: i64,
     rating_average: Option<f64>,
+    seller_suspended: bool,
 }
 
 impl From<ProductRow> for SellerProductView {
@@ -313,6 +316,7 @@ impl From<ProductRow> for SellerProductView {
             low_stock: threshold.is_some_and(|t| r.stock_on_hand <= t),
             low_stock_threshold: threshold,
             archive_reason: r.archive_reason,
+            seller_suspended: r.seller_suspended,
             received: r.received,
             adjusted: r.adjusted,
             product: ProductView {
@@ -359,14 +363,16 @@ const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category,
        p.specifications, p.images, p.price_minor, p.currency,
        coalesce(s.available, 0) as stock_on_hand, p.seller_id, p.created_at, p.archived_at,
        p.archive_reason, coalesce(s.received, 0) as received, coalesce(s.adjusted, 0) as adjusted,
-       s.low_stock_threshold, rv.rating_count, rv.rating_average
+       s.low_stock_threshold, rv.rating_count, rv.rating_average,
+       exists (select 1 from sellers sl where sl.account_id = p.seller_id
+               and sl.status = 'suspended') as seller_suspended
      from catalog_products p left join catalog_stock s on s.sku = p.sku
      left join lateral (
        select count(*) as rating_count, avg(r.rating)::float8 as rating_average
        from catalog_reviews r where r.sku = p.sku and r.hidden_at is null) rv on true";
 
 /// Lists the products on sale by SKU, optionally in one category and the categories below it
-/// (offset pagination); archived products are not listed.
+/// (offset pagination); archived products and those of suspended sellers are not listed.
 pub async fn list_products(
     pool: &PgPool,
     category: Option<&str>,
@@ -374,9 +380,10 @@ pub async fn list_products(
     offset: i64,
 ) -> Result<ProductPage, sqlx::Error> {
     let rows: Vec<ProductRow> = sqlx::query_as(&format!(
-        "{SELECT_PRODUCTS} where p.archived_at is null and {}
+        "{SELECT_PRODUCTS} where p.archived_at is null and {} and {}
          order by p.sku limit $2 offset $3",
-        crate::categories::in_subtree(1)
+        crate::categories::in_subtree(1),
+        crate::sellers::NOT_SUSPENDED
     ))
     .bind(category)
     .bind(limit)
@@ -384,8 +391,9 @@ pub async fn list_products(
     .fetch_all(pool)
     .await?;
     let (total,): (i64,) = sqlx::query_as(&format!(
-        "select count(*) from catalog_products p where p.archived_at is null and {}",
-        crate::categories::in_subtree(1)
+        "select count(*) from catalog_products p where p.archived_at is null and {} and {}",
+        crate::categories::in_subtree(1),
+        crate::sellers::NOT_SUSPENDED
     ))
     .bind(category)
     .fetch_one(pool)

@@ -13,7 +13,7 @@
 //! current one serves, then switches atomically.
 //!
 //! Read models: [`catalog`] (with [`categories`] and [`reviews`]), [`carts`], [`orders`], [`customer_orders`], [`accounts`],
-//! [`addresses`], [`wallets`], [`wishlists`], [`unpaid_orders`] and [`refunds_due`] (for
+//! [`addresses`], [`wallets`], [`wishlists`], [`sellers`], [`unpaid_orders`] and [`refunds_due`] (for
 //! process managers). Each
 //! module holds the projection and the queries that read its tables; [`registry`] is the one
 //! list of them that everything else reads.
@@ -31,6 +31,7 @@ pub mod projector;
 pub mod rebuild;
 pub mod refunds_due;
 pub mod reviews;
+pub mod sellers;
 pub mod registry;
 pub mod unpaid_orders;
 pub mod wallets;

@@ -17,6 +17,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::addresses::AddressProjection),
         Arc::new(crate::wallets::WalletProjection),
         Arc::new(crate::wishlists::WishlistProjection),
+        Arc::new(crate::sellers::SellerProjection),
         Arc::new(crate::unpaid_orders::UnpaidOrdersProjection),
         Arc::new(crate::refunds_due::RefundsDueProjection),
     ]

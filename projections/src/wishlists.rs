@@ -81,7 +81,7 @@ pub struct WishlistItemView {
     pub price: Option<Price>,
     /// Units available now.
     pub stock_on_hand: i64,
-    /// It can be bought now (in the catalog, not archived).
+    /// It can be bought now (in the catalog, not archived, its seller not suspended).
     pub available: bool,
     /// It costs less now than when it was added (same currency).
     pub price_dropped: bool,
@@ -113,7 +113,9 @@ struct Row {
 pub async fn get_wishlist(pool: &PgPool, customer_id: Uuid) -> Result<WishlistView, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
         "select w.sku, p.name, w.added_price_minor, w.added_currency, p.price_minor, p.currency,
-                coalesce(s.available, 0) as stock_on_hand, p.archived_at is not null as archived,
+                coalesce(s.available, 0) as stock_on_hand,
+                p.archived_at is not null or exists (select 1 from sellers sl
+                  where sl.account_id = p.seller_id and sl.status = 'suspended') as archived,
                 w.added_at
          from wishlist_items w
          left join catalog_products p on p.sku = w.sku
