@@ -320,6 +320,9 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("DELETE", "/products/{sku}/archival", SELLER_OR_ADMIN),
     ("GET", "/seller/products", SELLER_OR_ADMIN),
     ("GET", "/categories", EVERYONE),
+    ("GET", "/admin/product-approvals", ADMIN),
+    ("POST", "/admin/products/{sku}/approval", ADMIN),
+    ("POST", "/admin/products/{sku}/rejection", ADMIN),
     ("GET", "/me/seller", SIGNED_IN),
     ("GET", "/sellers/{account_id}", EVERYONE),
     ("GET", "/admin/sellers", ADMIN),
@@ -508,6 +511,9 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
             Some(json!({"sku": "TBL-1", "name": "T", "category": "c",
             "price": {"amount_minor": 100, "currency": "EUR"}})),
         )
+        .await;
+    admin
+        .ok(Method::POST, "/admin/products/TBL-1/approval", None)
         .await;
     seller
         .ok(

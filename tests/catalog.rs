@@ -55,6 +55,40 @@ async fn a_product_is_listed_edited_archived_and_restored() {
     let (_engine, api, staff) = start(&env).await;
     let seller = &staff.seller;
     let created = seller.ok(Method::POST, "/products", Some(content())).await;
+    // A seller's new product waits for an admin: not public, not purchasable.
+    let (status, _) = api.get("/products/LAMP-1").await;
+    assert_eq!(status, 404, "not public before approval");
+    let early = api.customer().await;
+    let (status, body) = early
+        .post(
+            &format!("/customers/{}/cart/items", early.id()),
+            json!({"sku": "LAMP-1", "quantity": 1}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("product_not_approved")));
+    let waiting = staff.admin.get("/admin/product-approvals").await.1;
+    assert_eq!(waiting["items"][0]["draft"]["name"], "Desk lamp", "{waiting}");
+    let rejected = staff
+        .admin
+        .ok(
+            Method::POST,
+            "/admin/products/LAMP-1/rejection",
+            Some(json!({"reason": "show the bulb fitting"})),
+        )
+        .await;
+    let own = seller
+        .read_at("/products/LAMP-1", &rejected["global_position"])
+        .await;
+    assert_eq!(
+        (own["published"].as_bool(), own["draft"]["status"].as_str(), own["draft"]["reason"].as_str()),
+        (Some(false), Some("rejected"), Some("show the bulb fitting")),
+        "the seller sees the draft and why: {own}"
+    );
+    let mut fixed = content();
+    fixed.as_object_mut().unwrap().remove("sku");
+    fixed.as_object_mut().unwrap().remove("price");
+    seller.ok(Method::PUT, "/products/LAMP-1", Some(fixed)).await;
+    staff.approve("LAMP-1").await;
     let stocked = seller
         .ok(
             Method::POST,
@@ -92,7 +126,8 @@ async fn a_product_is_listed_edited_archived_and_restored() {
         (409, Some("concurrency_conflict")),
         "{body}"
     );
-    let current = created["stream_version"].to_string();
+    // Created, rejected, proposed again, approved.
+    let current = (created["stream_version"].as_i64().unwrap() + 3).to_string();
     let edited = seller
         .send(
             Method::PUT,
@@ -102,7 +137,11 @@ async fn a_product_is_listed_edited_archived_and_restored() {
         )
         .await;
     assert_eq!(edited.0, 200, "{}", edited.1);
+    // The seller's edit waits; the public keeps the approved content meanwhile.
     let shown = api.read_at("/products/LAMP-1", &edited.1["global_position"]).await;
+    assert_eq!(shown["name"], "Desk lamp");
+    let approved = staff.approve("LAMP-1").await;
+    let shown = api.read_at("/products/LAMP-1", &approved["global_position"]).await;
     assert_eq!(shown["name"], "Desk lamp, brass");
     assert_eq!(shown["description"], "", "left out means empty");
     assert_eq!(
@@ -418,6 +457,7 @@ async fn categories_form_a_tree_that_filters_and_counts_products() {
         ("T1", "toys"),
     ] {
         assert_eq!(list(sku, category).await.0, 201);
+        staff.approve(sku).await;
     }
     let (status, body) = list("X1", "no-such").await;
     assert_eq!(
@@ -897,6 +937,8 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
     seller
         .ok(Method::POST, "/products/POT-1/stock", Some(json!({"quantity": 5})))
         .await;
+    let approved = staff.approve("POT-1").await;
+    assert!(approved["global_position"].as_i64() > listed["global_position"].as_i64());
     let store = api
         .read_at(&format!("/sellers/{applicant_id}"), &listed["global_position"])
         .await;

@@ -18,7 +18,9 @@ async fn start(env: &EngineEnv) -> (Process, Api, Staff) {
     (engine, api, staff)
 }
 
-async fn product(api: &Api, sku: &str, price: i64, stock: i64) {
+/// The seller lists a product (an admin approves it) and receives stock.
+async fn product(staff: &Staff, sku: &str, price: i64, stock: i64) {
+    let api = &staff.seller;
     let (status, body) = api
         .post(
             "/products",
@@ -27,6 +29,7 @@ async fn product(api: &Api, sku: &str, price: i64, stock: i64) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    staff.approve(sku).await;
     api.ok(
         Method::POST,
         &format!("/products/{sku}/stock"),
@@ -52,9 +55,9 @@ async fn time_to_visible(api: &Api, path: &str, visible: impl Fn(&Value) -> bool
 }
 
 async fn journey(anonymous: &Api, staff: &Staff, db: &TestDatabase, mode: &str) {
-    product(&staff.seller, "MUG", 1250, 10).await;
-    product(&staff.seller, "CUP", 400, 10).await;
-    product(&staff.seller, "PLATE", 900, 10).await;
+    product(staff, "MUG", 1250, 10).await;
+    product(staff, "CUP", 400, 10).await;
+    product(staff, "PLATE", 900, 10).await;
     let api = &anonymous.customer().await;
     let customer = api.id();
     let cart = format!("/customers/{customer}/cart");
@@ -326,7 +329,7 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
     const SHOPPERS: usize = 24;
     let db = TestDatabase::create().await;
     let (_engine, api, staff) = start(&EngineEnv::kafka(&db)).await;
-    product(&staff.seller, "LAST", 1000, STOCK).await;
+    product(&staff, "LAST", 1000, STOCK).await;
     let mut shoppers = Vec::new();
     for _ in 0..SHOPPERS {
         let shopper = api.customer().await;

@@ -12,7 +12,7 @@ use axum::Json;
 use commands::{CommandOutcome, Missing};
 use domain::account::Role;
 use domain::inventory::{LowStockThreshold, StockChange};
-use domain::product::{Image, ProductDetails, Specification};
+use domain::product::{Editor, Image, ProductDetails, Specification};
 use domain::category::CategorySlug;
 use domain::text::{Description, ProductName, Reason};
 use domain::{AccountId, Quantity, Sku};
@@ -24,7 +24,7 @@ use crate::cache;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Context, IfMatch};
 use crate::read::{consistent, page_limit, Consistency};
-use crate::routes::{Access, Routes, SELLERS};
+use crate::routes::{Access, Routes, ADMINS, SELLERS};
 use crate::security::{Actor, Caller, MaybeCaller};
 use crate::write::{MoneyInput, QuantityInput};
 use crate::AppState;
@@ -79,6 +79,24 @@ pub fn routes() -> Routes {
             Roles(SELLERS),
             list_seller_products,
         )
+        .add(
+            Method::GET,
+            "/admin/product-approvals",
+            Roles(ADMINS),
+            waiting_for_approval,
+        )
+        .add(
+            Method::POST,
+            "/admin/products/{sku}/approval",
+            Roles(ADMINS),
+            approve_product,
+        )
+        .add(
+            Method::POST,
+            "/admin/products/{sku}/rejection",
+            Roles(ADMINS),
+            reject_product,
+        )
 }
 
 /// A seller may change only their own products; admins any. Products are public, so another
@@ -97,6 +115,15 @@ async fn own_product(state: &AppState, actor: &Actor, raw_sku: &str) -> Result<S
 }
 
 type Accepted = (StatusCode, Json<CommandOutcome>);
+
+/// Admins publish at once; a seller's content waits for an admin.
+fn editor(actor: &Actor) -> Editor {
+    if actor.has(Role::Admin) {
+        Editor::Admin
+    } else {
+        Editor::Seller
+    }
+}
 
 fn ok(outcome: CommandOutcome) -> Accepted {
     (StatusCode::OK, Json(outcome))
@@ -179,6 +206,7 @@ async fn create_product(
             Sku::parse(body.sku)?,
             body.content.details()?,
             body.price.parse()?,
+            editor(&actor),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(outcome)))
@@ -195,7 +223,7 @@ async fn edit_product(
     let sku = own_product(&state, &actor, &raw_sku).await?;
     let outcome = state
         .commands
-        .edit_product(&ctx, sku, pinned, body.details()?)
+        .edit_product(&ctx, sku, pinned, body.details()?, editor(&actor))
         .await?;
     Ok(ok(outcome))
 }
@@ -390,7 +418,7 @@ async fn get_product(
     let insider = caller.is_some_and(|actor| {
         actor.has(Role::Admin) || product.product.seller_id == Some(actor.account_id)
     });
-    let on_sale = !product.product.archived && !product.seller_suspended;
+    let on_sale = product.published && !product.product.archived && !product.seller_suspended;
     match (insider, on_sale) {
         (true, _) => cache::conditional(&headers, public, &product),
         (false, true) => cache::conditional(&headers, public, &product.product),
@@ -444,4 +472,57 @@ async fn list_seller_products(
     )
     .await?;
     Ok(Json(page))
+}
+
+/// `GET /admin/product-approvals` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    min_position: Option<i64>,
+    wait_ms: Option<u64>,
+}
+
+async fn waiting_for_approval(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ApprovalsQuery>,
+) -> Result<Json<catalog::ProductPage<catalog::SellerProductView>>, ApiError> {
+    let consistency = Consistency {
+        min_position: q.min_position,
+        wait_ms: q.wait_ms,
+    };
+    consistent(&state, &consistency, &[&catalog::CatalogProjection]).await?;
+    let page = catalog::waiting_for_approval(
+        &state.read_pool,
+        page_limit(q.limit)?,
+        page_offset(q.offset)?,
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+async fn approve_product(
+    State(state): State<AppState>,
+    Context(ctx): Context,
+    ApiPath(raw_sku): ApiPath<String>,
+) -> Result<Accepted, ApiError> {
+    let outcome = state
+        .commands
+        .approve_product(&ctx, Sku::parse(raw_sku)?)
+        .await?;
+    Ok(ok(outcome))
+}
+
+async fn reject_product(
+    State(state): State<AppState>,
+    Context(ctx): Context,
+    ApiPath(raw_sku): ApiPath<String>,
+    ApiJson(body): ApiJson<Archival>,
+) -> Result<Accepted, ApiError> {
+    let outcome = state
+        .commands
+        .reject_product(&ctx, Sku::parse(raw_sku)?, Reason::parse(&body.reason)?)
+        .await?;
+    Ok(ok(outcome))
 }

@@ -48,6 +48,10 @@ impl CommandHandler {
                             return Err(Rejection::Product(ProductError::Archived(sku.clone()))
                                 .into())
                         }
+                        Some(listing) if !listing.published => {
+                            return Err(Rejection::Product(ProductError::NotApproved(sku.clone()))
+                                .into())
+                        }
                         Some(listing) => {
                             if at.load::<Seller>(&listing.seller_id).await?.suspended() {
                                 return Err(SellerError::Suspended.into());

@@ -2,7 +2,7 @@
 
 use domain::category::{CategoryError, CategoryTree};
 use domain::pricing::Global;
-use domain::product::{Product, ProductCommand, ProductDetails};
+use domain::product::{Editor, Product, ProductCommand, ProductDetails};
 use domain::seller::{Seller, SellerError};
 use domain::text::Reason;
 use domain::{AccountId, Aggregate, Money, Sku};
@@ -24,7 +24,7 @@ async fn require_category(at: &mut Attempt, details: &ProductDetails) -> Result<
 
 impl CommandHandler {
     /// Lists a new product owned by `seller_id`. Its SKU is its identity, so a SKU is listed
-    /// once.
+    /// once. Listed `by` its seller, it is public only once an admin approved it.
     pub async fn create_product(
         &self,
         ctx: &CommandContext,
@@ -32,6 +32,7 @@ impl CommandHandler {
         sku: Sku,
         details: ProductDetails,
         price: Money,
+        by: Editor,
     ) -> Result<CommandOutcome, CommandError> {
         let sku = &sku;
         let details = &details;
@@ -47,6 +48,7 @@ impl CommandHandler {
                 seller_id,
                 details: details.clone(),
                 price,
+                by,
             })?;
             at.emit::<Product>(sku, &events);
             at.commit().await
@@ -73,8 +75,30 @@ impl CommandHandler {
         sku: Sku,
         pinned: Option<i64>,
         details: ProductDetails,
+        by: Editor,
     ) -> Result<CommandOutcome, CommandError> {
-        self.product_command(ctx, sku, pinned, ProductCommand::Edit { details })
+        self.product_command(ctx, sku, pinned, ProductCommand::Edit { details, by })
+            .await
+    }
+
+    /// Publishes the content waiting for approval.
+    pub async fn approve_product(
+        &self,
+        ctx: &CommandContext,
+        sku: Sku,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.product_command(ctx, sku, None, ProductCommand::Approve)
+            .await
+    }
+
+    /// Refuses the content waiting for approval.
+    pub async fn reject_product(
+        &self,
+        ctx: &CommandContext,
+        sku: Sku,
+        reason: Reason,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.product_command(ctx, sku, None, ProductCommand::Reject { reason })
             .await
     }
 
@@ -112,7 +136,7 @@ impl CommandHandler {
             if product.listing.is_none() {
                 return Err(CommandError::NotFound(Missing::Product));
             }
-            if let ProductCommand::Edit { details } = command {
+            if let ProductCommand::Edit { details, .. } = command {
                 let moved = product
                     .listing
                     .as_ref()

@@ -86,6 +86,7 @@ pub async fn product(handler: &CommandHandler, sku: &str, price_minor: i64, stoc
             parsed.clone(),
             ProductDetails::new(sku, "", "test").expect("valid details"),
             eur(price_minor),
+            domain::product::Editor::Admin,
         )
         .await
         .expect("list a product");

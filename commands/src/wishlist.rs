@@ -27,6 +27,9 @@ impl CommandHandler {
                 let listing = match &product.listing {
                     None => return Err(Rejection::UnknownProduct(sku.to_string()).into()),
                     Some(l) if l.archived => return Err(ProductError::Archived(sku.clone()).into()),
+                    Some(l) if !l.published => {
+                        return Err(ProductError::NotApproved(sku.clone()).into())
+                    }
                     Some(l) => l,
                 };
                 let wishlist = at.load::<Wishlist>(&customer_id).await?;

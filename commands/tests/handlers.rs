@@ -39,6 +39,7 @@ async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
             sku("MUG"),
             details("Mug"),
             eur(900),
+            domain::product::Editor::Admin,
         )
         .await
         .unwrap();

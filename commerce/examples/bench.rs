@@ -199,6 +199,7 @@ async fn main() {
                 sku(i),
                 details,
                 Money::new(100 + i as i64, eur).unwrap(),
+                domain::product::Editor::Admin,
             )
             .await
             .unwrap();

@@ -140,6 +140,9 @@ pub fn place_order(
         if listing.archived {
             return Err(CheckoutError::ProductArchived(sku.clone()));
         }
+        if !listing.published {
+            return Err(CheckoutError::ProductUnavailable(sku.clone()));
+        }
         if state
             .sellers
             .get(&listing.seller_id)
@@ -301,6 +304,7 @@ mod tests {
             price,
             specifications: vec![],
             images: vec![],
+            pending_approval: false,
         }])
     }
     fn stock(s: &str, n: i64) -> Inventory {

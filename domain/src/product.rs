@@ -214,10 +214,20 @@ impl ProductDetails {
     }
 }
 
+/// Who vouches for a product's content: an admin's word publishes it, a seller's waits for
+/// an admin's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Editor {
+    /// The seller who owns the product: new content waits for approval.
+    Seller,
+    /// An admin: content is public at once.
+    Admin,
+}
+
 /// Commands on a product.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProductCommand {
-    /// List a new product.
+    /// List a new product; a seller's waits for approval before it is public.
     Create {
         /// The new product's SKU.
         sku: Sku,
@@ -227,16 +237,30 @@ pub enum ProductCommand {
         details: ProductDetails,
         /// Unit price.
         price: Money,
+        /// Who lists it.
+        by: Editor,
     },
     /// Set a new unit price; carts pick it up, placed orders keep theirs.
     ChangePrice {
         /// The new unit price.
         price: Money,
     },
-    /// Replace the descriptive content (everything but the SKU, owner and price).
+    /// Replace the descriptive content (everything but the SKU, owner and price). A seller's
+    /// change to the name, description, category or images waits for approval (the public
+    /// keeps seeing the approved content); a change to the specification alone is public at
+    /// once.
     Edit {
         /// The new content, whole.
         details: ProductDetails,
+        /// Who edits.
+        by: Editor,
+    },
+    /// Admins: publish the content waiting for approval.
+    Approve,
+    /// Admins: refuse the content waiting for approval; the seller sees why.
+    Reject {
+        /// Why.
+        reason: Reason,
     },
     /// Take the product out of the catalog: no longer listed, no longer purchasable.
     Archive {
@@ -252,8 +276,9 @@ pub enum ProductCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum ProductEvent {
-    /// A product was listed in the catalog. Schema version 2 added `specifications` and
-    /// `images` (empty on products listed before).
+    /// A product was listed in the catalog. Schema version 2 added `specifications`,
+    /// `images` (empty on products listed before) and `pending_approval` (`false` before:
+    /// every product was public at once).
     ProductCreated {
         /// SKU of the product.
         sku: Sku,
@@ -273,6 +298,10 @@ pub enum ProductEvent {
         /// Images in display order (since schema version 2).
         #[serde(default)]
         images: Vec<Image>,
+        /// The content waits for an admin's approval before the product is public (since
+        /// schema version 2).
+        #[serde(default)]
+        pending_approval: bool,
     },
     /// The unit price of a product changed.
     ProductPriceChanged {
@@ -281,7 +310,7 @@ pub enum ProductEvent {
         /// The new unit price.
         price: Money,
     },
-    /// The descriptive content of a product was replaced; every field holds its new value.
+    /// The public content of a product was replaced; every field holds its new value.
     ProductEdited {
         /// SKU of the product.
         sku: Sku,
@@ -295,6 +324,45 @@ pub enum ProductEvent {
         specifications: Vec<Specification>,
         /// Images in display order.
         images: Vec<Image>,
+    },
+    /// The seller proposed new content; it waits for an admin's approval (the public keeps
+    /// the approved content). Every field holds the proposed value.
+    ProductChangesProposed {
+        /// SKU of the product.
+        sku: Sku,
+        /// Display name.
+        name: String,
+        /// Free text description.
+        description: String,
+        /// The slug of the category it belongs to.
+        category: String,
+        /// Ordered attribute lines.
+        specifications: Vec<Specification>,
+        /// Images in display order.
+        images: Vec<Image>,
+    },
+    /// An admin approved the waiting content: it is the product's public content now (and a
+    /// new product is public from now on).
+    ProductApproved {
+        /// SKU of the product.
+        sku: Sku,
+        /// Display name.
+        name: String,
+        /// Free text description.
+        description: String,
+        /// The slug of the category it belongs to.
+        category: String,
+        /// Ordered attribute lines.
+        specifications: Vec<Specification>,
+        /// Images in display order.
+        images: Vec<Image>,
+    },
+    /// An admin refused the waiting content; the seller sees the reason and may propose again.
+    ProductRejected {
+        /// SKU of the product.
+        sku: Sku,
+        /// Why.
+        reason: String,
     },
     /// The product left the catalog: it is not listed and cannot be bought.
     ProductArchived {
@@ -316,6 +384,9 @@ impl DomainEvent for ProductEvent {
             ProductEvent::ProductCreated { .. } => "ProductCreated",
             ProductEvent::ProductPriceChanged { .. } => "ProductPriceChanged",
             ProductEvent::ProductEdited { .. } => "ProductEdited",
+            ProductEvent::ProductChangesProposed { .. } => "ProductChangesProposed",
+            ProductEvent::ProductApproved { .. } => "ProductApproved",
+            ProductEvent::ProductRejected { .. } => "ProductRejected",
             ProductEvent::ProductArchived { .. } => "ProductArchived",
             ProductEvent::ProductRestored { .. } => "ProductRestored",
         }
@@ -341,6 +412,12 @@ pub enum ProductError {
     /// The product is archived: it cannot be put in a cart or bought.
     #[error("product {0} is archived")]
     Archived(Sku),
+    /// The product's content was never approved: it is not public and cannot be bought.
+    #[error("product {0} is not approved yet")]
+    NotApproved(Sku),
+    /// Nothing waits for approval.
+    #[error("product {0} has no content waiting for approval")]
+    NothingToReview(Sku),
 }
 
 impl ProductError {
@@ -350,6 +427,8 @@ impl ProductError {
             ProductError::AlreadyExists(_) => "product_already_exists",
             ProductError::NotFound => "product_not_found",
             ProductError::Archived(_) => "product_archived",
+            ProductError::NotApproved(_) => "product_not_approved",
+            ProductError::NothingToReview(_) => "nothing_to_approve",
         }
     }
 }
@@ -362,10 +441,19 @@ pub struct Product {
 }
 
 impl Product {
-    /// The listing, when the product exists and is not archived: what can be sold.
+    /// The listing, when the product exists, is public and is not archived: what can be sold.
     pub fn on_sale(&self) -> Option<&Listing> {
-        self.listing.as_ref().filter(|l| !l.archived)
+        self.listing.as_ref().filter(|l| !l.archived && l.published)
     }
+}
+
+/// Content waiting for an admin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// The proposed content.
+    pub details: ProductDetails,
+    /// Why an admin refused it, if one did.
+    pub rejected: Option<String>,
 }
 
 /// The current catalog entry of a created product.
@@ -375,12 +463,93 @@ pub struct Listing {
     pub sku: Sku,
     /// Owner.
     pub seller_id: AccountId,
-    /// Name, description, category, specification, images.
+    /// The public content (for a product never approved: the content it was listed with).
     pub details: ProductDetails,
     /// Current unit price.
     pub price: Money,
     /// Out of the catalog (not listed, not purchasable).
     pub archived: bool,
+    /// Its content was approved once: it is public (unless archived).
+    pub published: bool,
+    /// Content waiting for approval, or refused.
+    pub draft: Option<Draft>,
+}
+
+fn content_event(
+    make: fn(Sku, String, String, String, Vec<Specification>, Vec<Image>) -> ProductEvent,
+    sku: Sku,
+    details: ProductDetails,
+) -> ProductEvent {
+    make(
+        sku,
+        details.name.into(),
+        details.description.into(),
+        details.category.to_string(),
+        details.specifications,
+        details.images,
+    )
+}
+
+fn edited(
+    sku: Sku,
+    name: String,
+    description: String,
+    category: String,
+    specifications: Vec<Specification>,
+    images: Vec<Image>,
+) -> ProductEvent {
+    ProductEvent::ProductEdited {
+        sku,
+        name,
+        description,
+        category,
+        specifications,
+        images,
+    }
+}
+
+fn proposed(
+    sku: Sku,
+    name: String,
+    description: String,
+    category: String,
+    specifications: Vec<Specification>,
+    images: Vec<Image>,
+) -> ProductEvent {
+    ProductEvent::ProductChangesProposed {
+        sku,
+        name,
+        description,
+        category,
+        specifications,
+        images,
+    }
+}
+
+fn approved(
+    sku: Sku,
+    name: String,
+    description: String,
+    category: String,
+    specifications: Vec<Specification>,
+    images: Vec<Image>,
+) -> ProductEvent {
+    ProductEvent::ProductApproved {
+        sku,
+        name,
+        description,
+        category,
+        specifications,
+        images,
+    }
+}
+
+/// Whether `new` differs from `old` only in its specification.
+fn specification_only(old: &ProductDetails, new: &ProductDetails) -> bool {
+    old.name == new.name
+        && old.description == new.description
+        && old.category == new.category
+        && old.images == new.images
 }
 
 impl Aggregate for Product {
@@ -396,6 +565,7 @@ impl Aggregate for Product {
             seller_id,
             details,
             price,
+            by,
         } = command
         {
             if self.listing.is_some() {
@@ -410,6 +580,7 @@ impl Aggregate for Product {
                 price,
                 specifications: details.specifications,
                 images: details.images,
+                pending_approval: by == Editor::Seller,
             }]);
         }
         let listing = self.listing.as_ref().ok_or(ProductError::NotFound)?;
@@ -419,16 +590,57 @@ impl Aggregate for Product {
             ProductCommand::ChangePrice { price } if price != listing.price => {
                 vec![ProductEvent::ProductPriceChanged { sku, price }]
             }
-            ProductCommand::Edit { details } if details != listing.details => {
-                vec![ProductEvent::ProductEdited {
-                    sku,
-                    name: details.name.into(),
-                    description: details.description.into(),
-                    category: details.category.to_string(),
-                    specifications: details.specifications,
-                    images: details.images,
-                }]
+            ProductCommand::Edit { details, by } => {
+                // Content waiting for an admin (a refused draft waits for nothing).
+                let waiting = listing
+                    .draft
+                    .as_ref()
+                    .filter(|d| d.rejected.is_none())
+                    .map(|d| &d.details);
+                match by {
+                    // An admin's edit is public at once and settles anything waiting.
+                    Editor::Admin if listing.published => {
+                        if details == listing.details && listing.draft.is_none() {
+                            vec![]
+                        } else if listing.draft.is_some() {
+                            vec![content_event(approved, sku, details)]
+                        } else {
+                            vec![content_event(edited, sku, details)]
+                        }
+                    }
+                    Editor::Admin => vec![content_event(approved, sku, details)],
+                    Editor::Seller if waiting == Some(&details) => vec![],
+                    Editor::Seller
+                        if listing.published
+                            && waiting.is_none()
+                            && specification_only(&listing.details, &details) =>
+                    {
+                        if details == listing.details {
+                            vec![]
+                        } else {
+                            vec![content_event(edited, sku, details)]
+                        }
+                    }
+                    Editor::Seller if listing.published && details == listing.details => {
+                        // Back to the approved content: withdraw what was waiting.
+                        vec![content_event(edited, sku, details)]
+                    }
+                    Editor::Seller => vec![content_event(proposed, sku, details)],
+                }
             }
+            ProductCommand::Approve => match &listing.draft {
+                Some(draft) if draft.rejected.is_none() => {
+                    vec![content_event(approved, sku, draft.details.clone())]
+                }
+                _ => return Err(ProductError::NothingToReview(sku)),
+            },
+            ProductCommand::Reject { reason } => match &listing.draft {
+                Some(draft) if draft.rejected.is_none() => vec![ProductEvent::ProductRejected {
+                    sku,
+                    reason: reason.into(),
+                }],
+                _ => return Err(ProductError::NothingToReview(sku)),
+            },
             ProductCommand::Archive { reason } if !listing.archived => {
                 vec![ProductEvent::ProductArchived {
                     sku,
@@ -444,6 +656,7 @@ impl Aggregate for Product {
     }
 
     fn apply(&mut self, event: &ProductEvent) {
+        let recorded = ProductDetails::recorded;
         match event {
             ProductEvent::ProductCreated {
                 sku,
@@ -454,19 +667,20 @@ impl Aggregate for Product {
                 price,
                 specifications,
                 images,
+                pending_approval,
             } => {
+                let details = recorded(name, description, category, specifications, images);
                 self.listing = Some(Listing {
                     sku: sku.clone(),
                     seller_id: *seller_id,
-                    details: ProductDetails::recorded(
-                        name,
-                        description,
-                        category,
-                        specifications,
-                        images,
-                    ),
+                    draft: pending_approval.then(|| Draft {
+                        details: details.clone(),
+                        rejected: None,
+                    }),
+                    details,
                     price: *price,
                     archived: false,
+                    published: !pending_approval,
                 });
             }
             ProductEvent::ProductPriceChanged { price, .. } => {
@@ -483,13 +697,44 @@ impl Aggregate for Product {
                 ..
             } => {
                 if let Some(listing) = &mut self.listing {
-                    listing.details = ProductDetails::recorded(
-                        name,
-                        description,
-                        category,
-                        specifications,
-                        images,
-                    );
+                    listing.details =
+                        recorded(name, description, category, specifications, images);
+                    listing.draft = None;
+                }
+            }
+            ProductEvent::ProductChangesProposed {
+                name,
+                description,
+                category,
+                specifications,
+                images,
+                ..
+            } => {
+                if let Some(listing) = &mut self.listing {
+                    listing.draft = Some(Draft {
+                        details: recorded(name, description, category, specifications, images),
+                        rejected: None,
+                    });
+                }
+            }
+            ProductEvent::ProductApproved {
+                name,
+                description,
+                category,
+                specifications,
+                images,
+                ..
+            } => {
+                if let Some(listing) = &mut self.listing {
+                    listing.details =
+                        recorded(name, description, category, specifications, images);
+                    listing.draft = None;
+                    listing.published = true;
+                }
+            }
+            ProductEvent::ProductRejected { reason, .. } => {
+                if let Some(draft) = self.listing.as_mut().and_then(|l| l.draft.as_mut()) {
+                    draft.rejected = Some(reason.clone());
                 }
             }
             ProductEvent::ProductArchived { .. } => {
@@ -533,6 +778,7 @@ mod tests {
             price: eur(900),
             specifications: vec![],
             images: vec![],
+            pending_approval: false,
         }
     }
 
@@ -544,6 +790,7 @@ mod tests {
             seller_id: seller(),
             details: details(),
             price: eur(900),
+            by: Editor::Admin,
         });
         assert_eq!(then, Ok(vec![created()]));
     }
@@ -556,6 +803,7 @@ mod tests {
             seller_id: seller(),
             details: details(),
             price: eur(900),
+            by: Editor::Admin,
         });
         assert_eq!(then, Err(ProductError::AlreadyExists(sku())));
     }
@@ -620,7 +868,10 @@ mod tests {
     fn edit_replaces_the_content_and_a_repeat_is_a_no_op() {
         let given = Product::from_events(&[created()]);
         let events = given
-            .decide(ProductCommand::Edit { details: edited() })
+            .decide(ProductCommand::Edit {
+                details: edited(),
+                by: Editor::Admin,
+            })
             .unwrap();
         assert!(matches!(&events[..], [ProductEvent::ProductEdited { name, specifications, .. }]
             if name == "Big mug" && specifications[1].value() == "450 ml"));
@@ -628,7 +879,10 @@ mod tests {
         state.apply(&events[0]);
         assert_eq!(state.listing.as_ref().unwrap().details, edited());
         assert_eq!(
-            state.decide(ProductCommand::Edit { details: edited() }),
+            state.decide(ProductCommand::Edit {
+                details: edited(),
+                by: Editor::Admin,
+            }),
             Ok(vec![])
         );
     }
@@ -663,7 +917,10 @@ mod tests {
     #[test]
     fn lifecycle_commands_need_a_product() {
         for command in [
-            ProductCommand::Edit { details: details() },
+            ProductCommand::Edit {
+                details: details(),
+                by: Editor::Seller,
+            },
             ProductCommand::Restore,
             ProductCommand::Archive {
                 reason: Reason::parse("x").unwrap(),
@@ -737,5 +994,78 @@ mod tests {
         let long = format!("https://example.org/{}", "a".repeat(ImageUrl::MAX_LEN));
         assert!(ImageUrl::parse(&long).is_err());
         assert!(Image::new("https://example.org/a.png", "").is_err(), "alt text required");
+    }
+
+    #[test]
+    fn a_sellers_new_product_is_public_only_once_approved() {
+        let created = Product::default()
+            .decide(ProductCommand::Create {
+                sku: sku(),
+                seller_id: seller(),
+                details: details(),
+                price: eur(900),
+                by: Editor::Seller,
+            })
+            .unwrap();
+        assert!(matches!(&created[..], [ProductEvent::ProductCreated { pending_approval: true, .. }]));
+        let pending = Product::from_events(&created);
+        assert!(pending.on_sale().is_none(), "not public before approval");
+        let reason = Reason::parse("blurry photos").unwrap();
+        let rejected = pending.decide(ProductCommand::Reject { reason }).unwrap();
+        let state = Product::from_events(created.iter().chain(&rejected));
+        assert_eq!(
+            state.listing.as_ref().unwrap().draft.as_ref().unwrap().rejected.as_deref(),
+            Some("blurry photos")
+        );
+        assert!(state.on_sale().is_none());
+        assert_eq!(
+            state.decide(ProductCommand::Approve),
+            Err(ProductError::NothingToReview(sku())),
+            "a refused draft is proposed again before it is approved"
+        );
+        let again = state
+            .decide(ProductCommand::Edit {
+                details: edited(),
+                by: Editor::Seller,
+            })
+            .unwrap();
+        assert!(matches!(&again[..], [ProductEvent::ProductChangesProposed { .. }]));
+        let state = Product::from_events(created.iter().chain(&rejected).chain(&again));
+        let approval = state.decide(ProductCommand::Approve).unwrap();
+        let state = Product::from_events(created.iter().chain(&rejected).chain(&again).chain(&approval));
+        let listing = state.on_sale().expect("public once approved");
+        assert_eq!(listing.details, edited());
+        assert!(listing.draft.is_none());
+    }
+
+    #[test]
+    fn a_sellers_edit_waits_while_the_public_keeps_the_approved_content() {
+        let state = Product::from_events(&[created()]);
+        let proposed = state
+            .decide(ProductCommand::Edit {
+                details: edited(),
+                by: Editor::Seller,
+            })
+            .unwrap();
+        let state = Product::from_events(std::iter::once(&created()).chain(&proposed));
+        let listing = state.on_sale().expect("still public");
+        assert_eq!(listing.details, details(), "the approved content stays public");
+        assert_eq!(listing.draft.as_ref().unwrap().details, edited());
+        // A change to the specification alone is public at once.
+        let specs = ProductDetails::with_media(
+            ProductName::parse("Mug").unwrap(),
+            Description::parse("A mug").unwrap(),
+            CategorySlug::parse("kitchen").unwrap(),
+            vec![Specification::new("Volume", "300 ml").unwrap()],
+            vec![],
+        )
+        .unwrap();
+        let live = Product::from_events(&[created()])
+            .decide(ProductCommand::Edit {
+                details: specs,
+                by: Editor::Seller,
+            })
+            .unwrap();
+        assert!(matches!(&live[..], [ProductEvent::ProductEdited { .. }]));
     }
 }

@@ -82,9 +82,12 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    "ProductCreated", 2, Product::CATEGORY, "A product was listed with its SKU, name, description, category and price, and (v2) its specification and images.";
+    "ProductCreated", 2, Product::CATEGORY, "A product was listed with its SKU, name, description, category and price, and (v2) its specification, images and whether it waits for approval.";
     "ProductPriceChanged", 1, Product::CATEGORY, "A product's unit price changed; placed orders keep their prices.";
     "ProductEdited", 1, Product::CATEGORY, "A product's name, description, category, specification and images were replaced (every field holds its new value).";
+    "ProductChangesProposed", 1, Product::CATEGORY, "A seller proposed new content (name, description, category, specification, images); it waits for an admin's approval while the approved content stays public.";
+    "ProductApproved", 1, Product::CATEGORY, "An admin approved the waiting content: it is the product's public content now (a new product becomes public).";
+    "ProductRejected", 1, Product::CATEGORY, "An admin refused the waiting content, with the reason the seller sees.";
     "ProductArchived", 1, Product::CATEGORY, "A product left the catalog: not listed, not purchasable; carts holding it are refused at checkout.";
     "ProductRestored", 1, Product::CATEGORY, "An archived product is back in the catalog.";
     "StockReceived", 1, Inventory::CATEGORY, "Units of a SKU were added to stock.";

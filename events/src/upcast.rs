@@ -48,13 +48,14 @@ fn order_placed_v1_to_v2(mut payload: Value) -> Value {
     payload
 }
 
-/// `ProductCreated` v1 had no specification or images: v2 records them, empty on products
-/// listed before.
+/// `ProductCreated` v1 had no specification, images or approval: v2 records them, empty on
+/// products listed before, which were public at once (`pending_approval: false`).
 fn product_created_v1_to_v2(mut payload: Value) -> Value {
     if let Value::Object(map) = &mut payload {
         for member in ["specifications", "images"] {
             map.entry(member).or_insert_with(|| Value::Array(vec![]));
         }
+        map.entry("pending_approval").or_insert(Value::Bool(false));
     }
     payload
 }

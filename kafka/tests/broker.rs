@@ -62,6 +62,7 @@ async fn some_business(handler: &CommandHandler, customers: usize) {
                 sku.clone(),
                 details,
                 Money::new(500, eur).unwrap(),
+                domain::product::Editor::Admin,
             )
             .await
             .unwrap();

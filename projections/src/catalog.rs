@@ -76,17 +76,31 @@ async fn apply_product(
             price,
             specifications,
             images,
+            pending_approval,
         } => {
+            let draft = pending_approval.then(|| {
+                sqlx::types::Json(DraftContent {
+                    name: name.clone(),
+                    description: description.clone(),
+                    category: category.clone(),
+                    specifications: specifications.iter().map(SpecificationView::from).collect(),
+                    images: images.iter().map(ImageView::from).collect(),
+                })
+            });
             sqlx::query(
                 "insert into catalog_products
                    (sku, name, description, category, price_minor, currency, created_at, updated_at,
-                    seller_id, specifications, images)
-                 values ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
+                    seller_id, specifications, images, published, draft, draft_status, draft_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12,
+                   case when $12::jsonb is null then null else 'pending' end,
+                   case when $12::jsonb is null then null else $7 end)
                  on conflict (sku) do update set name = excluded.name, seller_id = excluded.seller_id,
                    description = excluded.description, category = excluded.category,
                    price_minor = excluded.price_minor, currency = excluded.currency,
                    updated_at = excluded.updated_at, specifications = excluded.specifications,
-                   images = excluded.images",
+                   images = excluded.images, published = excluded.published,
+                   draft = excluded.draft, draft_status = excluded.draft_status,
+                   draft_at = excluded.draft_at",
             )
             .bind(sku.as_str())
             .bind(name)
@@ -98,6 +112,8 @@ async fn apply_product(
             .bind(seller_id.as_uuid())
             .bind(sqlx::types::Json(&specifications))
             .bind(sqlx::types::Json(&images))
+            .bind(!pending_approval)
+            .bind(draft)
             .execute(tx)
             .await?;
         }
@@ -120,10 +136,20 @@ async fn apply_product(
             category,
             specifications,
             images,
+        }
+        | ProductEvent::ProductApproved {
+            sku,
+            name,
+            description,
+            category,
+            specifications,
+            images,
         } => {
+            // Public content now; whatever waited is settled.
             sqlx::query(
                 "update catalog_products set name = $2, description = $3, category = $4,
-                   specifications = $5, images = $6, updated_at = $7
+                   specifications = $5, images = $6, updated_at = $7, published = true,
+                   draft = null, draft_status = null, draft_reason = null, draft_at = null
                  where sku = $1",
             )
             .bind(sku.as_str())
@@ -133,6 +159,42 @@ async fn apply_product(
             .bind(sqlx::types::Json(&specifications))
             .bind(sqlx::types::Json(&images))
             .bind(event.recorded_at)
+            .execute(tx)
+            .await?;
+        }
+        ProductEvent::ProductChangesProposed {
+            sku,
+            name,
+            description,
+            category,
+            specifications,
+            images,
+        } => {
+            let draft = DraftContent {
+                name,
+                description,
+                category,
+                specifications: specifications.iter().map(SpecificationView::from).collect(),
+                images: images.iter().map(ImageView::from).collect(),
+            };
+            sqlx::query(
+                "update catalog_products set draft = $2, draft_status = 'pending',
+                   draft_reason = null, draft_at = $3
+                 where sku = $1",
+            )
+            .bind(sku.as_str())
+            .bind(sqlx::types::Json(draft))
+            .bind(event.recorded_at)
+            .execute(tx)
+            .await?;
+        }
+        ProductEvent::ProductRejected { sku, reason } => {
+            sqlx::query(
+                "update catalog_products set draft_status = 'rejected', draft_reason = $2
+                 where sku = $1",
+            )
+            .bind(sku.as_str())
+            .bind(reason)
             .execute(tx)
             .await?;
         }
@@ -228,6 +290,53 @@ pub struct SpecificationView {
     pub value: String,
 }
 
+impl From<&domain::product::Specification> for SpecificationView {
+    fn from(s: &domain::product::Specification) -> Self {
+        SpecificationView {
+            name: s.name().to_owned(),
+            value: s.value().to_owned(),
+        }
+    }
+}
+
+impl From<&domain::product::Image> for ImageView {
+    fn from(i: &domain::product::Image) -> Self {
+        ImageView {
+            url: i.url().to_owned(),
+            alt: i.alt().to_owned(),
+        }
+    }
+}
+
+/// Content waiting for approval (or refused), as the seller and admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftContent {
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Category slug.
+    pub category: String,
+    /// Ordered attribute lines.
+    pub specifications: Vec<SpecificationView>,
+    /// Images in display order.
+    pub images: Vec<ImageView>,
+}
+
+/// A draft with its standing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DraftView {
+    /// The proposed content.
+    #[serde(flatten)]
+    pub content: DraftContent,
+    /// `pending` or `rejected`.
+    pub status: String,
+    /// Why an admin refused it.
+    pub reason: Option<String>,
+    /// When it was proposed.
+    pub proposed_at: Option<DateTime<Utc>>,
+}
+
 /// A product image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageView {
@@ -284,6 +393,10 @@ pub struct SellerProductView {
     pub low_stock: bool,
     /// Its seller is suspended: the product is out of the catalog until reinstated.
     pub seller_suspended: bool,
+    /// Its content was approved: it is public (unless archived or its seller suspended).
+    pub published: bool,
+    /// Content waiting for approval, or refused with a reason.
+    pub draft: Option<DraftView>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -307,6 +420,11 @@ struct ProductRow {
     rating_count: i64,
     rating_average: Option<f64>,
     seller_suspended: bool,
+    published: bool,
+    draft: Option<sqlx::types::Json<DraftContent>>,
+    draft_status: Option<String>,
+    draft_reason: Option<String>,
+    draft_at: Option<DateTime<Utc>>,
 }
 
 impl From<ProductRow> for SellerProductView {
@@ -317,6 +435,13 @@ impl From<ProductRow> for SellerProductView {
             low_stock_threshold: threshold,
             archive_reason: r.archive_reason,
             seller_suspended: r.seller_suspended,
+            published: r.published,
+            draft: r.draft.zip(r.draft_status).map(|(content, status)| DraftView {
+                content: content.0,
+                status,
+                reason: r.draft_reason,
+                proposed_at: r.draft_at,
+            }),
             received: r.received,
             adjusted: r.adjusted,
             product: ProductView {
@@ -365,7 +490,8 @@ const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category,
        p.archive_reason, coalesce(s.received, 0) as received, coalesce(s.adjusted, 0) as adjusted,
        s.low_stock_threshold, rv.rating_count, rv.rating_average,
        exists (select 1 from sellers sl where sl.account_id = p.seller_id
-               and sl.status = 'suspended') as seller_suspended
+               and sl.status = 'suspended') as seller_suspended,
+       p.published, p.draft, p.draft_status, p.draft_reason, p.draft_at
      from catalog_products p left join catalog_stock s on s.sku = p.sku
      left join lateral (
        select count(*) as rating_count, avg(r.rating)::float8 as rating_average
@@ -380,7 +506,7 @@ pub async fn list_products(
     offset: i64,
 ) -> Result<ProductPage, sqlx::Error> {
     let rows: Vec<ProductRow> = sqlx::query_as(&format!(
-        "{SELECT_PRODUCTS} where p.archived_at is null and {} and {}
+        "{SELECT_PRODUCTS} where p.published and p.archived_at is null and {} and {}
          order by p.sku limit $2 offset $3",
         crate::categories::in_subtree(1),
         crate::sellers::NOT_SUSPENDED
@@ -391,7 +517,8 @@ pub async fn list_products(
     .fetch_all(pool)
     .await?;
     let (total,): (i64,) = sqlx::query_as(&format!(
-        "select count(*) from catalog_products p where p.archived_at is null and {} and {}",
+        "select count(*) from catalog_products p
+         where p.published and p.archived_at is null and {} and {}",
         crate::categories::in_subtree(1),
         crate::sellers::NOT_SUSPENDED
     ))
@@ -445,4 +572,30 @@ pub async fn get_product(
         .fetch_optional(pool)
         .await?;
     Ok(row.map(SellerProductView::from))
+}
+
+/// Products with content waiting for approval, the longest waiting first.
+pub async fn waiting_for_approval(
+    pool: &PgPool,
+    limit: i64,
+    offset: i64,
+) -> Result<ProductPage<SellerProductView>, sqlx::Error> {
+    let rows: Vec<ProductRow> = sqlx::query_as(&format!(
+        "{SELECT_PRODUCTS} where p.draft_status = 'pending'
+         order by p.draft_at, p.sku limit $1 offset $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let (total,): (i64,) =
+        sqlx::query_as("select count(*) from catalog_products where draft_status = 'pending'")
+            .fetch_one(pool)
+            .await?;
+    Ok(ProductPage {
+        items: rows.into_iter().map(SellerProductView::from).collect(),
+        total,
+        limit,
+        offset,
+    })
 }

@@ -113,7 +113,7 @@ struct Row {
 pub async fn tree(pool: &PgPool) -> Result<Vec<CategoryNode>, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
         "select c.slug, c.name, c.parent, c.position, c.path,
-                count(p.sku) filter (where p.archived_at is null and not exists (
+                count(p.sku) filter (where p.published and p.archived_at is null and not exists (
                   select 1 from sellers sl
                   where sl.account_id = p.seller_id and sl.status = 'suspended')) as product_count
          from catalog_categories c left join catalog_products p on p.category = c.slug

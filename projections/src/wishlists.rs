@@ -114,7 +114,7 @@ pub async fn get_wishlist(pool: &PgPool, customer_id: Uuid) -> Result<WishlistVi
     let rows: Vec<Row> = sqlx::query_as(
         "select w.sku, p.name, w.added_price_minor, w.added_currency, p.price_minor, p.currency,
                 coalesce(s.available, 0) as stock_on_hand,
-                p.archived_at is not null or exists (select 1 from sellers sl
+                not p.published or p.archived_at is not null or exists (select 1 from sellers sl
                   where sl.account_id = p.seller_id and sl.status = 'suspended') as archived,
                 w.added_at
          from wishlist_items w

@@ -79,6 +79,7 @@ impl Shop {
                 sku(s),
                 details,
                 eur(price),
+                domain::product::Editor::Admin,
             )
             .await
             .unwrap();

@@ -370,7 +370,18 @@ pub struct Staff {
 }
 
 impl Staff {
-    /// The seller lists a product (EUR) and receives stock for it.
+    /// An admin approves the content waiting on `sku` (a seller's new product or edit).
+    pub async fn approve(&self, sku: &str) -> Value {
+        self.admin
+            .ok(
+                reqwest::Method::POST,
+                &format!("/admin/products/{sku}/approval"),
+                None,
+            )
+            .await
+    }
+
+    /// The seller lists a product (EUR), an admin approves it, and it receives stock.
     pub async fn list(&self, sku: &str, price_minor: i64, stock: i64) {
         self.seller
             .ok(
@@ -382,6 +393,7 @@ impl Staff {
                 ),
             )
             .await;
+        self.approve(sku).await;
         self.seller
             .ok(
                 reqwest::Method::POST,

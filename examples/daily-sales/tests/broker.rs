@@ -47,6 +47,7 @@ async fn daily_sales_from_the_topic() {
                 sku.clone(),
                 details,
                 Money::new(price, eur).unwrap(),
+                domain::product::Editor::Admin,
             )
             .await
             .unwrap();
