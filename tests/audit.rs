@@ -113,11 +113,14 @@ async fn an_orders_history_and_its_state_at_any_point() {
         types,
         [
             "OrderPlaced",
+            "OrderSplitIntoFulfilments",
             "CartCheckedOut",
             "StockReserved",
             "StockReserved",
             "OrderPaid",
+            "FulfilmentShipped",
             "OrderShipped",
+            "FulfilmentDelivered",
             "OrderDelivered"
         ]
         .iter()
@@ -125,7 +128,7 @@ async fn an_orders_history_and_its_state_at_any_point() {
         .copied()
         .collect::<Vec<_>>()
     );
-    assert_eq!(types.len(), 7, "{types:?}");
+    assert_eq!(types.len(), 10, "{types:?}");
     let positions: Vec<i64> = events
         .iter()
         .map(|e| e["global_position"].as_i64().unwrap())
@@ -164,7 +167,14 @@ async fn an_orders_history_and_its_state_at_any_point() {
     );
 
     // The order as it stood after each version, rebuilt from events.
-    for (version, status) in [(1, "placed"), (2, "paid"), (3, "shipped"), (4, "delivered")] {
+    // Version 2 splits it into fulfilments; 4 and 6 move its one part.
+    for (version, status) in [
+        (1, "placed"),
+        (2, "placed"),
+        (3, "paid"),
+        (5, "shipped"),
+        (7, "delivered"),
+    ] {
         let (code, then) = shop
             .customer
             .get(&format!("/orders/{order}?version={version}"))
@@ -224,7 +234,7 @@ async fn an_orders_history_and_its_state_at_any_point() {
         200
     );
     assert_eq!(
-        auditor.get(&format!("/orders/{order}?version=2")).await.1["status"],
+        auditor.get(&format!("/orders/{order}?version=3")).await.1["status"],
         "paid"
     );
     let stranger = shop.api.customer().await;
@@ -246,7 +256,7 @@ async fn an_orders_history_and_its_state_at_any_point() {
     );
 
     // The same from the command line.
-    let (ok, out) = run_cli(&shop.env, &["replay", "order", order, "--version", "2"]).await;
+    let (ok, out) = run_cli(&shop.env, &["replay", "order", order, "--version", "3"]).await;
     assert!(ok, "{out}");
     assert!(
         out.contains("OrderDelivered") && out.contains("StockReserved"),
@@ -254,7 +264,7 @@ async fn an_orders_history_and_its_state_at_any_point() {
     );
     assert!(
         out.contains("\"status\": \"paid\""),
-        "state at version 2: {out}"
+        "state at version 3: {out}"
     );
     let (ok, out) = run_cli(&shop.env, &["replay", "order", order, "--at", &paid_at]).await;
     assert!(ok && out.contains("\"status\": \"paid\""), "{out}");
@@ -300,7 +310,7 @@ async fn verify_reports_tampering_with_its_exit_status_and_over_http() {
     assert!(!ok, "exit status reports tampering: {out}");
     assert!(
         out.contains(&format!(
-            "TAMPERED: first broken stream order-{} version 2: Edited",
+            "TAMPERED: first broken stream order-{} version 3: Edited",
             shop.order
         )),
         "{out}"
@@ -308,7 +318,7 @@ async fn verify_reports_tampering_with_its_exit_status_and_over_http() {
     let (_, report): (u16, Value) = shop.staff.admin.get("/audit/verify").await;
     assert_eq!(report["intact"], false);
     assert_eq!(report["first"]["kind"], "edited");
-    assert_eq!(report["first"]["stream_version"], 2);
+    assert_eq!(report["first"]["stream_version"], 3);
     assert_eq!(
         report["head_hash"],
         head.as_str(),
@@ -333,7 +343,7 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
     PgEventStore::new(db.pool.clone())
         .append(vec![StreamAppend {
             stream_id: format!("order-{order}"),
-            expected: ExpectedVersion::Exact(1),
+            expected: ExpectedVersion::Exact(2),
             events: vec![NewEvent {
                 event_id: uuid::Uuid::now_v7(),
                 event_type: "OrderPaid".into(),
@@ -375,7 +385,7 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
     assert_eq!(paid["schema_version"], 2);
     assert_eq!(paid["payload"]["payment_method"], "unspecified");
     assert_eq!(
-        customer.get(&format!("/orders/{order}?version=2")).await.1["status"],
+        customer.get(&format!("/orders/{order}?version=3")).await.1["status"],
         "paid"
     );
     // So does the Kafka topic.

@@ -320,6 +320,17 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("DELETE", "/products/{sku}/archival", SELLER_OR_ADMIN),
     ("GET", "/seller/products", SELLER_OR_ADMIN),
     ("GET", "/categories", EVERYONE),
+    ("GET", "/seller/fulfilments", SELLER_OR_ADMIN),
+    (
+        "POST",
+        "/orders/{order_id}/fulfilments/{seller_id}/shipment",
+        SELLER_OR_ADMIN,
+    ),
+    (
+        "POST",
+        "/orders/{order_id}/fulfilments/{seller_id}/delivery",
+        SELLER_OR_ADMIN,
+    ),
     ("GET", "/admin/product-approvals", ADMIN),
     ("POST", "/admin/products/{sku}/approval", ADMIN),
     ("POST", "/admin/products/{sku}/rejection", ADMIN),
@@ -563,7 +574,8 @@ async fn every_route_admits_exactly_the_roles_it_declares() {
                 .replace("{category}", "standard")
                 .replace("{method_id}", "standard")
                 .replace("{role}", "auditor")
-                .replace("{slug}", "no-such-category");
+                .replace("{slug}", "no-such-category")
+                .replace("{seller_id}", &own_id.to_string());
             let method: Method = method.parse().unwrap();
             let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
             let (status, response) = caller.send(method.clone(), &path, body, &[]).await;

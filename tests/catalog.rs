@@ -799,8 +799,9 @@ async fn public_catalog_reads_are_cacheable_and_revalidate_with_etags() {
     let env = EngineEnv::embedded(&db);
     let (_engine, api, staff) = start(&env).await;
     staff.list("PLATE", 900, 3).await;
+    // Settled: listed, approved and stocked (a change in between would rightly change a tag).
     common::eventually("the plate to be listed", Duration::from_secs(30), || async {
-        api.get("/products/PLATE").await.0 == 200
+        api.get("/products/PLATE").await.1["stock_on_hand"] == 3
     })
     .await;
     let get = |path: &str, tag: Option<&str>, token: Option<&str>| {
@@ -1004,4 +1005,135 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
         .ok(Method::POST, &format!("/customers/{}/orders", customer.id()), None)
         .await;
     assert!(placed["order_id"].is_string());
+}
+
+/// An order of two sellers' products splits into two fulfilments: each seller sees and ships
+/// only their own lines; the order is shipped, then delivered, with its last part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_from_two_sellers_is_fulfilled_by_each_of_them() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    let (admin, left) = (&staff.admin, &staff.seller);
+    staff.list("LEFT", 1000, 5).await;
+    // A second seller, through application and verification.
+    let email = format!("right-{}@example.org", uuid::Uuid::new_v4().simple());
+    let right_id = api.register(&email, "right password").await;
+    let applicant = api.login(&email, "right password").await.0;
+    applicant
+        .ok(
+            Method::POST,
+            "/me/seller-application",
+            Some(json!({"store_name": "Right"})),
+        )
+        .await;
+    admin
+        .ok(
+            Method::POST,
+            &format!("/admin/sellers/{right_id}/verification"),
+            Some(json!({"commission_bp": 1000})),
+        )
+        .await;
+    let right = api.login(&email, "right password").await.0;
+    right
+        .ok(
+            Method::POST,
+            "/products",
+            Some(json!({"sku": "RIGHT", "name": "Right", "category": "test",
+                        "price": {"amount_minor": 500, "currency": "EUR"}})),
+        )
+        .await;
+    staff.approve("RIGHT").await;
+    right
+        .ok(Method::POST, "/products/RIGHT/stock", Some(json!({"quantity": 5})))
+        .await;
+
+    let customer = api.customer().await;
+    for sku in ["LEFT", "RIGHT"] {
+        customer
+            .ok(
+                Method::POST,
+                &format!("/customers/{}/cart/items", customer.id()),
+                Some(json!({"sku": sku, "quantity": 1})),
+            )
+            .await;
+    }
+    let placed = customer
+        .ok(Method::POST, &format!("/customers/{}/orders", customer.id()), None)
+        .await;
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+    let view = customer
+        .read_at(&format!("/orders/{order}"), &placed["global_position"])
+        .await;
+    assert_eq!(view["fulfilments"].as_array().unwrap().len(), 2, "{view}");
+
+    // Each seller sees only their own lines.
+    for (seller, sku) in [(left, "LEFT"), (&right, "RIGHT")] {
+        let parts = seller.get("/seller/fulfilments?state=unfulfilled").await.1;
+        let parts = parts.as_array().unwrap();
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        assert_eq!(parts[0]["lines"], json!([{"sku": sku, "quantity": 1}]));
+        assert_eq!(parts[0]["shipping_address"]["city"], "Springfield");
+    }
+    let part = |seller: uuid::Uuid, what: &str| format!("/orders/{order}/fulfilments/{seller}/{what}");
+    let parcel = json!({"carrier": "DHL", "tracking_number": "L1"});
+    let (status, body) = left.post(&part(left.id(), "shipment"), parcel.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_payment_transition")),
+        "not paid yet: {body}"
+    );
+    admin
+        .ok(
+            Method::POST,
+            &format!("/orders/{order}/payment"),
+            Some(json!({"amount": {"amount_minor": 1500, "currency": "EUR"}, "payment_reference": "bank-9"})),
+        )
+        .await;
+    let (status, _) = left.post(&part(right_id, "shipment"), parcel.clone()).await;
+    assert_eq!(status, 404, "another seller's part looks like no order at all");
+    let outsider = Staff::hire(&api, &env).await.seller;
+    let (status, _) = outsider.post(&part(outsider.id(), "shipment"), parcel.clone()).await;
+    assert_eq!(status, 404, "a seller with no part in the order");
+
+    let first = left.ok(Method::POST, &part(left.id(), "shipment"), Some(parcel)).await;
+    let view = customer
+        .read_at(&format!("/orders/{order}"), &first["global_position"])
+        .await;
+    assert_eq!(view["status"], "paid", "one part is still to ship: {view}");
+    let (status, body) = customer
+        .post(&format!("/orders/{order}/cancellation"), json!({"reason": "too slow"}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_fulfilment_transition")),
+        "part of it left already"
+    );
+    let second = right
+        .ok(
+            Method::POST,
+            &part(right_id, "shipment"),
+            Some(json!({"carrier": "UPS", "tracking_number": "R1"})),
+        )
+        .await;
+    let view = customer
+        .read_at(&format!("/orders/{order}"), &second["global_position"])
+        .await;
+    assert_eq!(view["status"], "shipped");
+    right.ok(Method::POST, &part(right_id, "delivery"), None).await;
+    let last = left.ok(Method::POST, &part(left.id(), "delivery"), None).await;
+    let view = customer
+        .read_at(&format!("/orders/{order}"), &last["global_position"])
+        .await;
+    assert_eq!(
+        (view["status"].as_str(), view["order_state"].as_str()),
+        (Some("delivered"), Some("completed"))
+    );
+    let carriers: Vec<_> = view["fulfilments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["state"].as_str().unwrap(), f["carrier"].as_str().unwrap()))
+        .collect();
+    assert!(carriers.contains(&("delivered", "DHL")) && carriers.contains(&("delivered", "UPS")));
 }

@@ -12,7 +12,7 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`sellers`], [`payments`], [`returns`],
+//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`sellers`], [`fulfilments`], [`payments`], [`returns`],
 //!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
 //! - [`cache`]: `ETag`, `Cache-Control` and `304` for public catalog reads;
@@ -26,6 +26,7 @@ pub mod catalog;
 pub mod categories;
 pub mod error;
 pub mod extract;
+pub mod fulfilments;
 pub mod payments;
 pub mod pricing;
 pub mod read;
@@ -91,6 +92,7 @@ pub fn routes() -> routes::Routes {
         .merge(wishlist::routes())
         .merge(reviews::routes())
         .merge(sellers::routes())
+        .merge(fulfilments::routes())
         .merge(payments::routes())
         .merge(returns::routes())
         .merge(pricing::routes())

@@ -304,6 +304,35 @@ impl CommandHandler {
         self.order_command(ctx, order_id, pinned, command).await
     }
 
+    /// A seller hands their part of the order to a carrier (the order is shipped with the
+    /// last part).
+    pub async fn ship_fulfilment(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        seller_id: AccountId,
+        carrier: Carrier,
+        tracking_number: TrackingNumber,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::ShipFulfilment {
+            seller_id,
+            carrier,
+            tracking_number,
+        };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
+    /// A seller's part reached the customer (the order is delivered with the last part).
+    pub async fn deliver_fulfilment(
+        &self,
+        ctx: &CommandContext,
+        order_id: OrderId,
+        seller_id: AccountId,
+    ) -> Result<CommandOutcome, CommandError> {
+        let command = OrderCommand::DeliverFulfilment { seller_id };
+        self.order_command(ctx, order_id, None, command).await
+    }
+
     /// Records the delivery.
     pub async fn deliver_order(
         &self,

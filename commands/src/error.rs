@@ -201,7 +201,11 @@ impl From<AccountError> for CommandError {
 impl From<OrderError> for CommandError {
     fn from(e: OrderError) -> Self {
         match e {
-            OrderError::NotFound => CommandError::NotFound(Missing::Order),
+            // A seller with no part in the order learns nothing more than of an order that
+            // does not exist.
+            OrderError::NotFound | OrderError::NoSuchFulfilment(_) => {
+                CommandError::NotFound(Missing::Order)
+            }
             other => CommandError::Rejected(Rejection::Order(other)),
         }
     }

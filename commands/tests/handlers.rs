@@ -67,7 +67,8 @@ async fn journey_from_cart_to_delivery() {
         .place_order(&ctx(), customer, None, &Default::default())
         .await
         .unwrap();
-    assert_eq!(placed.stream_version, 1);
+    // OrderPlaced and OrderSplitIntoFulfilments.
+    assert_eq!(placed.stream_version, 2);
     let order_stream = format!("order-{order_id}");
     let events = store.read_stream(&order_stream, 1).await.unwrap();
     assert_eq!(events[0].payload["total"]["amount_minor"], 2000);
@@ -105,7 +106,8 @@ async fn journey_from_cart_to_delivery() {
         .await
         .unwrap();
     let delivered = handler.deliver_order(&ctx(), order_id, None).await.unwrap();
-    assert_eq!(delivered.stream_version, 4);
+    // Placed, split, paid, the one part shipped and the order shipped, then both delivered.
+    assert_eq!(delivered.stream_version, 7);
 }
 
 #[tokio::test]
@@ -177,14 +179,14 @@ async fn a_pinned_version_that_moved_is_a_conflict() {
         )
         .await
     {
-        Err(CommandError::Conflict { actual, .. }) => assert_eq!(actual, 1),
+        Err(CommandError::Conflict { actual, .. }) => assert_eq!(actual, 2),
         other => panic!("expected a conflict, got {other:?}"),
     }
     handler
         .pay_order(
             &ctx(),
             order_id,
-            Some(1),
+            Some(2),
             eur(900),
             PaymentReference::parse("psp").unwrap(),
             domain::order::PaymentMethod::Card,
@@ -444,8 +446,8 @@ async fn credit_paid_orders_return_their_credit_when_cancelled() {
         .await
         .unwrap();
     let types: Vec<_> = order.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["OrderPlaced", "OrderPaid"]);
-    assert_eq!(order[1].payload["payment_method"], "store_credit");
+    assert_eq!(types, ["OrderPlaced", "OrderSplitIntoFulfilments", "OrderPaid"]);
+    assert_eq!(order[2].payload["payment_method"], "store_credit");
     handler
         .cancel_order(
             &ctx(),

@@ -11,7 +11,8 @@ use crate::aggregate::Aggregate;
 use crate::cart::{Cart, CartCommand, CartError, CartEvent};
 use crate::inventory::{Inventory, InventoryCommand, InventoryError, InventoryEvent};
 use crate::order::{
-    Charges, Order, OrderAddresses, OrderCommand, OrderError, OrderEvent, OrderLine,
+    Charges, FulfilmentLines, Order, OrderAddresses, OrderCommand, OrderError, OrderEvent,
+    OrderLine, ReturnLine,
 };
 use crate::pricing::{Pricing, PricingError, Quote, Slug};
 use crate::product::Product;
@@ -129,6 +130,7 @@ pub fn place_order(
     })?;
 
     let mut lines = Vec::with_capacity(state.cart.items.len());
+    let mut parts: BTreeMap<AccountId, Vec<ReturnLine>> = BTreeMap::new();
     let mut inventory = BTreeMap::new();
     let mut currency = None;
     for (sku, quantity) in &state.cart.items {
@@ -161,6 +163,10 @@ pub fn place_order(
             quantity: *quantity,
         })?;
         inventory.insert(sku.clone(), reserved);
+        parts.entry(listing.seller_id).or_default().push(ReturnLine {
+            sku: sku.clone(),
+            quantity: *quantity,
+        });
         lines.push(OrderLine {
             sku: sku.clone(),
             name: listing.details.name.to_string(),
@@ -182,7 +188,7 @@ pub fn place_order(
         return Err(CheckoutError::PriceChanged(quote));
     }
     let credit = request.credit;
-    let order = Order::default().decide(OrderCommand::Place {
+    let mut order = Order::default().decide(OrderCommand::Place {
         order_id,
         customer_id,
         lines,
@@ -194,6 +200,16 @@ pub fn place_order(
             shipping_method: request.shipping_method.map(|m| m.to_string()),
         },
     })?;
+    // One fulfilment per seller, in the same decision.
+    let placed = Order::from_events(&order);
+    let split = placed.decide(OrderCommand::Split {
+        fulfilments: parts
+            .into_iter()
+            .map(|(seller_id, lines)| FulfilmentLines { seller_id, lines })
+            .collect(),
+    })?;
+    // Right after OrderPlaced, before a payment by store credit.
+    order.splice(1..1, split);
     // The credit is spent in the same decision: never below zero, whatever runs concurrently.
     let wallet = match credit.filter(|c| c.amount_minor() > 0) {
         Some(amount) => state
@@ -350,10 +366,13 @@ mod tests {
         .unwrap();
 
         match &decision.order[..] {
-            [OrderEvent::OrderPlaced { total, lines, .. }] => {
+            [OrderEvent::OrderPlaced { total, lines, .. }, OrderEvent::OrderSplitIntoFulfilments { fulfilments, .. }] =>
+            {
                 assert_eq!(*total, eur(600));
                 assert_eq!(lines[0].line_total, eur(500));
                 assert_eq!(lines[0].name, "A name");
+                assert_eq!(fulfilments.len(), 1, "one seller, one fulfilment");
+                assert_eq!(fulfilments[0].lines.len(), 2);
             }
             other => panic!("unexpected {other:?}"),
         }

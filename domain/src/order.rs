@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::address::Address;
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::text::{Carrier, PaymentReference, Reason, TrackingNumber};
-use crate::values::{CustomerId, Money, OrderId, Quantity, Sku};
+use crate::values::{AccountId, CustomerId, Money, OrderId, Quantity, Sku};
 
 /// A priced line of an order, fixed when the order is placed.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -323,6 +323,25 @@ pub enum OrderCommand {
         /// The return.
         return_id: uuid::Uuid,
     },
+    /// Split a just-placed order into one fulfilment per seller.
+    Split {
+        /// Each seller's lines.
+        fulfilments: Vec<FulfilmentLines>,
+    },
+    /// A seller hands their part of the order to a carrier.
+    ShipFulfilment {
+        /// Whose part.
+        seller_id: AccountId,
+        /// Carrier name.
+        carrier: Carrier,
+        /// Carrier's tracking number.
+        tracking_number: TrackingNumber,
+    },
+    /// A seller's part reached the customer.
+    DeliverFulfilment {
+        /// Whose part.
+        seller_id: AccountId,
+    },
     /// Refuse a requested return.
     RefuseReturn {
         /// The return.
@@ -505,6 +524,33 @@ pub enum OrderEvent {
         /// The provider's refund id.
         refund_reference: String,
     },
+    /// The order was split into one fulfilment per seller, in the transaction that placed it.
+    OrderSplitIntoFulfilments {
+        /// The order.
+        order_id: OrderId,
+        /// Each seller's lines.
+        fulfilments: Vec<FulfilmentLines>,
+    },
+    /// A seller handed their part of the order to a carrier. Once every part is shipped,
+    /// `OrderShipped` follows in the same transaction.
+    FulfilmentShipped {
+        /// The order.
+        order_id: OrderId,
+        /// Whose part.
+        seller_id: AccountId,
+        /// Carrier name.
+        carrier: String,
+        /// Carrier's tracking number.
+        tracking_number: String,
+    },
+    /// A seller's part reached the customer. Once every part is delivered, `OrderDelivered`
+    /// follows in the same transaction.
+    FulfilmentDelivered {
+        /// The order.
+        order_id: OrderId,
+        /// Whose part.
+        seller_id: AccountId,
+    },
     /// The order reached the customer.
     OrderDelivered {
         /// The order.
@@ -528,6 +574,9 @@ impl DomainEvent for OrderEvent {
             OrderEvent::OrderPaid { .. } => "OrderPaid",
             OrderEvent::OrderShipped { .. } => "OrderShipped",
             OrderEvent::OrderDelivered { .. } => "OrderDelivered",
+            OrderEvent::OrderSplitIntoFulfilments { .. } => "OrderSplitIntoFulfilments",
+            OrderEvent::FulfilmentShipped { .. } => "FulfilmentShipped",
+            OrderEvent::FulfilmentDelivered { .. } => "FulfilmentDelivered",
             OrderEvent::PaymentRequested { .. } => "PaymentRequested",
             OrderEvent::PaymentFailed { .. } => "PaymentFailed",
             OrderEvent::PaymentAuthorized { .. } => "PaymentAuthorized",
@@ -602,6 +651,9 @@ pub enum OrderError {
     /// No pending return with this id.
     #[error("no pending return {0} on this order")]
     UnknownReturn(uuid::Uuid),
+    /// The order has no part from this seller.
+    #[error("the order holds nothing from seller {0}")]
+    NoSuchFulfilment(AccountId),
     /// More would be refunded than was paid through the provider.
     #[error("cannot refund {asked}: {refundable} of the payment is left to refund")]
     RefundExceedsPayment {
@@ -643,6 +695,7 @@ impl OrderError {
             OrderError::ReturnWindowClosed => "return_window_closed",
             OrderError::InvalidReturn(_) => "invalid_return",
             OrderError::UnknownReturn(_) => "return_not_found",
+            OrderError::NoSuchFulfilment(_) => "fulfilment_not_found",
             OrderError::Pricing(e) => e.code(),
         }
     }
@@ -694,6 +747,39 @@ pub struct PlacedOrder {
     pub returns: Vec<ReturnRecord>,
     /// Payments captured after cancellation and refunded, by payment reference.
     pub late_refunds: Vec<String>,
+    /// One part per seller (empty for orders placed before orders were split).
+    pub fulfilments: Vec<Fulfilment>,
+}
+
+impl PlacedOrder {
+    /// The part of `seller`.
+    fn part(&self, seller: AccountId) -> Result<&Fulfilment, OrderError> {
+        self.fulfilments
+            .iter()
+            .find(|f| f.seller_id == seller)
+            .ok_or(OrderError::NoSuchFulfilment(seller))
+    }
+}
+
+/// One seller's lines of an order: what that seller ships.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FulfilmentLines {
+    /// The seller.
+    pub seller_id: AccountId,
+    /// Units per SKU.
+    pub lines: Vec<ReturnLine>,
+}
+
+/// One seller's part of an order and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fulfilment {
+    /// The seller.
+    pub seller_id: AccountId,
+    /// Units per SKU.
+    pub lines: Vec<ReturnLine>,
+    /// Unfulfilled, shipped or delivered.
+    pub state: FulfilmentState,
 }
 
 /// Units of one SKU of an order, sent back.
@@ -915,11 +1001,24 @@ impl Aggregate for Order {
                 tracking_number,
             } => {
                 let order = self.transition("ship", &[Captured], &[Unfulfilled])?;
-                Ok(vec![OrderEvent::OrderShipped {
+                // Every part not shipped yet goes with this shipment.
+                let mut events: Vec<OrderEvent> = order
+                    .fulfilments
+                    .iter()
+                    .filter(|f| f.state == Unfulfilled)
+                    .map(|f| OrderEvent::FulfilmentShipped {
+                        order_id: order.order_id,
+                        seller_id: f.seller_id,
+                        carrier: carrier.to_string(),
+                        tracking_number: tracking_number.to_string(),
+                    })
+                    .collect();
+                events.push(OrderEvent::OrderShipped {
                     order_id: order.order_id,
                     carrier: carrier.into(),
                     tracking_number: tracking_number.into(),
-                }])
+                });
+                Ok(events)
             }
             OrderCommand::RequestPayment {
                 provider,
@@ -1188,9 +1287,85 @@ impl Aggregate for Order {
             }
             OrderCommand::Deliver => {
                 let order = self.transition("deliver", &[Captured], &[Shipped])?;
-                Ok(vec![OrderEvent::OrderDelivered {
+                let mut events: Vec<OrderEvent> = order
+                    .fulfilments
+                    .iter()
+                    .filter(|f| f.state == Shipped)
+                    .map(|f| OrderEvent::FulfilmentDelivered {
+                        order_id: order.order_id,
+                        seller_id: f.seller_id,
+                    })
+                    .collect();
+                events.push(OrderEvent::OrderDelivered {
                     order_id: order.order_id,
+                });
+                Ok(events)
+            }
+            OrderCommand::Split { fulfilments } => {
+                let order = self.require()?;
+                if !order.fulfilments.is_empty() || fulfilments.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![OrderEvent::OrderSplitIntoFulfilments {
+                    order_id: order.order_id,
+                    fulfilments,
                 }])
+            }
+            OrderCommand::ShipFulfilment {
+                seller_id,
+                carrier,
+                tracking_number,
+            } => {
+                let order = self.transition("ship", &[Captured], &[Unfulfilled])?;
+                let part = order.part(seller_id)?;
+                if part.state != Unfulfilled {
+                    return Err(OrderError::FulfilmentTransition {
+                        state: part.state,
+                        action: "ship",
+                    });
+                }
+                let (carrier, tracking_number) = (String::from(carrier), String::from(tracking_number));
+                let mut events = vec![OrderEvent::FulfilmentShipped {
+                    order_id: order.order_id,
+                    seller_id,
+                    carrier: carrier.clone(),
+                    tracking_number: tracking_number.clone(),
+                }];
+                let last = order
+                    .fulfilments
+                    .iter()
+                    .all(|f| f.seller_id == seller_id || f.state != Unfulfilled);
+                if last {
+                    events.push(OrderEvent::OrderShipped {
+                        order_id: order.order_id,
+                        carrier,
+                        tracking_number,
+                    });
+                }
+                Ok(events)
+            }
+            OrderCommand::DeliverFulfilment { seller_id } => {
+                let order = self.transition("deliver", &[Captured], &[Unfulfilled, Shipped])?;
+                let part = order.part(seller_id)?;
+                if part.state != Shipped {
+                    return Err(OrderError::FulfilmentTransition {
+                        state: part.state,
+                        action: "deliver",
+                    });
+                }
+                let mut events = vec![OrderEvent::FulfilmentDelivered {
+                    order_id: order.order_id,
+                    seller_id,
+                }];
+                let last = order.fulfilments.iter().all(|f| {
+                    f.seller_id == seller_id || f.state == FulfilmentState::Delivered
+                });
+                if last {
+                    events.push(OrderEvent::OrderDelivered {
+                        order_id: order.order_id,
+                    });
+                }
+                Ok(events)
             }
             OrderCommand::Cancel { reason } => {
                 let order = self.transition(
@@ -1198,6 +1373,12 @@ impl Aggregate for Order {
                     &[Pending, Authorized, Captured, Failed],
                     &[Unfulfilled],
                 )?;
+                if let Some(sent) = order.fulfilments.iter().find(|f| f.state != Unfulfilled) {
+                    return Err(OrderError::FulfilmentTransition {
+                        state: sent.state,
+                        action: "cancel",
+                    });
+                }
                 Ok(vec![OrderEvent::OrderCancelled {
                     order_id: order.order_id,
                     reason: reason.into(),
@@ -1238,6 +1419,7 @@ impl Aggregate for Order {
                     refunds_processed: Vec::new(),
                     returns: Vec::new(),
                     late_refunds: Vec::new(),
+                    fulfilments: Vec::new(),
                 });
             }
             OrderEvent::OrderPaid {
@@ -1337,6 +1519,31 @@ impl Aggregate for Order {
                 if let Some(order) = &mut self.placed {
                     order.status = OrderStatus::Shipped;
                     order.fulfilment = FulfilmentState::Shipped;
+                }
+            }
+            OrderEvent::OrderSplitIntoFulfilments { fulfilments, .. } => {
+                if let Some(order) = &mut self.placed {
+                    order.fulfilments = fulfilments
+                        .iter()
+                        .map(|f| Fulfilment {
+                            seller_id: f.seller_id,
+                            lines: f.lines.clone(),
+                            state: FulfilmentState::Unfulfilled,
+                        })
+                        .collect();
+                }
+            }
+            OrderEvent::FulfilmentShipped { seller_id, .. }
+            | OrderEvent::FulfilmentDelivered { seller_id, .. } => {
+                let state = if matches!(event, OrderEvent::FulfilmentShipped { .. }) {
+                    FulfilmentState::Shipped
+                } else {
+                    FulfilmentState::Delivered
+                };
+                if let Some(order) = &mut self.placed {
+                    for part in order.fulfilments.iter_mut().filter(|f| f.seller_id == *seller_id) {
+                        part.state = state;
+                    }
                 }
             }
             OrderEvent::OrderDelivered { .. } => {
@@ -1910,5 +2117,58 @@ pub(crate) mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn each_seller_ships_their_part_and_the_order_follows_the_last() {
+        let (order_id, _) = ids();
+        let a = AccountId::from_uuid(uuid::Uuid::from_u128(10));
+        let b = AccountId::from_uuid(uuid::Uuid::from_u128(11));
+        let line = |sku: &str| ReturnLine {
+            sku: Sku::parse(sku).unwrap(),
+            quantity: Quantity::new(1).unwrap(),
+        };
+        let split = OrderEvent::OrderSplitIntoFulfilments {
+            order_id,
+            fulfilments: vec![
+                FulfilmentLines { seller_id: a, lines: vec![line("A")] },
+                FulfilmentLines { seller_id: b, lines: vec![line("B")] },
+            ],
+        };
+        let ship = |seller_id| OrderCommand::ShipFulfilment {
+            seller_id,
+            carrier: Carrier::parse("DHL").unwrap(),
+            tracking_number: TrackingNumber::parse("T1").unwrap(),
+        };
+        let unpaid = Order::from_events(&[placed(), split.clone()]);
+        assert!(matches!(
+            unpaid.decide(ship(a)),
+            Err(OrderError::PaymentTransition { .. })
+        ));
+        let mut events = vec![placed(), split, paid()];
+        let first = Order::from_events(&events).decide(ship(a)).unwrap();
+        assert!(matches!(&first[..], [OrderEvent::FulfilmentShipped { .. }]), "{first:?}");
+        events.extend(first);
+        let order = Order::from_events(&events);
+        assert_eq!(order.placed.as_ref().unwrap().fulfilment, FulfilmentState::Unfulfilled);
+        assert!(matches!(order.decide(ship(a)), Err(OrderError::FulfilmentTransition { .. })));
+        assert!(
+            matches!(order.decide(cancel()), Err(OrderError::FulfilmentTransition { .. })),
+            "part of it is on its way"
+        );
+        let stranger = AccountId::from_uuid(uuid::Uuid::from_u128(12));
+        assert_eq!(order.decide(ship(stranger)), Err(OrderError::NoSuchFulfilment(stranger)));
+        let last = order.decide(ship(b)).unwrap();
+        assert!(matches!(&last[..], [OrderEvent::FulfilmentShipped { .. }, OrderEvent::OrderShipped { .. }]));
+        events.extend(last);
+        let deliver = |seller_id| OrderCommand::DeliverFulfilment { seller_id };
+        let one = Order::from_events(&events).decide(deliver(b)).unwrap();
+        assert_eq!(one.len(), 1);
+        events.extend(one);
+        let all = Order::from_events(&events).decide(deliver(a)).unwrap();
+        assert!(matches!(&all[..], [OrderEvent::FulfilmentDelivered { .. }, OrderEvent::OrderDelivered { .. }]));
+        events.extend(all);
+        let done = Order::from_events(&events);
+        assert_eq!(done.placed.unwrap().state, OrderState::Completed);
     }
 }

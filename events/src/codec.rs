@@ -105,6 +105,9 @@ catalogue! {
     "OrderPaid", 2, Order::CATEGORY, "The order was paid in full (v2: with its payment method).";
     "OrderShipped", 1, Order::CATEGORY, "The order was handed to a carrier.";
     "OrderDelivered", 1, Order::CATEGORY, "The order reached the customer.";
+    "OrderSplitIntoFulfilments", 1, Order::CATEGORY, "At placement, in the same transaction: the order's lines grouped into one fulfilment per seller.";
+    "FulfilmentShipped", 1, Order::CATEGORY, "A seller's part of the order was handed to a carrier; OrderShipped follows once every part is shipped.";
+    "FulfilmentDelivered", 1, Order::CATEGORY, "A seller's part reached the customer; OrderDelivered follows once every part is delivered.";
     "PaymentRequested", 1, Order::CATEGORY, "A payment of the amount due was opened at a payment provider.";
     "PaymentAuthorized", 1, Order::CATEGORY, "The provider reserved the amount due; its capture follows.";
     "PaymentFailed", 1, Order::CATEGORY, "A payment attempt failed at the provider; the order can still be paid.";

@@ -75,7 +75,10 @@ impl Projection for CustomerOrdersProjection {
             | OrderEvent::ReturnRequested { .. }
             | OrderEvent::ReturnAccepted { .. }
             | OrderEvent::ReturnRefused { .. }
-            | OrderEvent::LatePaymentRefunded { .. } => return Ok(()),
+            | OrderEvent::LatePaymentRefunded { .. }
+            | OrderEvent::OrderSplitIntoFulfilments { .. }
+            | OrderEvent::FulfilmentShipped { .. }
+            | OrderEvent::FulfilmentDelivered { .. } => return Ok(()),
         };
         sqlx::query("update customer_orders set status = $2 where order_id = $1")
             .bind(order_id.as_uuid())

@@ -28,7 +28,7 @@ impl Projection for OrderProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["orders", "order_lines", "order_returns"]
+        &["orders", "order_lines", "order_returns", "order_fulfilments"]
     }
 
     async fn apply(
@@ -258,6 +258,58 @@ impl Projection for OrderProjection {
                 .execute(&mut *tx)
                 .await?;
             }
+            OrderEvent::OrderSplitIntoFulfilments {
+                order_id,
+                fulfilments,
+            } => {
+                for part in &fulfilments {
+                    sqlx::query(
+                        "insert into order_fulfilments (order_id, seller_id, lines, state)
+                         values ($1, $2, $3, $4) on conflict do nothing",
+                    )
+                    .bind(order_id.as_uuid())
+                    .bind(part.seller_id.as_uuid())
+                    .bind(Json(&part.lines))
+                    .bind(FulfilmentState::Unfulfilled.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            OrderEvent::FulfilmentShipped {
+                order_id,
+                seller_id,
+                carrier,
+                tracking_number,
+            } => {
+                sqlx::query(
+                    "update order_fulfilments set state = $3, carrier = $4, tracking_number = $5,
+                       shipped_at = $6
+                     where order_id = $1 and seller_id = $2",
+                )
+                .bind(order_id.as_uuid())
+                .bind(seller_id.as_uuid())
+                .bind(FulfilmentState::Shipped.as_str())
+                .bind(carrier)
+                .bind(tracking_number)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            OrderEvent::FulfilmentDelivered {
+                order_id,
+                seller_id,
+            } => {
+                sqlx::query(
+                    "update order_fulfilments set state = $3, delivered_at = $4
+                     where order_id = $1 and seller_id = $2",
+                )
+                .bind(order_id.as_uuid())
+                .bind(seller_id.as_uuid())
+                .bind(FulfilmentState::Delivered.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
             OrderEvent::OrderDelivered { order_id } => {
                 sqlx::query(
                     "update orders set status = $3, delivered_at = $2, updated_at = $2,
@@ -385,6 +437,72 @@ pub struct OrderView {
     /// Returns, in the order they were asked for.
     #[sqlx(skip)]
     pub returns: Vec<ReturnView>,
+    /// One part per seller, by seller.
+    #[sqlx(skip)]
+    pub fulfilments: Vec<FulfilmentView>,
+}
+
+/// One seller's part of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct FulfilmentView {
+    /// The seller.
+    pub seller_id: Uuid,
+    /// Units per SKU: `[{sku, quantity}]`.
+    pub lines: Json<serde_json::Value>,
+    /// `unfulfilled`, `shipped` or `delivered`.
+    pub state: String,
+    /// Carrier, once shipped.
+    pub carrier: Option<String>,
+    /// Tracking number, once shipped.
+    pub tracking_number: Option<String>,
+    /// When shipped.
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// When delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A seller's part of an order, with what the seller needs to ship it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct SellerFulfilmentView {
+    /// The order.
+    pub order_id: Uuid,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
+    /// The order's payment: a part ships once it is `captured`.
+    pub payment_state: String,
+    /// Whether the order was cancelled.
+    pub order_state: String,
+    /// Where it goes.
+    pub shipping_address: Option<Json<Address>>,
+    /// The seller's part.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub part: FulfilmentView,
+}
+
+/// A seller's parts of orders, newest first, optionally in one state (`unfulfilled`,
+/// `shipped`, `delivered`): only their own lines, never another seller's.
+pub async fn seller_fulfilments(
+    pool: &PgPool,
+    seller_id: Uuid,
+    state: Option<FulfilmentState>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<SellerFulfilmentView>, sqlx::Error> {
+    sqlx::query_as(
+        "select f.order_id, o.placed_at, o.payment_state, o.order_state, o.shipping_address,
+                f.seller_id, f.lines, f.state, f.carrier, f.tracking_number, f.shipped_at,
+                f.delivered_at
+         from order_fulfilments f join orders o on o.order_id = f.order_id
+         where f.seller_id = $1 and ($2::text is null or f.state = $2)
+         order by o.placed_at desc, f.order_id limit $3 offset $4",
+    )
+    .bind(seller_id)
+    .bind(state.map(FulfilmentState::as_str))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
 }
 
 /// A return of (part of) an order.
@@ -431,6 +549,13 @@ pub async fn get_order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderView
     order.returns = sqlx::query_as(
         "select return_id, status, lines, reason, value_minor, requested_at
          from order_returns where order_id = $1 order by requested_at, return_id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?;
+    order.fulfilments = sqlx::query_as(
+        "select seller_id, lines, state, carrier, tracking_number, shipped_at, delivered_at
+         from order_fulfilments where order_id = $1 order by seller_id",
     )
     .bind(order_id)
     .fetch_all(pool)

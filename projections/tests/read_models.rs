@@ -388,6 +388,7 @@ async fn read_your_writes_and_history_through_the_store_port() {
         types,
         [
             "OrderPlaced",
+            "OrderSplitIntoFulfilments",
             "CartCheckedOut",
             "StockReserved",
             "StockReserved",

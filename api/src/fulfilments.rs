@@ -1,0 +1,166 @@
+//! Seller fulfilment routes: each seller sees and ships only their own part of an order; admins
+//! act on any part (and still ship or deliver a whole order through `/orders/{id}/shipment`).
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::Json;
+use commands::{CommandOutcome, Missing};
+use domain::account::Role;
+use domain::order::FulfilmentState;
+use domain::text::{Carrier, TrackingNumber};
+use domain::{AccountId, OrderId};
+use projections::orders;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Context};
+use crate::read::{consistent, page_limit, Consistency};
+use crate::routes::{Access, Routes, SELLERS};
+use crate::security::{Actor, Caller};
+use crate::AppState;
+
+/// Fulfilment routes and who may call them.
+pub fn routes() -> Routes {
+    Routes::default()
+        .add(
+            Method::GET,
+            "/seller/fulfilments",
+            Access::Roles(SELLERS),
+            list,
+        )
+        .add(
+            Method::POST,
+            "/orders/{order_id}/fulfilments/{seller_id}/shipment",
+            Access::Roles(SELLERS),
+            ship,
+        )
+        .add(
+            Method::POST,
+            "/orders/{order_id}/fulfilments/{seller_id}/delivery",
+            Access::Roles(SELLERS),
+            deliver,
+        )
+}
+
+/// A seller acts on their own part only; another seller's part answers like an order that
+/// does not exist.
+fn own_part(actor: &Actor, seller: Uuid) -> Result<AccountId, ApiError> {
+    if seller == actor.account_id || actor.has(Role::Admin) {
+        Ok(AccountId::from_uuid(seller))
+    } else {
+        Err(ApiError::missing(Missing::Order))
+    }
+}
+
+/// `POST .../shipment` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shipment {
+    carrier: String,
+    tracking_number: String,
+}
+
+async fn ship(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath((order, seller)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<Shipment>,
+) -> Result<(StatusCode, Json<CommandOutcome>), ApiError> {
+    let seller = own_part(&actor, seller)?;
+    let outcome = state
+        .commands
+        .ship_fulfilment(
+            &ctx,
+            OrderId::from_uuid(order),
+            seller,
+            Carrier::parse(&body.carrier)?,
+            TrackingNumber::parse(&body.tracking_number)?,
+        )
+        .await?;
+    Ok((StatusCode::OK, Json(outcome)))
+}
+
+async fn deliver(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Context(ctx): Context,
+    ApiPath((order, seller)): ApiPath<(Uuid, Uuid)>,
+) -> Result<(StatusCode, Json<CommandOutcome>), ApiError> {
+    let seller = own_part(&actor, seller)?;
+    let outcome = state
+        .commands
+        .deliver_fulfilment(&ctx, OrderId::from_uuid(order), seller)
+        .await?;
+    Ok((StatusCode::OK, Json(outcome)))
+}
+
+/// `GET /seller/fulfilments` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilmentsQuery {
+    /// `unfulfilled`, `shipped` or `delivered`.
+    state: Option<String>,
+    /// Admins: whose parts (default: the caller's own).
+    seller_id: Option<Uuid>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    min_position: Option<i64>,
+    wait_ms: Option<u64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<FulfilmentsQuery>,
+) -> Result<Json<Vec<orders::SellerFulfilmentView>>, ApiError> {
+    let seller = match q.seller_id {
+        Some(other) if other != actor.account_id && !actor.has(Role::Admin) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "sellers see only their own fulfilments",
+            ))
+        }
+        Some(seller) => seller,
+        None => actor.account_id,
+    };
+    let wanted = match q.state.as_deref() {
+        None => None,
+        Some("unfulfilled") => Some(FulfilmentState::Unfulfilled),
+        Some("shipped") => Some(FulfilmentState::Shipped),
+        Some("delivered") => Some(FulfilmentState::Delivered),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "state must be unfulfilled, shipped or delivered",
+            )
+            .with("field", "state"))
+        }
+    };
+    let offset = match q.offset.unwrap_or(0) {
+        o @ 0..=100_000 => o,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "offset must be between 0 and 100000",
+            ))
+        }
+    };
+    let consistency = Consistency {
+        min_position: q.min_position,
+        wait_ms: q.wait_ms,
+    };
+    consistent(&state, &consistency, &[&orders::OrderProjection]).await?;
+    Ok(Json(
+        orders::seller_fulfilments(
+            &state.read_pool,
+            seller,
+            wanted,
+            page_limit(q.limit)?,
+            offset,
+        )
+        .await?,
+    ))
+}
