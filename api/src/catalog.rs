@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::cache;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Context, IfMatch};
-use crate::read::{consistent, page_limit, Consistency};
+use crate::read::{consistent, page_limit, page_offset, Consistency};
 use crate::routes::{Access, Routes, ADMINS, SELLERS};
 use crate::security::{Actor, Caller, MaybeCaller};
 use crate::write::{MoneyInput, QuantityInput};
@@ -348,16 +348,6 @@ pub struct ProductsQuery {
     offset: Option<i64>,
     min_position: Option<i64>,
     wait_ms: Option<u64>,
-}
-
-fn page_offset(offset: Option<i64>) -> Result<i64, ApiError> {
-    match offset.unwrap_or(0) {
-        o @ 0..=100_000 => Ok(o),
-        _ => Err(ApiError::bad_request(
-            "invalid_query",
-            "offset must be between 0 and 100000",
-        )),
-    }
 }
 
 async fn list_products(

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Context};
-use crate::read::{consistent, page_limit, Consistency};
+use crate::read::{consistent, page_limit, page_offset, Consistency};
 use crate::routes::{Access, Routes, SELLERS};
 use crate::security::{Actor, Caller};
 use crate::AppState;
@@ -139,15 +139,7 @@ async fn list(
             .with("field", "state"))
         }
     };
-    let offset = match q.offset.unwrap_or(0) {
-        o @ 0..=100_000 => o,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "offset must be between 0 and 100000",
-            ))
-        }
-    };
+    let offset = page_offset(q.offset)?;
     let consistency = Consistency {
         min_position: q.min_position,
         wait_ms: q.wait_ms,

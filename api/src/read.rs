@@ -94,6 +94,17 @@ pub(crate) async fn consistent(
     Ok(())
 }
 
+/// An offset into a list: 0 to 100,000 (deeper pages are what keyset cursors are for).
+pub(crate) fn page_offset(offset: Option<i64>) -> Result<i64, ApiError> {
+    match offset.unwrap_or(0) {
+        o @ 0..=100_000 => Ok(o),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            "offset must be between 0 and 100000",
+        )),
+    }
+}
+
 pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit.unwrap_or(20) {
         l @ 1..=100 => Ok(l),

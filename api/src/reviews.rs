@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::cache;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Context};
-use crate::read::{consistent, page_limit, Consistency};
+use crate::read::{consistent, page_limit, page_offset, Consistency};
 use crate::routes::{Access, Routes, ADMINS, CUSTOMERS};
 use crate::security::{Caller, MaybeCaller};
 use crate::AppState;
@@ -106,15 +106,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let sku = Sku::parse(raw_sku)
         .map_err(|e| ApiError::bad_request("invalid_path", e.to_string()).with("field", "sku"))?;
-    let offset = match q.offset.unwrap_or(0) {
-        o @ 0..=100_000 => o,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "offset must be between 0 and 100000",
-            ))
-        }
-    };
+    let offset = page_offset(q.offset)?;
     let consistency = Consistency {
         min_position: q.min_position,
         wait_ms: q.wait_ms,
