@@ -320,6 +320,9 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("DELETE", "/products/{sku}/archival", SELLER_OR_ADMIN),
     ("GET", "/seller/products", SELLER_OR_ADMIN),
     ("GET", "/categories", EVERYONE),
+    ("GET", "/seller/dashboard", SELLER_OR_ADMIN),
+    ("GET", "/admin/dashboard", ADMIN),
+    ("GET", "/admin/orders", ADMIN),
     ("GET", "/seller/fulfilments", SELLER_OR_ADMIN),
     (
         "POST",

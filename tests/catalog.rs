@@ -1137,3 +1137,149 @@ async fn an_order_from_two_sellers_is_fulfilled_by_each_of_them() {
         .collect();
     assert!(carriers.contains(&("delivered", "DHL")) && carriers.contains(&("delivered", "UPS")));
 }
+
+/// The seller and admin dashboards add up what was sold (cancelled orders left out), and equal
+/// themselves after `commerce rebuild dashboards`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let (_engine, api, staff) = start(&env).await;
+    let admin = &staff.admin;
+    let email = format!("dash-{}@example.org", uuid::Uuid::new_v4().simple());
+    let seller_id = api.register(&email, "dash password").await;
+    let applicant = api.login(&email, "dash password").await.0;
+    applicant
+        .ok(Method::POST, "/me/seller-application", Some(json!({"store_name": "Dash"})))
+        .await;
+    admin
+        .ok(
+            Method::POST,
+            &format!("/admin/sellers/{seller_id}/verification"),
+            Some(json!({"commission_bp": 1000})),
+        )
+        .await;
+    let seller = api.login(&email, "dash password").await.0;
+    for (sku, price) in [("DASH-A", 1000), ("DASH-B", 500)] {
+        seller
+            .ok(
+                Method::POST,
+                "/products",
+                Some(json!({"sku": sku, "name": sku, "category": "test",
+                            "price": {"amount_minor": price, "currency": "EUR"}})),
+            )
+            .await;
+        staff.approve(sku).await;
+        seller
+            .ok(Method::POST, &format!("/products/{sku}/stock"), Some(json!({"quantity": 20})))
+            .await;
+    }
+    seller
+        .ok(
+            Method::PUT,
+            "/products/DASH-B/low-stock-threshold",
+            Some(json!({"threshold": 19})),
+        )
+        .await;
+    let buy = |lines: Vec<(&'static str, i64)>| {
+        let api = api.clone();
+        async move {
+            let customer = api.customer().await;
+            for (sku, quantity) in lines {
+                customer
+                    .ok(
+                        Method::POST,
+                        &format!("/customers/{}/cart/items", customer.id()),
+                        Some(json!({"sku": sku, "quantity": quantity})),
+                    )
+                    .await;
+            }
+            let placed = customer
+                .ok(Method::POST, &format!("/customers/{}/orders", customer.id()), None)
+                .await;
+            (customer, placed)
+        }
+    };
+    let (first, _) = buy(vec![("DASH-A", 2)]).await;
+    buy(vec![("DASH-A", 1), ("DASH-B", 1)]).await;
+    let (third, placed) = buy(vec![("DASH-B", 1)]).await;
+    let cancelled = third
+        .ok(
+            Method::POST,
+            &format!("/orders/{}/cancellation", placed["order_id"].as_str().unwrap()),
+            Some(json!({"reason": "changed my mind"})),
+        )
+        .await;
+
+    let mine = seller
+        .read_at("/seller/dashboard", &cancelled["global_position"])
+        .await;
+    assert_eq!(mine["revenue"], json!([{"amount_minor": 3500, "currency": "EUR"}]), "{mine}");
+    assert_eq!(
+        mine["commission_owed"],
+        json!([{"amount_minor": 350, "currency": "EUR"}])
+    );
+    let units: i64 = mine["sales_per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["units"].as_i64().unwrap())
+        .sum();
+    assert_eq!(units, 4, "the cancelled order counts nowhere");
+    assert_eq!(mine["top_products"][0]["sku"], "DASH-A");
+    assert_eq!(mine["top_products"][0]["units"], 3);
+    assert_eq!(
+        mine["low_stock"],
+        json!([{"sku": "DASH-B", "stock_on_hand": 19, "threshold": 19}])
+    );
+    let (status, _) = staff
+        .seller
+        .get(&format!("/seller/dashboard?seller_id={seller_id}"))
+        .await;
+    assert_eq!(status, 403, "another seller's dashboard");
+    let (status, body) = seller.get("/seller/dashboard?from=2026-13-01").await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("from")));
+
+    let shop = admin.get("/admin/dashboard").await.1;
+    let gmv: i64 = shop["gmv_per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["revenue_minor"].as_i64().unwrap())
+        .sum();
+    assert_eq!(gmv, 3500, "{shop}");
+    let cancelled_count = shop["orders_by_status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "cancelled")
+        .map(|s| s["count"].clone());
+    assert_eq!(cancelled_count, Some(json!(1)));
+    assert_eq!(shop["top_sellers"][0]["store_name"], "Dash");
+    let theirs = admin
+        .get(&format!("/admin/orders?seller_id={seller_id}"))
+        .await
+        .1;
+    assert_eq!(theirs.as_array().unwrap().len(), 3);
+    let gone = admin
+        .get(&format!("/admin/orders?seller_id={seller_id}&status=cancelled"))
+        .await
+        .1;
+    assert_eq!(gone.as_array().unwrap().len(), 1);
+    let one = admin
+        .get(&format!("/admin/orders?customer_id={}", first.id()))
+        .await
+        .1;
+    assert_eq!(one.as_array().unwrap().len(), 1);
+
+    // Rebuilt from the log, the dashboards are the same.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_commerce"))
+        .args(["rebuild", "dashboards"])
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(seller.get("/seller/dashboard").await.1, mine);
+    assert_eq!(admin.get("/admin/dashboard").await.1, shop);
+}

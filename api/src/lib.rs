@@ -12,7 +12,7 @@
 //! - [`error`]: the one error shape (RFC 9457 problem+json with a stable `code`);
 //! - [`extract`]: extractors that turn bad input into that shape;
 //! - [`security`]: authentication, authorization, rate limits, hardening headers;
-//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`sellers`], [`fulfilments`], [`payments`], [`returns`],
+//! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`sellers`], [`fulfilments`], [`dashboards`], [`payments`], [`returns`],
 //!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
 //! - [`cache`]: `ETag`, `Cache-Control` and `304` for public catalog reads;
@@ -24,6 +24,7 @@ pub mod audit;
 pub mod cache;
 pub mod catalog;
 pub mod categories;
+pub mod dashboards;
 pub mod error;
 pub mod extract;
 pub mod fulfilments;
@@ -93,6 +94,7 @@ pub fn routes() -> routes::Routes {
         .merge(reviews::routes())
         .merge(sellers::routes())
         .merge(fulfilments::routes())
+        .merge(dashboards::routes())
         .merge(payments::routes())
         .merge(returns::routes())
         .merge(pricing::routes())

@@ -13,7 +13,7 @@
 //! current one serves, then switches atomically.
 //!
 //! Read models: [`catalog`] (with [`categories`] and [`reviews`]), [`carts`], [`orders`], [`customer_orders`], [`accounts`],
-//! [`addresses`], [`wallets`], [`wishlists`], [`sellers`], [`unpaid_orders`] and [`refunds_due`] (for
+//! [`addresses`], [`wallets`], [`wishlists`], [`sellers`], [`dashboards`], [`unpaid_orders`] and [`refunds_due`] (for
 //! process managers). Each
 //! module holds the projection and the queries that read its tables; [`registry`] is the one
 //! list of them that everything else reads.
@@ -24,6 +24,7 @@ pub mod carts;
 pub mod catalog;
 pub mod categories;
 pub mod customer_orders;
+pub mod dashboards;
 pub mod follow;
 pub mod orders;
 pub mod projection;

@@ -18,6 +18,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::wallets::WalletProjection),
         Arc::new(crate::wishlists::WishlistProjection),
         Arc::new(crate::sellers::SellerProjection),
+        Arc::new(crate::dashboards::DashboardProjection),
         Arc::new(crate::unpaid_orders::UnpaidOrdersProjection),
         Arc::new(crate::refunds_due::RefundsDueProjection),
     ]
