@@ -138,3 +138,43 @@ pub const ADMINS: &[Role] = &[Role::Admin];
 pub const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
 /// Who may read orders: customers (their own), admins and auditors (any).
 pub const ORDER_READERS: &[Role] = &[Role::Customer, Role::Admin, Role::Auditor];
+
+#[cfg(test)]
+mod tests {
+    /// `{account_id}` and `{id}` alike become `{}`, so the README may name parameters freely.
+    fn shape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut in_param = false;
+        for c in text.chars() {
+            match c {
+                '{' => {
+                    in_param = true;
+                    out.push('{');
+                }
+                '}' if in_param => {
+                    in_param = false;
+                    out.push('}');
+                }
+                _ if in_param => {}
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Every route has its row in the README's route table.
+    #[test]
+    fn the_readme_names_every_route() {
+        let readme = shape(include_str!("../../README.md"));
+        for spec in crate::routes().specs() {
+            let path = shape(spec.path);
+            let row = format!("{} {path}", spec.method);
+            let listed = readme.contains(&row)
+                || readme
+                    .lines()
+                    .filter(|l| l.starts_with('|'))
+                    .any(|l| l.contains(&format!("{path}`")) && l.contains(spec.method.as_str()));
+            assert!(listed, "README.md has no row for {} {}", spec.method, spec.path);
+        }
+    }
+}
