@@ -1237,8 +1237,16 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
         .get(&format!("/seller/dashboard?seller_id={seller_id}"))
         .await;
     assert_eq!(status, 403, "another seller's dashboard");
-    let (status, body) = seller.get("/seller/dashboard?from=2026-13-01").await;
-    assert_eq!((status, body["field"].as_str()), (400, Some("from")));
+    for (query, field) in [
+        ("from=2026-13-01", "from"),
+        ("to=0001-01-01", "to"),
+        ("from=-5000-01-01&to=-5000-01-02", "to"),
+    ] {
+        let (status, body) = seller.get(&format!("/seller/dashboard?{query}")).await;
+        assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{query}: {body}");
+    }
+    let (status, _) = admin.get("/admin/orders?from=99999-01-01").await;
+    assert_eq!(status, 400);
 
     let shop = admin.get("/admin/dashboard").await.1;
     let gmv: i64 = shop["gmv_per_day"]

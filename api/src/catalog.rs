@@ -433,17 +433,7 @@ async fn list_seller_products(
     Caller(actor): Caller,
     ApiQuery(q): ApiQuery<SellerProductsQuery>,
 ) -> Result<Json<catalog::ProductPage<catalog::SellerProductView>>, ApiError> {
-    let seller = match q.seller_id {
-        Some(other) if other != actor.account_id && !actor.has(Role::Admin) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "sellers see only their own products",
-            ))
-        }
-        Some(seller) => seller,
-        None => actor.account_id,
-    };
+    let seller = actor.seller_scope(q.seller_id)?;
     let consistency = Consistency {
         min_position: q.min_position,
         wait_ms: q.wait_ms,

@@ -3,10 +3,9 @@
 //! All from read models (the `dashboards` projection, rebuildable like the others).
 
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::Json;
-use chrono::{Days, NaiveDate, Utc};
-use domain::account::Role;
+use chrono::{Datelike, Days, NaiveDate, Utc};
 use domain::order::OrderStatus;
 use projections::{accounts, catalog, dashboards, orders, sellers};
 use serde::Deserialize;
@@ -32,18 +31,30 @@ pub fn routes() -> Routes {
         .add(Method::GET, "/admin/orders", Access::Roles(ADMINS), orders_list)
 }
 
+/// A UTC day (`YYYY-MM-DD`) in a query, in the years 1970 to 9999 (every day PostgreSQL and
+/// the read models can hold), else `400 invalid_query` naming `field`.
+fn day(raw: Option<&str>, field: &'static str) -> Result<Option<NaiveDate>, ApiError> {
+    raw.map(|raw| {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1970..=9999).contains(&d.year()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{field} must be a day, YYYY-MM-DD, in the years 1970-9999"),
+                )
+                .with("field", field)
+            })
+    })
+    .transpose()
+}
+
 /// The period asked for: `from` and `to` are UTC days (`YYYY-MM-DD`), inclusive; by default
 /// the last 30 days; at most 366 days.
 fn period(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let day = |raw: &str, field: &'static str| {
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-            ApiError::bad_request("invalid_query", format!("{field} must be a day, YYYY-MM-DD"))
-                .with("field", field)
-        })
-    };
-    let to = to.map(|t| day(t, "to")).transpose()?.unwrap_or_else(|| Utc::now().date_naive());
-    let from = match from {
-        Some(f) => day(f, "from")?,
+    let to = day(to, "to")?.unwrap_or_else(|| Utc::now().date_naive());
+    let from = match day(from, "from")? {
+        Some(from) => from,
         None => to.checked_sub_days(Days::new(29)).unwrap_or(to),
     };
     let span = (to - from).num_days();
@@ -73,17 +84,7 @@ async fn seller(
     Caller(actor): Caller,
     ApiQuery(q): ApiQuery<SellerQuery>,
 ) -> Result<Json<dashboards::SellerDashboard>, ApiError> {
-    let seller = match q.seller_id {
-        Some(other) if other != actor.account_id && !actor.has(Role::Admin) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "sellers see only their own dashboard",
-            ))
-        }
-        Some(seller) => seller,
-        None => actor.account_id,
-    };
+    let seller = actor.seller_scope(q.seller_id)?;
     let (from, to) = period(q.from.as_deref(), q.to.as_deref())?;
     let consistency = Consistency {
         min_position: q.min_position,
@@ -171,15 +172,6 @@ async fn orders_list(
             })
         })
         .transpose()?;
-    let day = |raw: Option<&str>, field: &'static str| {
-        raw.map(|r| {
-            NaiveDate::parse_from_str(r, "%Y-%m-%d").map_err(|_| {
-                ApiError::bad_request("invalid_query", format!("{field} must be a day, YYYY-MM-DD"))
-                    .with("field", field)
-            })
-        })
-        .transpose()
-    };
     let filter = dashboards::OrderFilter {
         status: status.map(|s| s.as_str().to_owned()),
         from: day(q.from.as_deref(), "from")?,

@@ -115,17 +115,7 @@ async fn list(
     Caller(actor): Caller,
     ApiQuery(q): ApiQuery<FulfilmentsQuery>,
 ) -> Result<Json<Vec<orders::SellerFulfilmentView>>, ApiError> {
-    let seller = match q.seller_id {
-        Some(other) if other != actor.account_id && !actor.has(Role::Admin) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "sellers see only their own fulfilments",
-            ))
-        }
-        Some(seller) => seller,
-        None => actor.account_id,
-    };
+    let seller = actor.seller_scope(q.seller_id)?;
     let wanted = match q.state.as_deref() {
         None => None,
         Some("unfulfilled") => Some(FulfilmentState::Unfulfilled),

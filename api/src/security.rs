@@ -44,6 +44,22 @@ impl Actor {
         }
     }
 
+    /// The seller whose figures a seller-scoped read shows: the caller's own by default; an
+    /// admin may name any seller, a seller only themselves (another answers 403).
+    pub fn seller_scope(&self, requested: Option<Uuid>) -> Result<Uuid, ApiError> {
+        match requested {
+            Some(other) if other != self.account_id && !self.has(Role::Admin) => {
+                Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "sellers see only their own products, fulfilments and reports",
+                ))
+            }
+            Some(seller) => Ok(seller),
+            None => Ok(self.account_id),
+        }
+    }
+
     /// How the actor is recorded in event metadata.
     pub fn label(&self) -> String {
         format!("account:{}", self.account_id)
