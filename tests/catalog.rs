@@ -65,9 +65,15 @@ async fn a_product_is_listed_edited_archived_and_restored() {
             json!({"sku": "LAMP-1", "quantity": 1}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("product_not_approved")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("product_not_approved"))
+    );
     let waiting = staff.admin.get("/admin/product-approvals").await.1;
-    assert_eq!(waiting["items"][0]["draft"]["name"], "Desk lamp", "{waiting}");
+    assert_eq!(
+        waiting["items"][0]["draft"]["name"], "Desk lamp",
+        "{waiting}"
+    );
     let rejected = staff
         .admin
         .ok(
@@ -80,14 +86,20 @@ async fn a_product_is_listed_edited_archived_and_restored() {
         .read_at("/products/LAMP-1", &rejected["global_position"])
         .await;
     assert_eq!(
-        (own["published"].as_bool(), own["draft"]["status"].as_str(), own["draft"]["reason"].as_str()),
+        (
+            own["published"].as_bool(),
+            own["draft"]["status"].as_str(),
+            own["draft"]["reason"].as_str()
+        ),
         (Some(false), Some("rejected"), Some("show the bulb fitting")),
         "the seller sees the draft and why: {own}"
     );
     let mut fixed = content();
     fixed.as_object_mut().unwrap().remove("sku");
     fixed.as_object_mut().unwrap().remove("price");
-    seller.ok(Method::PUT, "/products/LAMP-1", Some(fixed)).await;
+    seller
+        .ok(Method::PUT, "/products/LAMP-1", Some(fixed))
+        .await;
     staff.approve("LAMP-1").await;
     let stocked = seller
         .ok(
@@ -96,8 +108,13 @@ async fn a_product_is_listed_edited_archived_and_restored() {
             Some(json!({"quantity": 10})),
         )
         .await;
-    let shown = api.read_at("/products/LAMP-1", &stocked["global_position"]).await;
-    assert_eq!(shown["specifications"][1], json!({"name": "Height", "value": "42 cm"}));
+    let shown = api
+        .read_at("/products/LAMP-1", &stocked["global_position"])
+        .await;
+    assert_eq!(
+        shown["specifications"][1],
+        json!({"name": "Height", "value": "42 cm"})
+    );
     assert_eq!(shown["images"][0]["alt"], "The lamp from the front");
     assert_eq!(shown["archived"], false);
     assert!(
@@ -138,17 +155,24 @@ async fn a_product_is_listed_edited_archived_and_restored() {
         .await;
     assert_eq!(edited.0, 200, "{}", edited.1);
     // The seller's edit waits; the public keeps the approved content meanwhile.
-    let shown = api.read_at("/products/LAMP-1", &edited.1["global_position"]).await;
+    let shown = api
+        .read_at("/products/LAMP-1", &edited.1["global_position"])
+        .await;
     assert_eq!(shown["name"], "Desk lamp");
     let approved = staff.approve("LAMP-1").await;
-    let shown = api.read_at("/products/LAMP-1", &approved["global_position"]).await;
+    let shown = api
+        .read_at("/products/LAMP-1", &approved["global_position"])
+        .await;
     assert_eq!(shown["name"], "Desk lamp, brass");
     assert_eq!(shown["description"], "", "left out means empty");
     assert_eq!(
         shown["specifications"],
         json!([{"name": "Height", "value": "45 cm"}])
     );
-    assert_eq!(shown["price"]["amount_minor"], 4500, "the price is not content");
+    assert_eq!(
+        shown["price"]["amount_minor"], 4500,
+        "the price is not content"
+    );
     // The same content again changes nothing.
     let before = product_version(&db, "LAMP-1").await;
     seller.ok(Method::PUT, "/products/LAMP-1", Some(edit)).await;
@@ -174,9 +198,15 @@ async fn a_product_is_listed_edited_archived_and_restored() {
     let listed = api
         .read_at("/products?limit=100", &archived["global_position"])
         .await;
-    assert_eq!(listed["total"], 0, "archived products are not listed: {listed}");
+    assert_eq!(
+        listed["total"], 0,
+        "archived products are not listed: {listed}"
+    );
     let (status, body) = api.get("/products/LAMP-1").await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("product_not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("product_not_found"))
+    );
     let (status, body) = customer.get("/products/LAMP-1").await;
     assert_eq!(status, 404, "customers do not see it either: {body}");
     let own = seller.get("/products/LAMP-1").await.1;
@@ -185,7 +215,10 @@ async fn a_product_is_listed_edited_archived_and_restored() {
         (Some(true), Some("a newer model is coming"))
     );
     let mine = seller.get("/seller/products").await.1;
-    assert_eq!(mine["items"][0]["sku"], "LAMP-1", "sellers keep their archived products");
+    assert_eq!(
+        mine["items"][0]["sku"], "LAMP-1",
+        "sellers keep their archived products"
+    );
 
     // Never purchasable while archived: not into a cart, not through checkout.
     let other = api.customer().await;
@@ -195,7 +228,10 @@ async fn a_product_is_listed_edited_archived_and_restored() {
             json!({"sku": "LAMP-1", "quantity": 1}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("product_archived")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("product_archived"))
+    );
     let checkout = format!("/customers/{}/orders", customer.id());
     let (status, body) = customer.post(&checkout, json!(null)).await;
     assert_eq!(
@@ -266,7 +302,12 @@ async fn stock_is_corrected_never_below_what_orders_hold_and_low_stock_is_flagge
         .await;
     let cup = &mine["items"][0];
     assert_eq!(
-        (&cup["received"], &cup["adjusted"], &cup["low_stock_threshold"], &cup["low_stock"]),
+        (
+            &cup["received"],
+            &cup["adjusted"],
+            &cup["low_stock_threshold"],
+            &cup["low_stock"]
+        ),
         (&json!(10), &json!(-5), &json!(2), &json!(true)),
         "{cup}"
     );
@@ -416,9 +457,11 @@ async fn corrections_and_checkouts_racing_never_take_more_than_there_is() {
     .await
     .unwrap();
     assert_eq!(left, 0);
-    common::eventually("the catalog to show none left", Duration::from_secs(30), || async {
-        api.get("/products/RACE").await.1["stock_on_hand"] == 0
-    })
+    common::eventually(
+        "the catalog to show none left",
+        Duration::from_secs(30),
+        || async { api.get("/products/RACE").await.1["stock_on_hand"] == 0 },
+    )
     .await;
 }
 
@@ -441,7 +484,11 @@ async fn categories_form_a_tree_that_filters_and_counts_products() {
         ("garden", Some("home"), 1),
         ("toys", None, 1),
     ] {
-        let (status, body) = define(slug, json!({"name": slug.to_uppercase(), "parent": parent, "position": position})).await;
+        let (status, body) = define(
+            slug,
+            json!({"name": slug.to_uppercase(), "parent": parent, "position": position}),
+        )
+        .await;
         assert_eq!(status, 200, "{slug}: {body}");
     }
     let list = |sku: &str, category: &str| {
@@ -490,7 +537,11 @@ async fn categories_form_a_tree_that_filters_and_counts_products() {
     let home = api
         .read_at("/products?category=home", &last["global_position"])
         .await;
-    assert_eq!(skus(&home), ["G1", "K1", "M1"], "a subtree, archived left out");
+    assert_eq!(
+        skus(&home),
+        ["G1", "K1", "M1"],
+        "a subtree, archived left out"
+    );
     assert_eq!(home["total"], 3);
     let kitchen = api.get("/products?category=kitchen-stuff").await.1;
     assert_eq!(skus(&kitchen), ["K1", "M1"]);
@@ -512,7 +563,10 @@ async fn categories_form_a_tree_that_filters_and_counts_products() {
         .map(|c| c["slug"].as_str().unwrap())
         .collect();
     assert_eq!(children, ["garden", "kitchen-stuff"], "by position");
-    assert_eq!(home["children"][1]["path"], json!(["home", "kitchen-stuff"]));
+    assert_eq!(
+        home["children"][1]["path"],
+        json!(["home", "kitchen-stuff"])
+    );
     // The tree's counts equal a plain count of the products on sale in each subtree.
     for (node, slug) in [(home, "home"), (&home["children"][1], "kitchen-stuff")] {
         let plain = api.get(&format!("/products?category={slug}")).await.1["total"].clone();
@@ -522,7 +576,11 @@ async fn categories_form_a_tree_that_filters_and_counts_products() {
     assert_eq!(home["children"][1]["children"][0]["product_count"], 1);
 
     // Moves carry the subtree; cycles, unknown parents and removing a parent are refused.
-    let (status, moved) = define("kitchen-stuff", json!({"name": "Kitchen", "parent": "toys"})).await;
+    let (status, moved) = define(
+        "kitchen-stuff",
+        json!({"name": "Kitchen", "parent": "toys"}),
+    )
+    .await;
     assert_eq!(status, 200, "{moved}");
     let toys = api
         .read_at("/products?category=toys", &moved["global_position"])
@@ -541,13 +599,29 @@ async fn categories_form_a_tree_that_filters_and_counts_products() {
         json!(["toys", "kitchen-stuff", "mugs"])
     );
     for (slug, body, code) in [
-        ("toys", json!({"name": "Toys", "parent": "mugs"}), "category_cycle"),
-        ("new", json!({"name": "New", "parent": "nowhere"}), "parent_category_not_found"),
+        (
+            "toys",
+            json!({"name": "Toys", "parent": "mugs"}),
+            "category_cycle",
+        ),
+        (
+            "new",
+            json!({"name": "New", "parent": "nowhere"}),
+            "parent_category_not_found",
+        ),
         ("new", json!({"name": "", "parent": null}), "invalid_text"),
-        ("new", json!({"name": "New", "position": -1}), "invalid_position"),
+        (
+            "new",
+            json!({"name": "New", "position": -1}),
+            "invalid_position",
+        ),
     ] {
         let (status, answer) = define(slug, body).await;
-        assert_eq!((status, answer["code"].as_str()), (422, Some(code)), "{answer}");
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (422, Some(code)),
+            "{answer}"
+        );
     }
     let (status, answer) = admin
         .send(Method::DELETE, "/admin/categories/toys", None, &[])
@@ -589,7 +663,11 @@ async fn a_wishlist_shows_current_prices_and_flags_a_drop() {
             .await;
     }
     let (status, body) = customer.post(&items, json!({"sku": "NOPE"})).await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("product_not_found")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("product_not_found")),
+        "{body}"
+    );
     let repriced = staff
         .seller
         .ok(
@@ -619,7 +697,13 @@ async fn a_wishlist_shows_current_prices_and_flags_a_drop() {
     let list = customer.read_at(&path, &archived["global_position"]).await;
     let items_shown = list["items"].as_array().unwrap();
     assert_eq!(items_shown.len(), 2, "added twice is kept once: {list}");
-    let item = |sku: &str| items_shown.iter().find(|i| i["sku"] == sku).unwrap().clone();
+    let item = |sku: &str| {
+        items_shown
+            .iter()
+            .find(|i| i["sku"] == sku)
+            .unwrap()
+            .clone()
+    };
     let vase = item("VASE");
     assert_eq!(
         (
@@ -629,7 +713,13 @@ async fn a_wishlist_shows_current_prices_and_flags_a_drop() {
             &vase["stock_on_hand"],
             &vase["available"]
         ),
-        (&json!(3000), &json!(2500), &json!(true), &json!(4), &json!(true))
+        (
+            &json!(3000),
+            &json!(2500),
+            &json!(true),
+            &json!(4),
+            &json!(true)
+        )
     );
     let bowl = item("BOWL");
     assert_eq!(
@@ -645,7 +735,10 @@ async fn a_wishlist_shows_current_prices_and_flags_a_drop() {
             json!({"sku": "BOWL"}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("product_archived")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("product_archived"))
+    );
     let remove = format!("{items}/BOWL");
     customer.ok(Method::DELETE, &remove, None).await;
     let (status, body) = customer.send(Method::DELETE, &remove, None, &[]).await;
@@ -703,7 +796,10 @@ async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
         "{body}"
     );
     let waiting = api.customer().await;
-    let order = waiting.buy("KETTLE", 1).await["order_id"].as_str().unwrap().to_owned();
+    let order = waiting.buy("KETTLE", 1).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, body) = review(&waiting, 5, "looks great so far").await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -723,10 +819,16 @@ async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
     assert_eq!(status, 200, "{body}");
 
     let happy = api.customer().await;
-    let order = happy.buy("KETTLE", 1).await["order_id"].as_str().unwrap().to_owned();
+    let order = happy.buy("KETTLE", 1).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let delivered = deliver(order).await;
     happy
-        .read_at(&format!("/customers/{}/orders", happy.id()), &delivered["global_position"])
+        .read_at(
+            &format!("/customers/{}/orders", happy.id()),
+            &delivered["global_position"],
+        )
         .await;
     assert_eq!(review(&happy, 2, "Loud.").await.0, 200);
     // One review per customer and product: submitting again edits it.
@@ -741,7 +843,11 @@ async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
     let page = api
         .read_at("/products/KETTLE/reviews", &edited["global_position"])
         .await;
-    assert_eq!(page["rating"], json!({"average": 4.0, "count": 2}), "{page}");
+    assert_eq!(
+        page["rating"],
+        json!({"average": 4.0, "count": 2}),
+        "{page}"
+    );
     let texts: Vec<_> = page["items"]
         .as_array()
         .unwrap()
@@ -750,7 +856,10 @@ async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
         .collect();
     assert_eq!(texts, ["Loud, but fine.", "Boils fast."]);
     assert!(page["items"][0]["author"].is_string());
-    assert!(page["items"][0].get("customer_id").is_none(), "the public sees no ids");
+    assert!(
+        page["items"][0].get("customer_id").is_none(),
+        "the public sees no ids"
+    );
     let product = api.get("/products/KETTLE").await.1;
     assert_eq!(product["rating"], json!({"average": 4.0, "count": 2}));
 
@@ -772,7 +881,9 @@ async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
         .find(|r| r["hidden_reason"] == "off topic")
         .expect("admins see hidden reviews");
     assert_eq!(hidden_one["customer_id"], json!(happy.id()));
-    let (status, _) = happy.send(Method::POST, &hiding, Some(json!({"reason": "x"})), &[]).await;
+    let (status, _) = happy
+        .send(Method::POST, &hiding, Some(json!({"reason": "x"})), &[])
+        .await;
     assert_eq!(status, 403, "customers do not moderate");
     let shown = admin.ok(Method::DELETE, &hiding, None).await;
     let page = api
@@ -787,7 +898,10 @@ async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
             &[],
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("review_not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("review_not_found"))
+    );
 }
 
 /// Public catalog reads carry a strong ETag and a short public Cache-Control; a matching
@@ -800,9 +914,11 @@ async fn public_catalog_reads_are_cacheable_and_revalidate_with_etags() {
     let (_engine, api, staff) = start(&env).await;
     staff.list("PLATE", 900, 3).await;
     // Settled: listed, approved and stocked (a change in between would rightly change a tag).
-    common::eventually("the plate to be listed", Duration::from_secs(30), || async {
-        api.get("/products/PLATE").await.1["stock_on_hand"] == 3
-    })
+    common::eventually(
+        "the plate to be listed",
+        Duration::from_secs(30),
+        || async { api.get("/products/PLATE").await.1["stock_on_hand"] == 3 },
+    )
     .await;
     let get = |path: &str, tag: Option<&str>, token: Option<&str>| {
         let mut request = api.http.get(format!("{}{path}", api.base));
@@ -814,10 +930,19 @@ async fn public_catalog_reads_are_cacheable_and_revalidate_with_etags() {
         }
         async move { request.send().await.unwrap() }
     };
-    for path in ["/products/PLATE", "/products", "/categories", "/products/PLATE/reviews"] {
+    for path in [
+        "/products/PLATE",
+        "/products",
+        "/categories",
+        "/products/PLATE/reviews",
+    ] {
         let first = get(path, None, None).await;
         assert_eq!(first.status(), 200, "{path}");
-        assert_eq!(first.headers()["cache-control"], "public, max-age=5", "{path}");
+        assert_eq!(
+            first.headers()["cache-control"],
+            "public, max-age=5",
+            "{path}"
+        );
         let tag = first.headers()["etag"].to_str().unwrap().to_owned();
         assert!(tag.starts_with('"') && tag.len() > 10, "{path}: {tag}");
         let again = get(path, Some(&tag), None).await;
@@ -887,13 +1012,20 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
             Some(json!({"reason": "no return policy"})),
         )
         .await;
-    let mine = applicant.read_at("/me/seller", &rejected["global_position"]).await;
+    let mine = applicant
+        .read_at("/me/seller", &rejected["global_position"])
+        .await;
     assert_eq!(
         (mine["status"].as_str(), mine["reason"].as_str()),
         (Some("rejected"), Some("no return policy"))
     );
     let (status, body) = admin
-        .send(Method::POST, &seller_path("suspension"), Some(json!({"reason": "x"})), &[])
+        .send(
+            Method::POST,
+            &seller_path("suspension"),
+            Some(json!({"reason": "x"})),
+            &[],
+        )
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -917,7 +1049,10 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
             &[],
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_commission")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_commission"))
+    );
     admin
         .ok(
             Method::POST,
@@ -936,12 +1071,19 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
         )
         .await;
     seller
-        .ok(Method::POST, "/products/POT-1/stock", Some(json!({"quantity": 5})))
+        .ok(
+            Method::POST,
+            "/products/POT-1/stock",
+            Some(json!({"quantity": 5})),
+        )
         .await;
     let approved = staff.approve("POT-1").await;
     assert!(approved["global_position"].as_i64() > listed["global_position"].as_i64());
     let store = api
-        .read_at(&format!("/sellers/{applicant_id}"), &listed["global_position"])
+        .read_at(
+            &format!("/sellers/{applicant_id}"),
+            &listed["global_position"],
+        )
         .await;
     assert_eq!(store["store_name"], "Teapots & Co");
     let changed = admin
@@ -951,14 +1093,23 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
             Some(json!({"commission_bp": 1200})),
         )
         .await;
-    let mine = seller.read_at("/me/seller", &changed["global_position"]).await;
-    assert_eq!((mine["status"].as_str(), &mine["commission_bp"]), (Some("verified"), &json!(1200)));
+    let mine = seller
+        .read_at("/me/seller", &changed["global_position"])
+        .await;
+    assert_eq!(
+        (mine["status"].as_str(), &mine["commission_bp"]),
+        (Some("verified"), &json!(1200))
+    );
 
     // One customer has it in the cart; the seller is suspended.
     let customer = api.customer().await;
     let cart = format!("/customers/{}/cart/items", customer.id());
     customer
-        .ok(Method::POST, &cart, Some(json!({"sku": "POT-1", "quantity": 1})))
+        .ok(
+            Method::POST,
+            &cart,
+            Some(json!({"sku": "POT-1", "quantity": 1})),
+        )
         .await;
     let suspended = admin
         .ok(
@@ -971,16 +1122,27 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
         .read_at("/products?category=kitchen", &suspended["global_position"])
         .await;
     assert!(
-        !listing["items"].as_array().unwrap().iter().any(|p| p["sku"] == "POT-1"),
+        !listing["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["sku"] == "POT-1"),
         "out of the catalog: {listing}"
     );
     assert_eq!(api.get("/products/POT-1").await.0, 404);
     let own = seller.get("/products/POT-1").await.1;
-    assert_eq!(own["seller_suspended"], true, "the seller still sees it: {own}");
+    assert_eq!(
+        own["seller_suspended"], true,
+        "the seller still sees it: {own}"
+    );
     let (status, body) = customer
         .post(&format!("/customers/{}/orders", customer.id()), json!(null))
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("seller_suspended")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("seller_suspended")),
+        "{body}"
+    );
     let other = api.customer().await;
     let (status, body) = other
         .post(
@@ -988,7 +1150,10 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
             json!({"sku": "POT-1", "quantity": 1}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("seller_suspended")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("seller_suspended"))
+    );
     let (status, body) = seller
         .post(
             "/products",
@@ -996,13 +1161,23 @@ async fn sellers_apply_are_verified_and_suspended_sellers_leave_the_catalog() {
                    "price": {"amount_minor": 2000, "currency": "EUR"}}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("seller_suspended")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("seller_suspended"))
+    );
 
     // Reinstated, it sells again.
-    let back = admin.ok(Method::DELETE, &seller_path("suspension"), None).await;
-    api.read_at("/products/POT-1", &back["global_position"]).await;
+    let back = admin
+        .ok(Method::DELETE, &seller_path("suspension"), None)
+        .await;
+    api.read_at("/products/POT-1", &back["global_position"])
+        .await;
     let placed = customer
-        .ok(Method::POST, &format!("/customers/{}/orders", customer.id()), None)
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/orders", customer.id()),
+            None,
+        )
         .await;
     assert!(placed["order_id"].is_string());
 }
@@ -1045,7 +1220,11 @@ async fn an_order_from_two_sellers_is_fulfilled_by_each_of_them() {
         .await;
     staff.approve("RIGHT").await;
     right
-        .ok(Method::POST, "/products/RIGHT/stock", Some(json!({"quantity": 5})))
+        .ok(
+            Method::POST,
+            "/products/RIGHT/stock",
+            Some(json!({"quantity": 5})),
+        )
         .await;
 
     let customer = api.customer().await;
@@ -1059,7 +1238,11 @@ async fn an_order_from_two_sellers_is_fulfilled_by_each_of_them() {
             .await;
     }
     let placed = customer
-        .ok(Method::POST, &format!("/customers/{}/orders", customer.id()), None)
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/orders", customer.id()),
+            None,
+        )
         .await;
     let order = placed["order_id"].as_str().unwrap().to_owned();
     let view = customer
@@ -1075,9 +1258,12 @@ async fn an_order_from_two_sellers_is_fulfilled_by_each_of_them() {
         assert_eq!(parts[0]["lines"], json!([{"sku": sku, "quantity": 1}]));
         assert_eq!(parts[0]["shipping_address"]["city"], "Springfield");
     }
-    let part = |seller: uuid::Uuid, what: &str| format!("/orders/{order}/fulfilments/{seller}/{what}");
+    let part =
+        |seller: uuid::Uuid, what: &str| format!("/orders/{order}/fulfilments/{seller}/{what}");
     let parcel = json!({"carrier": "DHL", "tracking_number": "L1"});
-    let (status, body) = left.post(&part(left.id(), "shipment"), parcel.clone()).await;
+    let (status, body) = left
+        .post(&part(left.id(), "shipment"), parcel.clone())
+        .await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("invalid_payment_transition")),
@@ -1091,18 +1277,28 @@ async fn an_order_from_two_sellers_is_fulfilled_by_each_of_them() {
         )
         .await;
     let (status, _) = left.post(&part(right_id, "shipment"), parcel.clone()).await;
-    assert_eq!(status, 404, "another seller's part looks like no order at all");
+    assert_eq!(
+        status, 404,
+        "another seller's part looks like no order at all"
+    );
     let outsider = Staff::hire(&api, &env).await.seller;
-    let (status, _) = outsider.post(&part(outsider.id(), "shipment"), parcel.clone()).await;
+    let (status, _) = outsider
+        .post(&part(outsider.id(), "shipment"), parcel.clone())
+        .await;
     assert_eq!(status, 404, "a seller with no part in the order");
 
-    let first = left.ok(Method::POST, &part(left.id(), "shipment"), Some(parcel)).await;
+    let first = left
+        .ok(Method::POST, &part(left.id(), "shipment"), Some(parcel))
+        .await;
     let view = customer
         .read_at(&format!("/orders/{order}"), &first["global_position"])
         .await;
     assert_eq!(view["status"], "paid", "one part is still to ship: {view}");
     let (status, body) = customer
-        .post(&format!("/orders/{order}/cancellation"), json!({"reason": "too slow"}))
+        .post(
+            &format!("/orders/{order}/cancellation"),
+            json!({"reason": "too slow"}),
+        )
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -1120,8 +1316,12 @@ async fn an_order_from_two_sellers_is_fulfilled_by_each_of_them() {
         .read_at(&format!("/orders/{order}"), &second["global_position"])
         .await;
     assert_eq!(view["status"], "shipped");
-    right.ok(Method::POST, &part(right_id, "delivery"), None).await;
-    let last = left.ok(Method::POST, &part(left.id(), "delivery"), None).await;
+    right
+        .ok(Method::POST, &part(right_id, "delivery"), None)
+        .await;
+    let last = left
+        .ok(Method::POST, &part(left.id(), "delivery"), None)
+        .await;
     let view = customer
         .read_at(&format!("/orders/{order}"), &last["global_position"])
         .await;
@@ -1150,7 +1350,11 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
     let seller_id = api.register(&email, "dash password").await;
     let applicant = api.login(&email, "dash password").await.0;
     applicant
-        .ok(Method::POST, "/me/seller-application", Some(json!({"store_name": "Dash"})))
+        .ok(
+            Method::POST,
+            "/me/seller-application",
+            Some(json!({"store_name": "Dash"})),
+        )
         .await;
     admin
         .ok(
@@ -1171,7 +1375,11 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
             .await;
         staff.approve(sku).await;
         seller
-            .ok(Method::POST, &format!("/products/{sku}/stock"), Some(json!({"quantity": 20})))
+            .ok(
+                Method::POST,
+                &format!("/products/{sku}/stock"),
+                Some(json!({"quantity": 20})),
+            )
             .await;
     }
     seller
@@ -1195,7 +1403,11 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
                     .await;
             }
             let placed = customer
-                .ok(Method::POST, &format!("/customers/{}/orders", customer.id()), None)
+                .ok(
+                    Method::POST,
+                    &format!("/customers/{}/orders", customer.id()),
+                    None,
+                )
                 .await;
             (customer, placed)
         }
@@ -1206,7 +1418,10 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
     let cancelled = third
         .ok(
             Method::POST,
-            &format!("/orders/{}/cancellation", placed["order_id"].as_str().unwrap()),
+            &format!(
+                "/orders/{}/cancellation",
+                placed["order_id"].as_str().unwrap()
+            ),
             Some(json!({"reason": "changed my mind"})),
         )
         .await;
@@ -1214,7 +1429,11 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
     let mine = seller
         .read_at("/seller/dashboard", &cancelled["global_position"])
         .await;
-    assert_eq!(mine["revenue"], json!([{"amount_minor": 3500, "currency": "EUR"}]), "{mine}");
+    assert_eq!(
+        mine["revenue"],
+        json!([{"amount_minor": 3500, "currency": "EUR"}]),
+        "{mine}"
+    );
     assert_eq!(
         mine["commission_owed"],
         json!([{"amount_minor": 350, "currency": "EUR"}])
@@ -1243,7 +1462,11 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
         ("from=-5000-01-01&to=-5000-01-02", "to"),
     ] {
         let (status, body) = seller.get(&format!("/seller/dashboard?{query}")).await;
-        assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{query}: {body}");
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{query}: {body}"
+        );
     }
     let (status, _) = admin.get("/admin/orders?from=99999-01-01").await;
     assert_eq!(status, 400);
@@ -1270,7 +1493,9 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
         .1;
     assert_eq!(theirs.as_array().unwrap().len(), 3);
     let gone = admin
-        .get(&format!("/admin/orders?seller_id={seller_id}&status=cancelled"))
+        .get(&format!(
+            "/admin/orders?seller_id={seller_id}&status=cancelled"
+        ))
         .await
         .1;
     assert_eq!(gone.as_array().unwrap().len(), 1);
@@ -1287,7 +1512,11 @@ async fn dashboards_add_up_the_sales_and_equal_a_fresh_rebuild() {
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(seller.get("/seller/dashboard").await.1, mine);
     assert_eq!(admin.get("/admin/dashboard").await.1, shop);
 }

@@ -78,6 +78,93 @@ async fn projected_orders(pool: &PgPool) -> i64 {
         .0
 }
 
+/// Streams whose newest event `projection` has not applied: (stream, newest, applied).
+async fn behind(
+    pool: &PgPool,
+    projection: &dyn projections::Projection,
+) -> Vec<(String, i64, Option<i64>)> {
+    sqlx::query_as(
+        "select e.stream_id, max(e.stream_version), max(ps.version) from events e
+         left join projection_streams ps on ps.projection = $1 and ps.stream_id = e.stream_id
+         where split_part(e.stream_id, '-', 1) = any($2)
+         group by e.stream_id having max(ps.version) is null or max(ps.version) < max(e.stream_version)
+         order by 1 limit 20",
+    )
+    .bind(projection.name())
+    .bind(projection.categories())
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The consumer group as the broker sees it: members and what they hold, and per partition
+/// the committed offset against the end of the log (to tell a stalled group from a slow one).
+fn group_report(env: &EngineEnv) -> String {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let var = |k: &str| env.get(k).expect("kafka env").to_owned();
+    let (topic, group) = (var("KAFKA_TOPIC"), var("KAFKA_GROUP_ID"));
+    let probe: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", var("KAFKA_BROKERS"))
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let timeout = Duration::from_secs(5);
+    let mut out = String::new();
+    match probe.fetch_group_list(Some(&group), timeout) {
+        Ok(list) => {
+            for g in list.groups() {
+                out += &format!(
+                    "group {} state {} protocol {}\n",
+                    g.name(),
+                    g.state(),
+                    g.protocol()
+                );
+                for m in g.members() {
+                    out += &format!("  member {} assignment {:?}\n", m.id(), m.assignment());
+                }
+            }
+        }
+        Err(e) => out += &format!("group list failed: {e}\n"),
+    }
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for p in 0..3 {
+        partitions.add_partition(&topic, p);
+    }
+    let committed = probe.committed_offsets(partitions, timeout);
+    for p in 0..3 {
+        let end = probe.fetch_watermarks(&topic, p, timeout);
+        let at = committed
+            .as_ref()
+            .ok()
+            .and_then(|c| c.find_partition(&topic, p))
+            .map(|e| e.offset());
+        out += &format!("  partition {p}: committed {at:?}, log {end:?}\n");
+        // Can a fresh consumer read on from the committed offset?
+        if let Some(rdkafka::Offset::Offset(from)) = at {
+            let fresh: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", var("KAFKA_BROKERS"))
+                .set("group.id", format!("{group}-probe"))
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap();
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition_offset(&topic, p, rdkafka::Offset::Offset(from))
+                .unwrap();
+            fresh.assign(&tpl).unwrap();
+            let mut got = Vec::new();
+            let until = std::time::Instant::now() + Duration::from_secs(3);
+            while std::time::Instant::now() < until && got.len() < 5 {
+                if let Some(m) = fresh.poll(Duration::from_millis(200)) {
+                    use rdkafka::Message;
+                    got.push(m.map(|m| m.offset()).map_err(|e| e.to_string()));
+                }
+            }
+            out += &format!("    a fresh consumer from {from} got {got:?}\n");
+        }
+    }
+    out
+}
+
 /// Waits until `probe` reaches `target`; returns its value.
 async fn wait_until(what: &str, target: i64, probe: impl AsyncFn() -> i64) -> i64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
@@ -148,16 +235,26 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
 
     let store = events::PgEventStore::new(db.pool.clone());
     for projection in registry::all() {
+        let caught_up = projector::wait_for(
+            &store,
+            &db.pool,
+            &*projection,
+            head,
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap();
+        if !caught_up {
+            eprintln!(
+                "figure[crash]: relay at {}; {} behind on: {:?}\n{}",
+                relay_checkpoint(&db.pool).await,
+                projection.name(),
+                behind(&db.pool, &*projection).await,
+                group_report(&env)
+            );
+        }
         assert!(
-            projector::wait_for(
-                &store,
-                &db.pool,
-                &*projection,
-                head,
-                Duration::from_secs(120)
-            )
-            .await
-            .unwrap(),
+            caught_up,
             "{} did not catch up after the crashes",
             projection.name()
         );

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod common;
+mod search;
 
 use std::time::{Duration, Instant};
 
@@ -1249,14 +1250,23 @@ async fn money_reconciles_with_the_provider_and_the_wallets() {
             }
             "OrderPaid" => add("captured", minor("amount")),
             "RefundProcessed" => add("refunded", minor("amount")),
-            "CreditGranted" | "CreditReturned" | "CreditRefunded" => add("wallets", minor("amount")),
+            "CreditGranted" | "CreditReturned" | "CreditRefunded" => {
+                add("wallets", minor("amount"))
+            }
             "CreditSpent" | "CreditWithdrawn" => add("wallets", -minor("amount")),
             _ => {}
         }
     }
-    assert_eq!(seen.len() as i64, stored, "every stored event is on the topic");
+    assert_eq!(
+        seen.len() as i64,
+        stored,
+        "every stored event is on the topic"
+    );
     assert_eq!(topic["charged"], totals["charged_minor"].as_i64().unwrap());
-    assert_eq!(topic["credit_used"], totals["credit_used_minor"].as_i64().unwrap());
+    assert_eq!(
+        topic["credit_used"],
+        totals["credit_used_minor"].as_i64().unwrap()
+    );
     assert_eq!(topic["captured"], captured, "{topic:?}");
     assert_eq!(topic["refunded"], refunded, "{topic:?}");
     assert_eq!(topic["wallets"], balances, "{topic:?}");
@@ -1845,7 +1855,12 @@ async fn a_notifier_killed_inside_an_smtp_exchange_resends_only_the_unacknowledg
     let customer = api.customer().await;
     let mut orders = Vec::new();
     for _ in 0..ORDERS {
-        orders.push(customer.buy("BOWL", 1).await["order_id"].as_str().unwrap().to_owned());
+        orders.push(
+            customer.buy("BOWL", 1).await["order_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     common::eventually(
         "the server to hold back the third acknowledgement",
@@ -1854,12 +1869,19 @@ async fn a_notifier_killed_inside_an_smtp_exchange_resends_only_the_unacknowledg
     )
     .await;
     engine.child.kill().await.unwrap();
-    assert_eq!(smtp.messages().len(), 3, "the batch was cut at the third email");
+    assert_eq!(
+        smtp.messages().len(),
+        3,
+        "the batch was cut at the third email"
+    );
     let (recorded,): (i64,) = sqlx::query_as("select count(*) from notifications_sent")
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    assert_eq!(recorded, 2, "the third email was accepted, never acknowledged");
+    assert_eq!(
+        recorded, 2,
+        "the third email was accepted, never acknowledged"
+    );
 
     let mut engine = Process::start("up", &env);
     engine.base_url().await;
@@ -1875,7 +1897,9 @@ async fn a_notifier_killed_inside_an_smtp_exchange_resends_only_the_unacknowledg
     assert_eq!(messages.len(), ORDERS + 1, "{messages:#?}");
     let mut per_id = std::collections::BTreeMap::<&str, usize>::new();
     for message in &messages {
-        *per_id.entry(message_id(message).expect("Message-ID")).or_default() += 1;
+        *per_id
+            .entry(message_id(message).expect("Message-ID"))
+            .or_default() += 1;
     }
     assert_eq!(per_id.len(), ORDERS, "one Message-ID per event");
     assert_eq!(
@@ -1888,7 +1912,10 @@ async fn a_notifier_killed_inside_an_smtp_exchange_resends_only_the_unacknowledg
             .iter()
             .filter(|m| m.contains(&format!("Order {order} confirmed")))
             .count();
-        assert!((1..=2).contains(&confirmations), "order {order}: {confirmations}");
+        assert!(
+            (1..=2).contains(&confirmations),
+            "order {order}: {confirmations}"
+        );
     }
     engine.child.kill().await.unwrap();
     smtp.child.kill().await.unwrap();

@@ -11,13 +11,13 @@ use axum::response::Response;
 use axum::Json;
 use commands::{CommandOutcome, Missing};
 use domain::account::Role;
+use domain::category::CategorySlug;
 use domain::inventory::{LowStockThreshold, StockChange};
 use domain::product::{Editor, Image, ProductDetails, Specification};
-use domain::category::CategorySlug;
-use domain::text::{Description, ProductName, Reason};
+use domain::text::{Description, ProductName, Reason, SearchText};
 use domain::{AccountId, Quantity, Sku};
-use projections::{catalog, sellers};
-use serde::Deserialize;
+use projections::{catalog, search, sellers};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::cache;
@@ -236,7 +236,10 @@ async fn change_price(
     ApiJson(body): ApiJson<MoneyInput>,
 ) -> Result<Accepted, ApiError> {
     let sku = own_product(&state, &actor, &raw_sku).await?;
-    let outcome = state.commands.change_price(&ctx, sku, body.parse()?).await?;
+    let outcome = state
+        .commands
+        .change_price(&ctx, sku, body.parse()?)
+        .await?;
     Ok(ok(outcome))
 }
 
@@ -338,16 +341,131 @@ async fn restore_product(
     Ok(ok(outcome))
 }
 
-/// `GET /products` parameters: `category` keeps the products of that category and of every
-/// category below it.
+/// `GET /products` parameters: a search (`q`, `websearch` syntax), filters, an order and a
+/// page. `category` keeps the products of that category and of every category below it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductsQuery {
+    q: Option<String>,
     category: Option<String>,
+    price_min: Option<i64>,
+    price_max: Option<i64>,
+    in_stock: Option<bool>,
+    seller: Option<Uuid>,
+    min_rating: Option<f64>,
+    sort: Option<String>,
+    after: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
     min_position: Option<i64>,
     wait_ms: Option<u64>,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_query", message).with("field", field)
+}
+
+impl ProductsQuery {
+    /// Validates every parameter into a [`search::Search`].
+    fn search(&self) -> Result<search::Search, ApiError> {
+        let text = match self.q.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(
+                SearchText::parse(raw)
+                    .map_err(|e| invalid("q", e.to_string()))?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
+        let category = self
+            .category
+            .as_deref()
+            .map(CategorySlug::parse)
+            .transpose()
+            .map_err(|e| invalid("category", e.to_string()))?;
+        for (field, price) in [("price_min", self.price_min), ("price_max", self.price_max)] {
+            if price.is_some_and(|p| p < 0) {
+                return Err(invalid(field, format!("{field} must not be negative")));
+            }
+        }
+        if let (Some(min), Some(max)) = (self.price_min, self.price_max) {
+            if min > max {
+                return Err(invalid(
+                    "price_max",
+                    "price_max must not be below price_min",
+                ));
+            }
+        }
+        if let Some(rating) = self.min_rating {
+            if !(1.0..=5.0).contains(&rating) {
+                return Err(invalid("min_rating", "min_rating must be between 1 and 5"));
+            }
+        }
+        let sort = match self.sort.as_deref() {
+            None => search::SortOrder::Relevance,
+            Some(raw) => search::SortOrder::parse(raw).ok_or_else(|| {
+                invalid(
+                    "sort",
+                    format!("sort must be one of {}", search::SortOrder::NAMES),
+                )
+            })?,
+        };
+        let after = self.after.as_deref().map(decode_cursor).transpose()?;
+        if let Some(after) = &after {
+            if after.sort != sort {
+                return Err(ApiError::bad_request(
+                    "invalid_cursor",
+                    "this cursor belongs to another sort order",
+                )
+                .with("field", "after"));
+            }
+            if self.offset.is_some() {
+                return Err(invalid("offset", "use either after or offset, not both"));
+            }
+        }
+        Ok(search::Search {
+            text,
+            category: category.map(|c| c.as_str().to_owned()),
+            price_min: self.price_min,
+            price_max: self.price_max,
+            in_stock: self.in_stock.unwrap_or(false),
+            seller: self.seller,
+            min_rating: self.min_rating,
+            sort,
+            after,
+            offset: page_offset(self.offset)?,
+            limit: page_limit(self.limit)?,
+        })
+    }
+}
+
+/// A page boundary as clients hold it: URL-safe base64 of its JSON.
+fn encode_cursor(after: &search::After) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(after).expect("a cursor serializes"))
+}
+
+fn decode_cursor(raw: &str) -> Result<search::After, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<search::After>(&bytes).ok())
+        .filter(|after| after.is_complete() && Sku::parse(&after.sku).is_ok())
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "after must be a next_cursor from a page")
+                .with("field", "after")
+        })
+}
+
+/// `GET /products`: a page of results with its facets and where the next page starts.
+#[derive(Debug, Serialize)]
+struct ProductsAnswer {
+    #[serde(flatten)]
+    page: search::SearchPage,
+    /// Pass as `after` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
 }
 
 async fn list_products(
@@ -356,34 +474,23 @@ async fn list_products(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ProductsQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = page_limit(q.limit)?;
-    let offset = page_offset(q.offset)?;
+    let search = q.search()?;
     let consistency = Consistency {
         min_position: q.min_position,
         wait_ms: q.wait_ms,
     };
-    let category = q
-        .category
-        .as_deref()
-        .map(CategorySlug::parse)
-        .transpose()
-        .map_err(|e| {
-            ApiError::bad_request("invalid_query", e.to_string()).with("field", "category")
-        })?;
     consistent(
         &state,
         &consistency,
         &[&catalog::CatalogProjection, &sellers::SellerProjection],
     )
     .await?;
-    let page = catalog::list_products(
-        &state.read_pool,
-        category.as_ref().map(|c| c.as_str()),
-        limit,
-        offset,
-    )
-    .await?;
-    cache::conditional(&headers, caller.is_none(), &page)
+    let page = search::search(&state.read_pool, &search).await?;
+    let answer = ProductsAnswer {
+        next_cursor: page.next.as_ref().map(encode_cursor),
+        page,
+    };
+    cache::conditional(&headers, caller.is_none(), &answer)
 }
 
 async fn get_product(

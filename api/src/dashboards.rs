@@ -27,8 +27,18 @@ pub fn routes() -> Routes {
             Access::Roles(SELLERS),
             seller,
         )
-        .add(Method::GET, "/admin/dashboard", Access::Roles(ADMINS), admin)
-        .add(Method::GET, "/admin/orders", Access::Roles(ADMINS), orders_list)
+        .add(
+            Method::GET,
+            "/admin/dashboard",
+            Access::Roles(ADMINS),
+            admin,
+        )
+        .add(
+            Method::GET,
+            "/admin/orders",
+            Access::Roles(ADMINS),
+            orders_list,
+        )
 }
 
 /// A UTC day (`YYYY-MM-DD`) in a query, in the years 1970 to 9999 (every day PostgreSQL and

@@ -32,12 +32,7 @@ pub fn routes() -> Routes {
             Access::Roles(CUSTOMERS),
             submit,
         )
-        .add(
-            Method::GET,
-            "/products/{sku}/reviews",
-            Access::Public,
-            list,
-        )
+        .add(Method::GET, "/products/{sku}/reviews", Access::Public, list)
         .add(
             Method::POST,
             "/products/{sku}/reviews/{customer_id}/hiding",

@@ -174,7 +174,11 @@ mod tests {
                     .lines()
                     .filter(|l| l.starts_with('|'))
                     .any(|l| l.contains(&format!("{path}`")) && l.contains(spec.method.as_str()));
-            assert!(listed, "README.md has no row for {} {}", spec.method, spec.path);
+            assert!(
+                listed,
+                "README.md has no row for {} {}",
+                spec.method, spec.path
+            );
         }
     }
 }

@@ -198,7 +198,11 @@ async fn reject(
 ) -> Result<Accepted, ApiError> {
     let outcome = state
         .commands
-        .reject_seller(&ctx, AccountId::from_uuid(account), Reason::parse(&body.reason)?)
+        .reject_seller(
+            &ctx,
+            AccountId::from_uuid(account),
+            Reason::parse(&body.reason)?,
+        )
         .await?;
     Ok(ok(outcome))
 }
@@ -225,7 +229,11 @@ async fn suspend(
 ) -> Result<Accepted, ApiError> {
     let outcome = state
         .commands
-        .suspend_seller(&ctx, AccountId::from_uuid(account), Reason::parse(&body.reason)?)
+        .suspend_seller(
+            &ctx,
+            AccountId::from_uuid(account),
+            Reason::parse(&body.reason)?,
+        )
         .await?;
     Ok(ok(outcome))
 }

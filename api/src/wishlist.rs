@@ -88,5 +88,7 @@ async fn get_wishlist(
         &[&wishlists::WishlistProjection, &catalog::CatalogProjection],
     )
     .await?;
-    Ok(Json(wishlists::get_wishlist(&state.read_pool, customer).await?))
+    Ok(Json(
+        wishlists::get_wishlist(&state.read_pool, customer).await?,
+    ))
 }

@@ -45,12 +45,14 @@ impl CommandHandler {
                     match &product.listing {
                         None => return Err(Rejection::UnknownProduct(sku.to_string()).into()),
                         Some(listing) if listing.archived => {
-                            return Err(Rejection::Product(ProductError::Archived(sku.clone()))
-                                .into())
+                            return Err(
+                                Rejection::Product(ProductError::Archived(sku.clone())).into()
+                            )
                         }
                         Some(listing) if !listing.published => {
-                            return Err(Rejection::Product(ProductError::NotApproved(sku.clone()))
-                                .into())
+                            return Err(
+                                Rejection::Product(ProductError::NotApproved(sku.clone())).into()
+                            )
                         }
                         Some(listing) => {
                             if at.load::<Seller>(&listing.seller_id).await?.suspended() {

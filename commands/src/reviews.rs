@@ -61,7 +61,8 @@ impl CommandHandler {
         key: ReviewKey,
         reason: Reason,
     ) -> Result<CommandOutcome, CommandError> {
-        self.moderate(ctx, key, ReviewCommand::Hide { reason }).await
+        self.moderate(ctx, key, ReviewCommand::Hide { reason })
+            .await
     }
 
     /// Shows a hidden review again.

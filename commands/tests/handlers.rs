@@ -446,7 +446,10 @@ async fn credit_paid_orders_return_their_credit_when_cancelled() {
         .await
         .unwrap();
     let types: Vec<_> = order.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["OrderPlaced", "OrderSplitIntoFulfilments", "OrderPaid"]);
+    assert_eq!(
+        types,
+        ["OrderPlaced", "OrderSplitIntoFulfilments", "OrderPaid"]
+    );
     assert_eq!(order[2].payload["payment_method"], "store_credit");
     handler
         .cancel_order(

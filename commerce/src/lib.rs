@@ -83,6 +83,11 @@ pub struct Config {
     /// Sender of customer emails.
     #[arg(long, env = "NOTIFY_FROM", default_value = "shop@localhost")]
     pub notify_from: String,
+    /// PostgreSQL text search configuration of the catalog's search (stemming and stop
+    /// words): `english`, `german`, `french`, `simple` (no stemming), ... Changing it
+    /// re-indexes the catalog at the next start.
+    #[arg(long, env = "CATALOG_LANGUAGE", default_value = "english")]
+    pub catalog_language: String,
     /// Days after delivery within which a customer may return units.
     #[arg(long, env = "RETURN_WINDOW_DAYS", default_value_t = 30)]
     pub return_window_days: u64,
@@ -375,6 +380,12 @@ pub async fn database(config: &Config) -> anyhow::Result<PgPool> {
     events::postgres::migrate(&pool)
         .await
         .context("cannot apply migrations")?;
+    if projections::search::set_language(&pool, &config.catalog_language)
+        .await
+        .context("cannot set the catalog's language (CATALOG_LANGUAGE)")?
+    {
+        tracing::info!(language = %config.catalog_language, "catalog re-indexed for its language");
+    }
     Ok(pool)
 }
 

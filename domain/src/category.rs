@@ -349,7 +349,16 @@ mod tests {
         for good in ["kitchen", "mugs-and-cups", "a", "x1"] {
             assert!(CategorySlug::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "Kitchen", "-a", "a-", "a b", "a/b", "ä", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Kitchen",
+            "-a",
+            "a-",
+            "a b",
+            "a/b",
+            "ä",
+            &"a".repeat(65),
+        ] {
             assert_eq!(
                 CategorySlug::parse(bad).unwrap_err().code(),
                 "invalid_category",
@@ -361,7 +370,10 @@ mod tests {
     #[test]
     fn a_tree_is_built_renamed_and_moved() {
         let t = tree(&[define("home", None), define("kitchen", Some("home"))]);
-        assert_eq!(t.ancestry(&slug("kitchen")), vec![&slug("kitchen"), &slug("home")]);
+        assert_eq!(
+            t.ancestry(&slug("kitchen")),
+            vec![&slug("kitchen"), &slug("home")]
+        );
         // Defining the same again is a no-op; a rename is an event.
         assert_eq!(t.decide(define("kitchen", Some("home"))), Ok(vec![]));
         let renamed = t
@@ -412,14 +424,22 @@ mod tests {
             commands.push(define(w[1], Some(w[0])));
         }
         let t = tree(&commands);
-        assert_eq!(t.decide(define("l7", Some("l6"))), Err(CategoryError::TooDeep));
+        assert_eq!(
+            t.decide(define("l7", Some("l6"))),
+            Err(CategoryError::TooDeep)
+        );
         // A two-level subtree moved under level 5 would reach level 7.
-        let t = tree(&[
-            commands.clone(),
-            vec![define("s1", None), define("s2", Some("s1"))],
-        ]
-        .concat());
-        assert_eq!(t.decide(define("s1", Some("l5"))), Err(CategoryError::TooDeep));
+        let t = tree(
+            &[
+                commands.clone(),
+                vec![define("s1", None), define("s2", Some("s1"))],
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            t.decide(define("s1", Some("l5"))),
+            Err(CategoryError::TooDeep)
+        );
         assert!(t.decide(define("s1", Some("l4"))).is_ok());
     }
 

@@ -163,10 +163,13 @@ pub fn place_order(
             quantity: *quantity,
         })?;
         inventory.insert(sku.clone(), reserved);
-        parts.entry(listing.seller_id).or_default().push(ReturnLine {
-            sku: sku.clone(),
-            quantity: *quantity,
-        });
+        parts
+            .entry(listing.seller_id)
+            .or_default()
+            .push(ReturnLine {
+                sku: sku.clone(),
+                quantity: *quantity,
+            });
         lines.push(OrderLine {
             sku: sku.clone(),
             name: listing.details.name.to_string(),

@@ -518,7 +518,11 @@ mod tests {
         let mut state = given.clone();
         state.apply(&down[0]);
         assert_eq!((state.available, state.adjusted), (0, -2));
-        assert_eq!(state.reservations.get(&order), Some(&qty(3)), "orders keep theirs");
+        assert_eq!(
+            state.reservations.get(&order),
+            Some(&qty(3)),
+            "orders keep theirs"
+        );
         let up = state.decide(adjust(4)).unwrap();
         state.apply(&up[0]);
         assert_eq!((state.available, state.adjusted), (4, 2));

@@ -1324,7 +1324,8 @@ impl Aggregate for Order {
                         action: "ship",
                     });
                 }
-                let (carrier, tracking_number) = (String::from(carrier), String::from(tracking_number));
+                let (carrier, tracking_number) =
+                    (String::from(carrier), String::from(tracking_number));
                 let mut events = vec![OrderEvent::FulfilmentShipped {
                     order_id: order.order_id,
                     seller_id,
@@ -1357,9 +1358,10 @@ impl Aggregate for Order {
                     order_id: order.order_id,
                     seller_id,
                 }];
-                let last = order.fulfilments.iter().all(|f| {
-                    f.seller_id == seller_id || f.state == FulfilmentState::Delivered
-                });
+                let last = order
+                    .fulfilments
+                    .iter()
+                    .all(|f| f.seller_id == seller_id || f.state == FulfilmentState::Delivered);
                 if last {
                     events.push(OrderEvent::OrderDelivered {
                         order_id: order.order_id,
@@ -1541,7 +1543,11 @@ impl Aggregate for Order {
                     FulfilmentState::Delivered
                 };
                 if let Some(order) = &mut self.placed {
-                    for part in order.fulfilments.iter_mut().filter(|f| f.seller_id == *seller_id) {
+                    for part in order
+                        .fulfilments
+                        .iter_mut()
+                        .filter(|f| f.seller_id == *seller_id)
+                    {
                         part.state = state;
                     }
                 }
@@ -2131,8 +2137,14 @@ pub(crate) mod tests {
         let split = OrderEvent::OrderSplitIntoFulfilments {
             order_id,
             fulfilments: vec![
-                FulfilmentLines { seller_id: a, lines: vec![line("A")] },
-                FulfilmentLines { seller_id: b, lines: vec![line("B")] },
+                FulfilmentLines {
+                    seller_id: a,
+                    lines: vec![line("A")],
+                },
+                FulfilmentLines {
+                    seller_id: b,
+                    lines: vec![line("B")],
+                },
             ],
         };
         let ship = |seller_id| OrderCommand::ShipFulfilment {
@@ -2147,26 +2159,53 @@ pub(crate) mod tests {
         ));
         let mut events = vec![placed(), split, paid()];
         let first = Order::from_events(&events).decide(ship(a)).unwrap();
-        assert!(matches!(&first[..], [OrderEvent::FulfilmentShipped { .. }]), "{first:?}");
+        assert!(
+            matches!(&first[..], [OrderEvent::FulfilmentShipped { .. }]),
+            "{first:?}"
+        );
         events.extend(first);
         let order = Order::from_events(&events);
-        assert_eq!(order.placed.as_ref().unwrap().fulfilment, FulfilmentState::Unfulfilled);
-        assert!(matches!(order.decide(ship(a)), Err(OrderError::FulfilmentTransition { .. })));
+        assert_eq!(
+            order.placed.as_ref().unwrap().fulfilment,
+            FulfilmentState::Unfulfilled
+        );
+        assert!(matches!(
+            order.decide(ship(a)),
+            Err(OrderError::FulfilmentTransition { .. })
+        ));
         assert!(
-            matches!(order.decide(cancel()), Err(OrderError::FulfilmentTransition { .. })),
+            matches!(
+                order.decide(cancel()),
+                Err(OrderError::FulfilmentTransition { .. })
+            ),
             "part of it is on its way"
         );
         let stranger = AccountId::from_uuid(uuid::Uuid::from_u128(12));
-        assert_eq!(order.decide(ship(stranger)), Err(OrderError::NoSuchFulfilment(stranger)));
+        assert_eq!(
+            order.decide(ship(stranger)),
+            Err(OrderError::NoSuchFulfilment(stranger))
+        );
         let last = order.decide(ship(b)).unwrap();
-        assert!(matches!(&last[..], [OrderEvent::FulfilmentShipped { .. }, OrderEvent::OrderShipped { .. }]));
+        assert!(matches!(
+            &last[..],
+            [
+                OrderEvent::FulfilmentShipped { .. },
+                OrderEvent::OrderShipped { .. }
+            ]
+        ));
         events.extend(last);
         let deliver = |seller_id| OrderCommand::DeliverFulfilment { seller_id };
         let one = Order::from_events(&events).decide(deliver(b)).unwrap();
         assert_eq!(one.len(), 1);
         events.extend(one);
         let all = Order::from_events(&events).decide(deliver(a)).unwrap();
-        assert!(matches!(&all[..], [OrderEvent::FulfilmentDelivered { .. }, OrderEvent::OrderDelivered { .. }]));
+        assert!(matches!(
+            &all[..],
+            [
+                OrderEvent::FulfilmentDelivered { .. },
+                OrderEvent::OrderDelivered { .. }
+            ]
+        ));
         events.extend(all);
         let done = Order::from_events(&events);
         assert_eq!(done.placed.unwrap().state, OrderState::Completed);

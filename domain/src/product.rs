@@ -60,7 +60,9 @@ impl ImageUrl {
             return Err(ValueError::InvalidImageUrl("it is empty"));
         }
         if raw.len() > Self::MAX_LEN {
-            return Err(ValueError::InvalidImageUrl("it is longer than 2048 characters"));
+            return Err(ValueError::InvalidImageUrl(
+                "it is longer than 2048 characters",
+            ));
         }
         if !raw.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ValueError::InvalidImageUrl(
@@ -80,7 +82,9 @@ impl ImageUrl {
         }
         let normalized: String = url.into();
         if normalized.len() > Self::MAX_LEN {
-            return Err(ValueError::InvalidImageUrl("it is longer than 2048 characters"));
+            return Err(ValueError::InvalidImageUrl(
+                "it is longer than 2048 characters",
+            ));
         }
         Ok(ImageUrl(normalized))
     }
@@ -697,8 +701,7 @@ impl Aggregate for Product {
                 ..
             } => {
                 if let Some(listing) = &mut self.listing {
-                    listing.details =
-                        recorded(name, description, category, specifications, images);
+                    listing.details = recorded(name, description, category, specifications, images);
                     listing.draft = None;
                 }
             }
@@ -726,8 +729,7 @@ impl Aggregate for Product {
                 ..
             } => {
                 if let Some(listing) = &mut self.listing {
-                    listing.details =
-                        recorded(name, description, category, specifications, images);
+                    listing.details = recorded(name, description, category, specifications, images);
                     listing.draft = None;
                     listing.published = true;
                 }
@@ -873,8 +875,10 @@ mod tests {
                 by: Editor::Admin,
             })
             .unwrap();
-        assert!(matches!(&events[..], [ProductEvent::ProductEdited { name, specifications, .. }]
-            if name == "Big mug" && specifications[1].value() == "450 ml"));
+        assert!(
+            matches!(&events[..], [ProductEvent::ProductEdited { name, specifications, .. }]
+            if name == "Big mug" && specifications[1].value() == "450 ml")
+        );
         let mut state = given;
         state.apply(&events[0]);
         assert_eq!(state.listing.as_ref().unwrap().details, edited());
@@ -949,11 +953,10 @@ mod tests {
             with(vec![line("Colour"), line("colour")], vec![]),
             Err(ValueError::DuplicateSpecification("colour".into()))
         );
-        let many = (0..=MAX_SPECIFICATIONS).map(|i| line(&format!("a{i}"))).collect();
-        assert_eq!(
-            with(many, vec![]).unwrap_err().code(),
-            "too_many_entries"
-        );
+        let many = (0..=MAX_SPECIFICATIONS)
+            .map(|i| line(&format!("a{i}")))
+            .collect();
+        assert_eq!(with(many, vec![]).unwrap_err().code(), "too_many_entries");
         let image = Image::new("https://x.example/a.png", "a").unwrap();
         assert!(with(vec![], vec![image.clone(); MAX_IMAGES]).is_ok());
         assert!(with(vec![], vec![image; MAX_IMAGES + 1]).is_err());
@@ -970,11 +973,15 @@ mod tests {
     #[test]
     fn image_urls_are_absolute_web_addresses() {
         assert_eq!(
-            ImageUrl::parse(" https://IMG.example.org/a b").unwrap_err().code(),
+            ImageUrl::parse(" https://IMG.example.org/a b")
+                .unwrap_err()
+                .code(),
             "invalid_image_url"
         );
         assert_eq!(
-            ImageUrl::parse("https://IMG.example.org/a%20b.png").unwrap().as_str(),
+            ImageUrl::parse("https://IMG.example.org/a%20b.png")
+                .unwrap()
+                .as_str(),
             "https://img.example.org/a%20b.png"
         );
         for bad in [
@@ -993,7 +1000,10 @@ mod tests {
         }
         let long = format!("https://example.org/{}", "a".repeat(ImageUrl::MAX_LEN));
         assert!(ImageUrl::parse(&long).is_err());
-        assert!(Image::new("https://example.org/a.png", "").is_err(), "alt text required");
+        assert!(
+            Image::new("https://example.org/a.png", "").is_err(),
+            "alt text required"
+        );
     }
 
     #[test]
@@ -1007,14 +1017,28 @@ mod tests {
                 by: Editor::Seller,
             })
             .unwrap();
-        assert!(matches!(&created[..], [ProductEvent::ProductCreated { pending_approval: true, .. }]));
+        assert!(matches!(
+            &created[..],
+            [ProductEvent::ProductCreated {
+                pending_approval: true,
+                ..
+            }]
+        ));
         let pending = Product::from_events(&created);
         assert!(pending.on_sale().is_none(), "not public before approval");
         let reason = Reason::parse("blurry photos").unwrap();
         let rejected = pending.decide(ProductCommand::Reject { reason }).unwrap();
         let state = Product::from_events(created.iter().chain(&rejected));
         assert_eq!(
-            state.listing.as_ref().unwrap().draft.as_ref().unwrap().rejected.as_deref(),
+            state
+                .listing
+                .as_ref()
+                .unwrap()
+                .draft
+                .as_ref()
+                .unwrap()
+                .rejected
+                .as_deref(),
             Some("blurry photos")
         );
         assert!(state.on_sale().is_none());
@@ -1029,10 +1053,19 @@ mod tests {
                 by: Editor::Seller,
             })
             .unwrap();
-        assert!(matches!(&again[..], [ProductEvent::ProductChangesProposed { .. }]));
+        assert!(matches!(
+            &again[..],
+            [ProductEvent::ProductChangesProposed { .. }]
+        ));
         let state = Product::from_events(created.iter().chain(&rejected).chain(&again));
         let approval = state.decide(ProductCommand::Approve).unwrap();
-        let state = Product::from_events(created.iter().chain(&rejected).chain(&again).chain(&approval));
+        let state = Product::from_events(
+            created
+                .iter()
+                .chain(&rejected)
+                .chain(&again)
+                .chain(&approval),
+        );
         let listing = state.on_sale().expect("public once approved");
         assert_eq!(listing.details, edited());
         assert!(listing.draft.is_none());
@@ -1049,7 +1082,11 @@ mod tests {
             .unwrap();
         let state = Product::from_events(std::iter::once(&created()).chain(&proposed));
         let listing = state.on_sale().expect("still public");
-        assert_eq!(listing.details, details(), "the approved content stays public");
+        assert_eq!(
+            listing.details,
+            details(),
+            "the approved content stays public"
+        );
         assert_eq!(listing.draft.as_ref().unwrap().details, edited());
         // A change to the specification alone is public at once.
         let specs = ProductDetails::with_media(

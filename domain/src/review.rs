@@ -378,7 +378,10 @@ mod tests {
         let events = none
             .decide(submit(buyer, order(buyer, true), 5, "good"))
             .unwrap();
-        assert!(matches!(&events[..], [ReviewEvent::ReviewSubmitted { rating: 5, .. }]));
+        assert!(matches!(
+            &events[..],
+            [ReviewEvent::ReviewSubmitted { rating: 5, .. }]
+        ));
     }
 
     #[test]
@@ -389,9 +392,15 @@ mod tests {
             .decide(submit(buyer, proof.clone(), 4, "fine"))
             .unwrap();
         let review = Review::from_events(&written);
-        assert_eq!(review.decide(submit(buyer, proof.clone(), 4, "fine")), Ok(vec![]));
+        assert_eq!(
+            review.decide(submit(buyer, proof.clone(), 4, "fine")),
+            Ok(vec![])
+        );
         let edited = review.decide(submit(buyer, proof, 2, "chipped")).unwrap();
-        assert!(matches!(&edited[..], [ReviewEvent::ReviewEdited { rating: 2, .. }]));
+        assert!(matches!(
+            &edited[..],
+            [ReviewEvent::ReviewEdited { rating: 2, .. }]
+        ));
         let hidden = review
             .decide(ReviewCommand::Hide {
                 reason: Reason::parse("insults").unwrap(),

@@ -369,14 +369,18 @@ mod tests {
     fn an_application_is_verified_suspended_and_reinstated() {
         let seller = run(vec![
             apply(),
-            SellerCommand::Verify { commission: bp(1200) },
+            SellerCommand::Verify {
+                commission: bp(1200),
+            },
         ])
         .unwrap();
         let p = seller.profile.clone().unwrap();
         assert_eq!((p.status, p.commission_bp), (SellerStatus::Verified, 1200));
         let seller = run(vec![
             apply(),
-            SellerCommand::Verify { commission: bp(1200) },
+            SellerCommand::Verify {
+                commission: bp(1200),
+            },
             SellerCommand::Suspend { reason: reason() },
         ])
         .unwrap();
@@ -386,7 +390,10 @@ mod tests {
             Ok(vec![])
         );
         let events = seller.decide(SellerCommand::Reinstate).unwrap();
-        assert_eq!(events, vec![SellerEvent::SellerReinstated { account_id: me() }]);
+        assert_eq!(
+            events,
+            vec![SellerEvent::SellerReinstated { account_id: me() }]
+        );
     }
 
     #[test]
@@ -407,7 +414,10 @@ mod tests {
             );
         }
         let verified = run(vec![apply(), SellerCommand::Verify { commission: bp(1) }]).unwrap();
-        assert!(verified.decide(apply()).is_err(), "a seller does not apply again");
+        assert!(
+            verified.decide(apply()).is_err(),
+            "a seller does not apply again"
+        );
         assert!(verified
             .decide(SellerCommand::Reject { reason: reason() })
             .is_err());

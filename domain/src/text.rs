@@ -255,6 +255,12 @@ text_value!(
     }
 );
 text_value!(
+    /// What a shopper searches the catalog for: one line, 1-200 characters.
+    SearchText,
+    TextRule,
+    line("q", 200)
+);
+text_value!(
     /// A product category's name: one line, 1-100 characters.
     CategoryName,
     TextRule,

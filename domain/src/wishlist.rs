@@ -122,7 +122,10 @@ impl Aggregate for Wishlist {
                 if !self.items.contains_key(&sku) {
                     return Err(WishlistError::NotOnWishlist(sku));
                 }
-                Ok(vec![WishlistEvent::WishlistItemRemoved { customer_id, sku }])
+                Ok(vec![WishlistEvent::WishlistItemRemoved {
+                    customer_id,
+                    sku,
+                }])
             }
         }
     }
@@ -161,7 +164,11 @@ mod tests {
         let added = Wishlist::default().decide(add(me, "MUG")).unwrap();
         let list = Wishlist::from_events(&added);
         assert_eq!(list.items.get(&Sku::parse("MUG").unwrap()), Some(&eur(500)));
-        assert_eq!(list.decide(add(me, "MUG")), Ok(vec![]), "again: nothing changes");
+        assert_eq!(
+            list.decide(add(me, "MUG")),
+            Ok(vec![]),
+            "again: nothing changes"
+        );
         let remove = WishlistCommand::Remove {
             customer_id: me,
             sku: Sku::parse("MUG").unwrap(),
@@ -179,7 +186,11 @@ mod tests {
     fn a_wishlist_is_bounded() {
         let me = CustomerId::generate();
         let events: Vec<_> = (0..MAX_ITEMS)
-            .flat_map(|i| Wishlist::default().decide(add(me, &format!("S{i}"))).unwrap())
+            .flat_map(|i| {
+                Wishlist::default()
+                    .decide(add(me, &format!("S{i}")))
+                    .unwrap()
+            })
             .collect();
         let full = Wishlist::from_events(&events);
         assert_eq!(full.decide(add(me, "ONE-MORE")), Err(WishlistError::Full));

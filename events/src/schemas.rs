@@ -94,7 +94,11 @@ fn document(
 
 /// Earlier schema versions, each the next one without the members it added.
 const EARLIER: &[(&str, u16, &[&str])] = &[
-    ("ProductCreated", 1, &["specifications", "images", "pending_approval"]),
+    (
+        "ProductCreated",
+        1,
+        &["specifications", "images", "pending_approval"],
+    ),
     ("OrderPaid", 1, &["payment_method"]),
     (
         "OrderPlaced",

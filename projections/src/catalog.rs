@@ -42,6 +42,8 @@ impl Projection for CatalogProjection {
             "catalog_stock",
             "catalog_categories",
             "catalog_reviews",
+            "catalog_ratings",
+            "catalog_words",
         ]
     }
 
@@ -114,8 +116,9 @@ async fn apply_product(
             .bind(sqlx::types::Json(&images))
             .bind(!pending_approval)
             .bind(draft)
-            .execute(tx)
+            .execute(&mut *tx)
             .await?;
+            index_content(tx, sku.as_str()).await?;
         }
         ProductEvent::ProductPriceChanged { sku, price } => {
             sqlx::query(
@@ -159,8 +162,9 @@ async fn apply_product(
             .bind(sqlx::types::Json(&specifications))
             .bind(sqlx::types::Json(&images))
             .bind(event.recorded_at)
-            .execute(tx)
+            .execute(&mut *tx)
             .await?;
+            index_content(tx, sku.as_str()).await?;
         }
         ProductEvent::ProductChangesProposed {
             sku,
@@ -224,6 +228,31 @@ async fn apply_product(
     Ok(())
 }
 
+/// Recomputes a product's search document from its public content, in the catalog's
+/// language, and adds its words to the vocabulary once it is public (a draft's words never
+/// show up as corrections).
+async fn index_content(tx: &mut PgConnection, sku: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "with cfg as (select language from catalog_settings),
+         indexed as (
+           update catalog_products p
+              set search_document = catalog_document((select language from cfg),
+                                                     p.name, p.description, p.specifications)
+            where p.sku = $1
+            returning p.name || ' ' || p.description || ' '
+                      || catalog_specifications_text(p.specifications) as body, p.published)
+         insert into catalog_words (word, lexeme)
+         select w.word, w.lexeme
+         from indexed, catalog_words_of((select language from cfg), indexed.body) w
+         where indexed.published
+         on conflict (word) do nothing",
+    )
+    .bind(sku)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 async fn apply_inventory(
     tx: &mut PgConnection,
     event: &RecordedEvent,
@@ -231,20 +260,22 @@ async fn apply_inventory(
     let Some(inventory) = decode_known::<InventoryEvent>(event)? else {
         return Ok(());
     };
-    // (received, available, adjusted) deltas.
-    let (sku, received, available, adjusted) = match &inventory {
+    // (received, available, adjusted, sold) deltas.
+    let (sku, received, available, adjusted, sold) = match &inventory {
         InventoryEvent::StockReceived { sku, quantity } => {
             let n = i64::from(quantity.get());
-            (sku, n, n, 0)
+            (sku, n, n, 0, 0)
         }
         InventoryEvent::StockReserved { sku, quantity, .. } => {
-            (sku, 0, -i64::from(quantity.get()), 0)
+            let n = i64::from(quantity.get());
+            (sku, 0, -n, 0, n)
         }
         InventoryEvent::StockReleased { sku, quantity, .. }
         | InventoryEvent::StockReturned { sku, quantity, .. } => {
-            (sku, 0, i64::from(quantity.get()), 0)
+            let n = i64::from(quantity.get());
+            (sku, 0, n, 0, -n)
         }
-        InventoryEvent::StockAdjusted { sku, change, .. } => (sku, 0, *change, *change),
+        InventoryEvent::StockAdjusted { sku, change, .. } => (sku, 0, *change, *change, 0),
         InventoryEvent::LowStockThresholdSet { sku, threshold } => {
             sqlx::query(
                 "insert into catalog_stock (sku, low_stock_threshold) values ($1, $2)
@@ -258,15 +289,18 @@ async fn apply_inventory(
         }
     };
     sqlx::query(
-        "insert into catalog_stock (sku, received, available, adjusted) values ($1, $2, $3, $4)
+        "insert into catalog_stock (sku, received, available, adjusted, sold)
+         values ($1, $2, $3, $4, $5)
          on conflict (sku) do update set received = catalog_stock.received + excluded.received,
            available = catalog_stock.available + excluded.available,
-           adjusted = catalog_stock.adjusted + excluded.adjusted",
+           adjusted = catalog_stock.adjusted + excluded.adjusted,
+           sold = catalog_stock.sold + excluded.sold",
     )
     .bind(sku.as_str())
     .bind(received)
     .bind(available)
     .bind(adjusted)
+    .bind(sold)
     .execute(tx)
     .await?;
     Ok(())
@@ -400,7 +434,7 @@ pub struct SellerProductView {
 }
 
 #[derive(sqlx::FromRow)]
-struct ProductRow {
+pub(crate) struct ProductRow {
     sku: String,
     name: String,
     description: String,
@@ -436,12 +470,15 @@ impl From<ProductRow> for SellerProductView {
             archive_reason: r.archive_reason,
             seller_suspended: r.seller_suspended,
             published: r.published,
-            draft: r.draft.zip(r.draft_status).map(|(content, status)| DraftView {
-                content: content.0,
-                status,
-                reason: r.draft_reason,
-                proposed_at: r.draft_at,
-            }),
+            draft: r
+                .draft
+                .zip(r.draft_status)
+                .map(|(content, status)| DraftView {
+                    content: content.0,
+                    status,
+                    reason: r.draft_reason,
+                    proposed_at: r.draft_at,
+                }),
             received: r.received,
             adjusted: r.adjusted,
             product: ProductView {
@@ -484,54 +521,16 @@ pub struct ProductPage<T = ProductView> {
     pub offset: i64,
 }
 
-const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category,
+pub(crate) const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p.category,
        p.specifications, p.images, p.price_minor, p.currency,
        coalesce(s.available, 0) as stock_on_hand, p.seller_id, p.created_at, p.archived_at,
        p.archive_reason, coalesce(s.received, 0) as received, coalesce(s.adjusted, 0) as adjusted,
-       s.low_stock_threshold, rv.rating_count, rv.rating_average,
+       s.low_stock_threshold, coalesce(rv.rating_count, 0) as rating_count, rv.rating_average,
        exists (select 1 from sellers sl where sl.account_id = p.seller_id
                and sl.status = 'suspended') as seller_suspended,
        p.published, p.draft, p.draft_status, p.draft_reason, p.draft_at
      from catalog_products p left join catalog_stock s on s.sku = p.sku
-     left join lateral (
-       select count(*) as rating_count, avg(r.rating)::float8 as rating_average
-       from catalog_reviews r where r.sku = p.sku and r.hidden_at is null) rv on true";
-
-/// Lists the products on sale by SKU, optionally in one category and the categories below it
-/// (offset pagination); archived products and those of suspended sellers are not listed.
-pub async fn list_products(
-    pool: &PgPool,
-    category: Option<&str>,
-    limit: i64,
-    offset: i64,
-) -> Result<ProductPage, sqlx::Error> {
-    let rows: Vec<ProductRow> = sqlx::query_as(&format!(
-        "{SELECT_PRODUCTS} where p.published and p.archived_at is null and {} and {}
-         order by p.sku limit $2 offset $3",
-        crate::categories::in_subtree(1),
-        crate::sellers::NOT_SUSPENDED
-    ))
-    .bind(category)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(pool)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(&format!(
-        "select count(*) from catalog_products p
-         where p.published and p.archived_at is null and {} and {}",
-        crate::categories::in_subtree(1),
-        crate::sellers::NOT_SUSPENDED
-    ))
-    .bind(category)
-    .fetch_one(pool)
-    .await?;
-    Ok(ProductPage {
-        items: rows.into_iter().map(ProductView::from).collect(),
-        total,
-        limit,
-        offset,
-    })
-}
+     left join catalog_ratings rv on rv.sku = p.sku";
 
 /// A seller's own products by SKU, archived ones included, with their stock figures.
 pub async fn list_seller_products(

@@ -143,13 +143,3 @@ fn children_of(parent: Option<&str>, rows: &[Row]) -> Vec<CategoryNode> {
         })
         .collect()
 }
-
-/// SQL condition (on `catalog_products p`) keeping products in the subtree of the category
-/// whose slug is bound at `$n`, or every product when it is `null`.
-pub(crate) fn in_subtree(n: usize) -> String {
-    format!(
-        "(${n}::text is null or p.category in (
-           select d.slug from catalog_categories d, catalog_categories root
-           where root.slug = ${n} and (d.path = root.path or d.path like root.path || '/%')))"
-    )
-}

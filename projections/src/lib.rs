@@ -12,7 +12,7 @@
 //! [`rebuild`] replays the log into a new generation of a projection's tables while the
 //! current one serves, then switches atomically.
 //!
-//! Read models: [`catalog`] (with [`categories`] and [`reviews`]), [`carts`], [`orders`], [`customer_orders`], [`accounts`],
+//! Read models: [`catalog`] (with [`categories`], [`reviews`] and [`search`]), [`carts`], [`orders`], [`customer_orders`], [`accounts`],
 //! [`addresses`], [`wallets`], [`wishlists`], [`sellers`], [`dashboards`], [`unpaid_orders`] and [`refunds_due`] (for
 //! process managers). Each
 //! module holds the projection and the queries that read its tables; [`registry`] is the one
@@ -31,9 +31,10 @@ pub mod projection;
 pub mod projector;
 pub mod rebuild;
 pub mod refunds_due;
-pub mod reviews;
-pub mod sellers;
 pub mod registry;
+pub mod reviews;
+pub mod search;
+pub mod sellers;
 pub mod unpaid_orders;
 pub mod wallets;
 pub mod wishlists;

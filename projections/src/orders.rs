@@ -28,7 +28,12 @@ impl Projection for OrderProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["orders", "order_lines", "order_returns", "order_fulfilments"]
+        &[
+            "orders",
+            "order_lines",
+            "order_returns",
+            "order_fulfilments",
+        ]
     }
 
     async fn apply(

@@ -19,6 +19,12 @@ pub(crate) async fn apply(
         return Ok(());
     };
     let at = event.recorded_at;
+    let sku = match &review {
+        ReviewEvent::ReviewSubmitted { sku, .. }
+        | ReviewEvent::ReviewEdited { sku, .. }
+        | ReviewEvent::ReviewHidden { sku, .. }
+        | ReviewEvent::ReviewShown { sku, .. } => sku.as_str().to_owned(),
+    };
     match review {
         ReviewEvent::ReviewSubmitted {
             sku,
@@ -39,7 +45,7 @@ pub(crate) async fn apply(
             .bind(i16::from(rating))
             .bind(text)
             .bind(at)
-            .execute(tx)
+            .execute(&mut *tx)
             .await?;
         }
         ReviewEvent::ReviewEdited {
@@ -57,7 +63,7 @@ pub(crate) async fn apply(
             .bind(i16::from(rating))
             .bind(text)
             .bind(at)
-            .execute(tx)
+            .execute(&mut *tx)
             .await?;
         }
         ReviewEvent::ReviewHidden {
@@ -73,7 +79,7 @@ pub(crate) async fn apply(
             .bind(customer_id.as_uuid())
             .bind(at)
             .bind(reason)
-            .execute(tx)
+            .execute(&mut *tx)
             .await?;
         }
         ReviewEvent::ReviewShown { sku, customer_id } => {
@@ -83,10 +89,21 @@ pub(crate) async fn apply(
             )
             .bind(sku.as_str())
             .bind(customer_id.as_uuid())
-            .execute(tx)
+            .execute(&mut *tx)
             .await?;
         }
     }
+    // The product's rating, from its reviews not hidden (searches filter and sort on it).
+    sqlx::query(
+        "insert into catalog_ratings (sku, rating_count, rating_average)
+         select $1, count(*), avg(rating)::float8 from catalog_reviews
+         where sku = $1 and hidden_at is null
+         on conflict (sku) do update set rating_count = excluded.rating_count,
+           rating_average = excluded.rating_average",
+    )
+    .bind(&sku)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 

@@ -66,7 +66,12 @@ impl Projection for SellerProjection {
             SellerEvent::SellerVerified {
                 account_id,
                 commission_bp,
-            } => (account_id, Some(SellerStatus::Verified), Some(*commission_bp), None),
+            } => (
+                account_id,
+                Some(SellerStatus::Verified),
+                Some(*commission_bp),
+                None,
+            ),
             SellerEvent::SellerRejected { account_id, reason } => {
                 (account_id, Some(SellerStatus::Rejected), None, Some(reason))
             }
@@ -74,9 +79,12 @@ impl Projection for SellerProjection {
                 account_id,
                 commission_bp,
             } => (account_id, None, Some(*commission_bp), None),
-            SellerEvent::SellerSuspended { account_id, reason } => {
-                (account_id, Some(SellerStatus::Suspended), None, Some(reason))
-            }
+            SellerEvent::SellerSuspended { account_id, reason } => (
+                account_id,
+                Some(SellerStatus::Suspended),
+                None,
+                Some(reason),
+            ),
             SellerEvent::SellerReinstated { account_id } => {
                 (account_id, Some(SellerStatus::Verified), None, None)
             }
@@ -134,7 +142,10 @@ const SELECT: &str = "select account_id, store_name, description, status, commis
        applied_at, updated_at from sellers";
 
 /// One seller or application.
-pub async fn get_seller(pool: &PgPool, account_id: Uuid) -> Result<Option<SellerView>, sqlx::Error> {
+pub async fn get_seller(
+    pool: &PgPool,
+    account_id: Uuid,
+) -> Result<Option<SellerView>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT} where account_id = $1"))
         .bind(account_id)
         .fetch_optional(pool)

@@ -129,10 +129,13 @@ pub async fn get_wishlist(pool: &PgPool, customer_id: Uuid) -> Result<WishlistVi
     let items = rows
         .into_iter()
         .map(|r| {
-            let price = r.price_minor.zip(r.currency).map(|(amount_minor, currency)| Price {
-                amount_minor,
-                currency,
-            });
+            let price = r
+                .price_minor
+                .zip(r.currency)
+                .map(|(amount_minor, currency)| Price {
+                    amount_minor,
+                    currency,
+                });
             let price_dropped = price.as_ref().is_some_and(|p| {
                 p.currency == r.added_currency && p.amount_minor < r.added_price_minor
             });

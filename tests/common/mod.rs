@@ -112,10 +112,16 @@ pub struct Process {
     pub simulator: Option<String>,
 }
 
+/// The engine under test: this build's, or `COMMERCE_BIN` (to run a test binary copied
+/// elsewhere against the engine built with it).
+fn engine_binary() -> String {
+    std::env::var("COMMERCE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_commerce").to_owned())
+}
+
 impl Process {
     /// Starts `commerce <role>`.
     pub fn start(role: &str, env: &EngineEnv) -> Process {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_commerce"));
+        let mut command = Command::new(engine_binary());
         command
             .arg(role)
             .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -133,7 +139,7 @@ impl Process {
     /// Starts `commerce <role>` with its log (stderr) going to `log`.
     pub fn start_logged(role: &str, env: &EngineEnv, log: &std::path::Path) -> Process {
         let file = std::fs::File::create(log).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_commerce"));
+        let mut command = Command::new(engine_binary());
         command
             .arg(role)
             .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))

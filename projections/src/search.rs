@@ -1,0 +1,714 @@
+//! Catalog search over the catalog read model, in PostgreSQL.
+//!
+//! - **Full text.** Each product has a weighted document (name A, specifications B,
+//!   description C, accents removed) in the catalog's text search configuration
+//!   (`catalog_settings.language`, set from `CATALOG_LANGUAGE`), kept by a trigger on
+//!   `catalog_products`. Queries take `websearch` syntax (`"water bottle" -plastic`,
+//!   `kettle or teapot`); the last word, while it is being typed (no space after it), also
+//!   matches as a prefix.
+//! - **Typos.** Every word of the catalog is kept in `catalog_words` with its stem. A query
+//!   word found neither as typed nor by its stem (nor, being typed, as the start of a word) is
+//!   replaced by the most similar catalog word by trigrams (`pg_trgm`), and the answer says
+//!   what was searched instead.
+//! - **Filters, sorting, facets.** Category subtree, price range, in stock, seller and minimum
+//!   rating; relevance, price up or down, newest, rating or best selling; counts by category,
+//!   price bucket and seller. A facet counts with every filter but its own (so a shopper sees
+//!   the alternatives to what they picked), and each count equals the `total` of the same
+//!   search with that facet's filter added.
+//! - **Keyset pages.** The last item's sort key comes back as [`After`]; the next page starts
+//!   strictly after it, so deep pages cost what the first does and nothing is skipped or
+//!   repeated while the catalog changes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::catalog::{ProductView, SELECT_PRODUCTS};
+
+/// How results are ordered. Ties are broken by SKU, so every order is total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Best match first (by SKU without a query).
+    Relevance,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+    /// Most recently listed first.
+    Newest,
+    /// Best average rating first, more ratings first among equals.
+    Rating,
+    /// Most units sold first.
+    BestSelling,
+}
+
+impl SortOrder {
+    /// Every order, as named in requests.
+    pub const NAMES: &'static str =
+        "relevance, price_asc, price_desc, newest, rating, best_selling";
+
+    /// Parses a name from a request.
+    pub fn parse(raw: &str) -> Option<SortOrder> {
+        Some(match raw {
+            "relevance" => SortOrder::Relevance,
+            "price_asc" => SortOrder::PriceAsc,
+            "price_desc" => SortOrder::PriceDesc,
+            "newest" => SortOrder::Newest,
+            "rating" => SortOrder::Rating,
+            "best_selling" => SortOrder::BestSelling,
+            _ => return None,
+        })
+    }
+
+    /// The sort key columns of `matched`, most significant first.
+    fn keys(self) -> &'static str {
+        match self {
+            SortOrder::Relevance => "m.rank",
+            SortOrder::PriceAsc | SortOrder::PriceDesc => "m.price_minor",
+            SortOrder::Newest => "m.created_at",
+            SortOrder::Rating => "m.rating, m.rating_count",
+            SortOrder::BestSelling => "m.sold",
+        }
+    }
+
+    fn ascending(self) -> bool {
+        self == SortOrder::PriceAsc
+    }
+
+    fn order_by(self) -> String {
+        let dir = if self.ascending() { "asc" } else { "desc" };
+        let keys: Vec<String> = self
+            .keys()
+            .split(", ")
+            .map(|k| format!("{k} {dir}"))
+            .collect();
+        format!("{}, m.sku asc", keys.join(", "))
+    }
+}
+
+/// Where a page ends: the sort key of its last item. Clients get it as an opaque cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct After {
+    /// The order the key belongs to.
+    pub sort: SortOrder,
+    /// The last item's SKU.
+    pub sku: String,
+    /// Its relevance (relevance order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<f64>,
+    /// Its price in minor units (price orders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<i64>,
+    /// When it was listed (newest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_at: Option<DateTime<Utc>>,
+    /// Its average rating, 0 without ratings, and how many (rating order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<(f64, i64)>,
+    /// Units sold (best selling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sold: Option<i64>,
+}
+
+impl After {
+    /// Whether the cursor carries the key its order needs.
+    pub fn is_complete(&self) -> bool {
+        match self.sort {
+            SortOrder::Relevance => self.rank.is_some(),
+            SortOrder::PriceAsc | SortOrder::PriceDesc => self.price.is_some(),
+            SortOrder::Newest => self.listed_at.is_some(),
+            SortOrder::Rating => self.rating.is_some(),
+            SortOrder::BestSelling => self.sold.is_some(),
+        }
+    }
+
+    fn push_key(&self, b: &mut QueryBuilder<'_, Postgres>) {
+        b.push("(");
+        match self.sort {
+            SortOrder::Relevance => {
+                b.push_bind(self.rank.unwrap_or_default());
+            }
+            SortOrder::PriceAsc | SortOrder::PriceDesc => {
+                b.push_bind(self.price.unwrap_or_default());
+            }
+            SortOrder::Newest => {
+                b.push_bind(self.listed_at.unwrap_or_default());
+            }
+            SortOrder::Rating => {
+                let (average, count) = self.rating.unwrap_or_default();
+                b.push_bind(average).push(", ").push_bind(count);
+            }
+            SortOrder::BestSelling => {
+                b.push_bind(self.sold.unwrap_or_default());
+            }
+        }
+        b.push(")");
+    }
+}
+
+/// Prices below 10, 25, 50, 100, 250 and 500 units of the currency, and above (minor units).
+pub const PRICE_EDGES: [i64; 6] = [1_000, 2_500, 5_000, 10_000, 25_000, 50_000];
+
+/// A search, validated: every field is already a value the engine accepts.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// What the shopper typed (`websearch` syntax), if anything.
+    pub text: Option<String>,
+    /// A category slug: that category and all below it.
+    pub category: Option<String>,
+    /// Lowest price, inclusive, in minor units.
+    pub price_min: Option<i64>,
+    /// Highest price, inclusive, in minor units.
+    pub price_max: Option<i64>,
+    /// Only products with units available.
+    pub in_stock: bool,
+    /// Only this seller's products.
+    pub seller: Option<Uuid>,
+    /// Only products rated at least this on average (1-5).
+    pub min_rating: Option<f64>,
+    /// The order.
+    pub sort: SortOrder,
+    /// Start after this item (keyset paging).
+    pub after: Option<After>,
+    /// Items skipped before the page (shallow paging without a cursor).
+    pub offset: i64,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// What was searched for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueryEcho {
+    /// As typed.
+    pub text: String,
+    /// What was searched instead, when words were corrected.
+    pub corrected: Option<String>,
+}
+
+/// A category and how many matching products are in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryCount {
+    /// Its slug.
+    pub slug: String,
+    /// Its name (`null` for a slug no longer in the tree).
+    pub name: Option<String>,
+    /// Matching products in this category (not counting those below it).
+    pub count: i64,
+}
+
+/// A price bucket and how many matching products fall in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceBucket {
+    /// Lowest price in the bucket, minor units.
+    pub min: i64,
+    /// Highest price in the bucket, minor units (`null`: no upper bound).
+    pub max: Option<i64>,
+    /// Matching products.
+    pub count: i64,
+}
+
+/// A seller and how many matching products they sell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SellerCount {
+    /// The seller's account (`null`: products listed by the shop itself).
+    pub seller_id: Option<Uuid>,
+    /// The store's name, for marketplace sellers.
+    pub store_name: Option<String>,
+    /// Matching products.
+    pub count: i64,
+}
+
+/// Facet counts of a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facets {
+    /// By category, largest first.
+    pub categories: Vec<CategoryCount>,
+    /// By price bucket, cheapest first; empty buckets left out.
+    pub prices: Vec<PriceBucket>,
+    /// By seller, largest first.
+    pub sellers: Vec<SellerCount>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    /// The products on this page, in order.
+    pub items: Vec<ProductView>,
+    /// Products matching the search and every filter, on all pages.
+    pub total: i64,
+    /// Page size asked for.
+    pub limit: i64,
+    /// Items skipped before this page (0 with a cursor).
+    pub offset: i64,
+    /// Where the next page starts; `None` on the last page.
+    #[serde(skip)]
+    pub next: Option<After>,
+    /// The query, and what was searched instead of it.
+    pub query: Option<QueryEcho>,
+    /// Counts by category, price and seller.
+    pub facets: Facets,
+}
+
+/// A word of the query, where it is in the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Word {
+    start: usize,
+    end: usize,
+    /// Being typed: the last word, with no space, quote or operator after it.
+    partial: bool,
+}
+
+/// The words of `text` a shopper could have mistyped: runs of letters and digits, leaving out
+/// `or` (an operator in `websearch` syntax).
+fn words(text: &str) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                if !text[s..i].eq_ignore_ascii_case("or") {
+                    out.push(Word {
+                        start: s,
+                        end: i,
+                        partial: false,
+                    });
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let in_phrase = text.matches('"').count() % 2 == 1;
+    let negated = |w: &Word| text[..w.start].ends_with('-');
+    if let Some(last) = out.last_mut() {
+        last.partial = last.end == text.len() && !in_phrase && !negated(last);
+    }
+    out
+}
+
+/// The text to search for, typos corrected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Prepared {
+    /// `websearch` text.
+    text: String,
+    /// Its last word is being typed: it matches as a prefix.
+    partial: bool,
+    /// The text after corrections, when any word was corrected.
+    corrected: Option<String>,
+}
+
+/// Corrects unknown words against the catalog's vocabulary, in one round trip.
+async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
+    let found = words(text);
+    // Words of two characters or fewer, and numbers, are kept as typed: trigrams say little
+    // about them.
+    let checked: Vec<&Word> = found
+        .iter()
+        .filter(|w| {
+            let word = &text[w.start..w.end];
+            word.chars().count() > 2 && !word.chars().all(|c| c.is_ascii_digit())
+        })
+        .collect();
+    let inputs: Vec<String> = checked
+        .iter()
+        .map(|w| text[w.start..w.end].to_lowercase())
+        .collect();
+    let partial: Vec<bool> = checked.iter().map(|w| w.partial).collect();
+    let suggestions: Vec<(Option<String>,)> = if inputs.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "with cfg as (select language from catalog_settings),
+             w as (select ord, unaccent(input) as input, partial
+                   from unnest($1::text[], $2::bool[]) with ordinality as u(input, partial, ord))
+             select case
+               when exists (select 1 from catalog_words cw where cw.word = w.input)
+                 or exists (select 1 from catalog_words cw where cw.lexeme = coalesce(
+                      (select l.lexeme from unnest(to_tsvector((select language from cfg), w.input)) l
+                       limit 1), w.input))
+                 or (w.partial and exists (select 1 from catalog_words cw
+                      where cw.word like w.input || '%'))
+               then null
+               else (select cw.word from catalog_words cw where cw.word % w.input
+                     order by similarity(cw.word, w.input) desc, cw.word limit 1)
+             end
+             from w order by w.ord",
+        )
+        .bind(&inputs)
+        .bind(&partial)
+        .fetch_all(pool)
+        .await?
+    };
+    let mut corrected = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut partial = found.last().is_some_and(|w| w.partial);
+    for (word, (suggestion,)) in checked.iter().zip(&suggestions) {
+        if let Some(s) = suggestion {
+            corrected.push_str(&text[last..word.start]);
+            corrected.push_str(s);
+            last = word.end;
+            // A corrected word is a whole word, not the start of one.
+            partial &= !word.partial;
+        }
+    }
+    corrected.push_str(&text[last..]);
+    let any = last > 0;
+    Ok(Prepared {
+        text: corrected.clone(),
+        partial,
+        corrected: any.then_some(corrected),
+    })
+}
+
+/// Adds `and <filter>` clauses of the facets other than `except`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Facet {
+    Category,
+    Price,
+    Seller,
+    None,
+}
+
+fn push_filters(b: &mut QueryBuilder<'_, Postgres>, s: &Search, except: Facet) {
+    if s.category.is_some() && except != Facet::Category {
+        b.push(" and m.category in (select slug from subtree)");
+    }
+    if except != Facet::Price {
+        if let Some(min) = s.price_min {
+            b.push(" and m.price_minor >= ").push_bind(min);
+        }
+        if let Some(max) = s.price_max {
+            b.push(" and m.price_minor <= ").push_bind(max);
+        }
+    }
+    if let Some(seller) = s.seller.filter(|_| except != Facet::Seller) {
+        b.push(" and m.seller_id = ").push_bind(seller);
+    }
+}
+
+/// What the search statement answers: the total, the facets and the page's sort keys.
+#[derive(sqlx::FromRow)]
+struct Found {
+    total: i64,
+    categories: sqlx::types::Json<Vec<CategoryCount>>,
+    prices: sqlx::types::Json<Vec<BucketRow>>,
+    sellers: sqlx::types::Json<Vec<SellerCount>>,
+    keys: sqlx::types::Json<Vec<PageKey>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageKey {
+    sku: String,
+    rank: f64,
+    price_minor: i64,
+    created_at: DateTime<Utc>,
+    rating: f64,
+    rating_count: i64,
+    sold: i64,
+}
+
+/// Runs a search: one statement for the matches, facet counts and the page's keys, one for
+/// the page's products.
+pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error> {
+    let prepared = match s.text.as_deref() {
+        Some(text) => Some(prepare(pool, text).await?),
+        None => None,
+    };
+    let mut b: QueryBuilder<'_, Postgres> = QueryBuilder::new("with ");
+    if let Some(p) = &prepared {
+        // The query once, as an init plan, so the index scan and the ranking share it.
+        // The word being typed is the query's last operand: it becomes a prefix ('bott':*),
+        // whatever operator joins it to the rest.
+        b.push("q as materialized (select case when ")
+            .push_bind(p.partial)
+            .push(
+                " and t.tsq::text like '%''' then (t.tsq::text || ':*')::tsquery else t.tsq end
+                 as tsq from (select websearch_to_tsquery(language, unaccent(",
+            )
+            .push_bind(p.text.clone())
+            .push(")) as tsq from catalog_settings) t), ");
+    }
+    if let Some(category) = &s.category {
+        b.push(
+            "subtree as materialized (select d.slug
+             from catalog_categories d, catalog_categories root where root.slug = ",
+        )
+        .push_bind(category.clone())
+        .push(" and (d.path = root.path or d.path like root.path || '/%')), ");
+    }
+    b.push(
+        "matched as materialized (
+           select p.sku, p.category, p.price_minor, p.seller_id, p.created_at,
+             coalesce(st.sold, 0) as sold, coalesce(r.rating_average, 0)::float8 as rating,
+             coalesce(r.rating_count, 0) as rating_count, ",
+    );
+    if prepared.is_some() {
+        b.push("ts_rank_cd(p.search_document, (select tsq from q))::float8 as rank");
+    } else {
+        b.push("0::float8 as rank");
+    }
+    b.push(
+        " from catalog_products p
+           left join catalog_stock st on st.sku = p.sku
+           left join catalog_ratings r on r.sku = p.sku
+           where p.published and p.archived_at is null and ",
+    )
+    .push(crate::sellers::NOT_SUSPENDED);
+    if prepared.is_some() {
+        b.push(" and p.search_document @@ (select tsq from q)");
+    }
+    if s.in_stock {
+        b.push(" and coalesce(st.available, 0) > 0");
+    }
+    if let Some(rating) = s.min_rating {
+        b.push(" and r.rating_average >= ").push_bind(rating);
+    }
+    b.push(") select (select count(*) from matched m where true");
+    push_filters(&mut b, s, Facet::None);
+    b.push(
+        ") as total, (select coalesce(json_agg(json_build_object('slug', f.category, 'name', c.name,
+               'count', f.n) order by f.n desc, f.category), '[]')
+             from (select m.category, count(*) as n from matched m where true",
+    );
+    push_filters(&mut b, s, Facet::Category);
+    b.push(
+        " group by m.category) f left join catalog_categories c on c.slug = f.category) as categories,
+          (select coalesce(json_agg(json_build_object('bucket', f.bucket, 'count', f.n)
+               order by f.bucket), '[]')
+             from (select width_bucket(m.price_minor, ",
+    )
+    .push_bind(PRICE_EDGES.to_vec())
+    .push(") as bucket, count(*) as n from matched m where true");
+    push_filters(&mut b, s, Facet::Price);
+    b.push(
+        " group by 1) f) as prices,
+          (select coalesce(json_agg(json_build_object('seller_id', f.seller_id,
+               'store_name', sl.store_name, 'count', f.n) order by f.n desc, f.seller_id), '[]')
+             from (select m.seller_id, count(*) as n from matched m where true",
+    );
+    push_filters(&mut b, s, Facet::Seller);
+    b.push(
+        " group by m.seller_id) f left join sellers sl on sl.account_id = f.seller_id) as sellers,
+          (select coalesce(json_agg(json_build_object('sku', m.sku, 'rank', m.rank,
+               'price_minor', m.price_minor, 'created_at', m.created_at, 'rating', m.rating,
+               'rating_count', m.rating_count, 'sold', m.sold) order by ",
+    )
+    .push(s.sort.order_by())
+    .push("), '[]') from (select m.* from matched m where true");
+    push_filters(&mut b, s, Facet::None);
+    if let Some(after) = &s.after {
+        let keys = s.sort.keys();
+        let beyond = if s.sort.ascending() { ">" } else { "<" };
+        b.push(format!(" and (({keys}) {beyond} "));
+        after.push_key(&mut b);
+        b.push(format!(" or (({keys}) = "));
+        after.push_key(&mut b);
+        b.push(" and m.sku > ")
+            .push_bind(after.sku.clone())
+            .push("))");
+    }
+    b.push(" order by ")
+        .push(s.sort.order_by())
+        .push(" limit ")
+        .push_bind(s.limit + 1);
+    if s.after.is_none() {
+        b.push(" offset ").push_bind(s.offset);
+    }
+    b.push(") m) as keys");
+
+    let mut tx = pool.begin().await?;
+    // Facets, total and page from one snapshot, and the page's products from the same one.
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    let found: Found = b.build_query_as().fetch_one(&mut *tx).await?;
+    let Found {
+        total,
+        categories,
+        prices,
+        sellers,
+        keys,
+    } = found;
+    let mut keys = keys.0;
+    let more = keys.len() as i64 > s.limit;
+    keys.truncate(s.limit as usize);
+    let skus: Vec<&str> = keys.iter().map(|k| k.sku.as_str()).collect();
+    let rows: Vec<crate::catalog::ProductRow> =
+        sqlx::query_as(&format!("{SELECT_PRODUCTS} where p.sku = any($1)"))
+            .bind(&skus)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    let mut by_sku: std::collections::HashMap<String, ProductView> = rows
+        .into_iter()
+        .map(|r| {
+            let v = ProductView::from(r);
+            (v.sku.clone(), v)
+        })
+        .collect();
+    let items = keys.iter().filter_map(|k| by_sku.remove(&k.sku)).collect();
+    let next = keys.last().filter(|_| more).map(|k| After {
+        sort: s.sort,
+        sku: k.sku.clone(),
+        rank: (s.sort == SortOrder::Relevance).then_some(k.rank),
+        price: matches!(s.sort, SortOrder::PriceAsc | SortOrder::PriceDesc)
+            .then_some(k.price_minor),
+        listed_at: (s.sort == SortOrder::Newest).then_some(k.created_at),
+        rating: (s.sort == SortOrder::Rating).then_some((k.rating, k.rating_count)),
+        sold: (s.sort == SortOrder::BestSelling).then_some(k.sold),
+    });
+    Ok(SearchPage {
+        items,
+        total,
+        limit: s.limit,
+        offset: if s.after.is_some() { 0 } else { s.offset },
+        next,
+        query: s.text.clone().zip(prepared).map(|(text, p)| QueryEcho {
+            text,
+            corrected: p.corrected,
+        }),
+        facets: Facets {
+            categories: categories.0,
+            prices: prices.0.into_iter().map(PriceBucket::from).collect(),
+            sellers: sellers.0,
+        },
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct BucketRow {
+    bucket: usize,
+    count: i64,
+}
+
+impl From<BucketRow> for PriceBucket {
+    fn from(r: BucketRow) -> Self {
+        // width_bucket: 0 below the first edge, i between edges i-1 and i, len above the last.
+        let min = if r.bucket == 0 {
+            0
+        } else {
+            PRICE_EDGES[r.bucket - 1]
+        };
+        PriceBucket {
+            min,
+            max: PRICE_EDGES.get(r.bucket).map(|edge| edge - 1),
+            count: r.count,
+        }
+    }
+}
+
+/// Sets the catalog's text search configuration (a PostgreSQL one: `english`, `german`,
+/// `simple`, ...). When it changes, every product's document and every word's stem are
+/// recomputed in the same transaction, so searches never mix two languages. Returns whether
+/// it changed; an unknown configuration is an error and changes nothing.
+pub async fn set_language(pool: &PgPool, language: &str) -> Result<bool, LanguageError> {
+    let mut tx = pool.begin().await?;
+    let known: Option<(String,)> =
+        sqlx::query_as("select cfgname::text from pg_ts_config where cfgname = $1")
+            .bind(language)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if known.is_none() {
+        return Err(LanguageError::Unknown(language.to_owned()));
+    }
+    let (current,): (String,) =
+        sqlx::query_as("select language::text from catalog_settings for update")
+            .fetch_one(&mut *tx)
+            .await?;
+    if current == language {
+        return Ok(false);
+    }
+    sqlx::query("update catalog_settings set language = $1::regconfig")
+        .bind(language)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "update catalog_products set search_document =
+           catalog_document($1::regconfig, name, description, specifications)",
+    )
+    .bind(language)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "update catalog_words set lexeme = coalesce(
+           (select l.lexeme from unnest(to_tsvector($1::regconfig, word)) l limit 1), word)",
+    )
+    .bind(language)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Why the catalog's language could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum LanguageError {
+    /// PostgreSQL has no text search configuration of that name.
+    #[error(
+        "unknown text search configuration {0:?} (see pg_ts_config: english, german, simple, ...)"
+    )]
+    Unknown(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(text: &str) -> Vec<(&str, bool)> {
+        words(text)
+            .into_iter()
+            .map(|w| (&text[w.start..w.end], w.partial))
+            .collect()
+    }
+
+    #[test]
+    fn the_last_word_is_a_prefix_while_it_is_typed() {
+        assert_eq!(spans("steel bott"), [("steel", false), ("bott", true)]);
+        assert_eq!(spans("steel bott "), [("steel", false), ("bott", false)]);
+        assert_eq!(spans("\"steel bott"), [("steel", false), ("bott", false)]);
+        assert_eq!(spans("\"steel bott\""), [("steel", false), ("bott", false)]);
+        assert_eq!(
+            spans("kettle -plast"),
+            [("kettle", false), ("plast", false)]
+        );
+        assert_eq!(spans("kettle OR tea"), [("kettle", false), ("tea", true)]);
+        assert_eq!(spans("Café crè"), [("Café", false), ("crè", true)]);
+        assert_eq!(spans("  "), []);
+    }
+
+    #[test]
+    fn sort_orders_are_total_and_named() {
+        for name in SortOrder::NAMES.split(", ") {
+            let sort = SortOrder::parse(name).unwrap();
+            assert!(sort.order_by().ends_with("m.sku asc"), "{name}");
+        }
+        assert_eq!(SortOrder::parse("cheapest"), None);
+        assert_eq!(
+            SortOrder::PriceAsc.order_by(),
+            "m.price_minor asc, m.sku asc"
+        );
+        assert_eq!(
+            SortOrder::Rating.order_by(),
+            "m.rating desc, m.rating_count desc, m.sku asc"
+        );
+    }
+
+    #[test]
+    fn price_buckets_cover_every_price_once() {
+        let buckets: Vec<PriceBucket> = (0..=PRICE_EDGES.len())
+            .map(|bucket| PriceBucket::from(BucketRow { bucket, count: 0 }))
+            .collect();
+        assert_eq!(buckets[0].min, 0);
+        assert_eq!(buckets.last().unwrap().max, None);
+        for pair in buckets.windows(2) {
+            assert_eq!(pair[0].max, Some(pair[1].min - 1));
+        }
+    }
+}

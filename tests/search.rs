@@ -1,0 +1,532 @@
+//! Catalog search over HTTP, on real PostgreSQL: relevance (name before specification before
+//! description), stemming, `websearch` syntax, prefixes while typing, typo correction and
+//! accents; filters and sort orders; facet counts that equal plain counts; keyset pages that
+//! list everything once; and clear errors for bad parameters.
+//!
+//! Part of the `journey` test binary (one binary, one link).
+
+use std::collections::{BTreeMap, HashSet};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{Api, EngineEnv, Process, Staff, TestDatabase};
+
+/// Specification lines: (name, value).
+type Specs = &'static [(&'static str, &'static str)];
+
+/// (sku, name, description, category, price, specifications, listed by the seller).
+const CATALOG: &[(&str, &str, &str, &str, i64, Specs, bool)] = &[
+    (
+        "BOTTLE-STEEL",
+        "Stainless steel water bottle",
+        "Keeps drinks cold for a day.",
+        "kitchen",
+        2500,
+        &[("Material", "Stainless steel"), ("Capacity", "750 ml")],
+        true,
+    ),
+    (
+        "BOTTLE-GLASS",
+        "Glass water bottle",
+        "Borosilicate glass with a bamboo lid.",
+        "kitchen",
+        1800,
+        &[("Material", "Glass")],
+        true,
+    ),
+    (
+        "OPENER",
+        "Bottle opener",
+        "Opens crown caps.",
+        "kitchen",
+        500,
+        &[],
+        false,
+    ),
+    (
+        "FLASK",
+        "Hip flask",
+        "Slim enough for a pocket, holds what a small bottle holds.",
+        "lighting",
+        1200,
+        &[],
+        false,
+    ),
+    (
+        "KETTLE",
+        "Electric kettle",
+        "Boils a litre of water in two minutes.",
+        "kitchen",
+        3900,
+        &[("Material", "Brushed steel")],
+        false,
+    ),
+    (
+        "TEAPOT",
+        "Ceramic teapot",
+        "Brews six cups.",
+        "kitchen",
+        2900,
+        &[("Material", "Ceramic")],
+        true,
+    ),
+    (
+        "CUPS",
+        "Café crème cups",
+        "Two cups with saucers.",
+        "kitchen",
+        1500,
+        &[],
+        false,
+    ),
+    (
+        "LAMP",
+        "Brass desk lamp",
+        "Warm light for reading.",
+        "lighting",
+        6400,
+        &[("Bulb", "E27")],
+        true,
+    ),
+];
+
+struct Shop {
+    _engine: Process,
+    api: Api,
+    staff: Staff,
+    /// Every write so far is visible at this position.
+    at: i64,
+}
+
+impl Shop {
+    async fn open(env: &EngineEnv) -> Shop {
+        let mut engine = Process::start("up", env);
+        let api = Api::new(engine.base_url().await);
+        let staff = Staff::hire(&api, env).await;
+        let mut at = 0;
+        for (i, (sku, name, description, category, price, specs, by_seller)) in
+            CATALOG.iter().enumerate()
+        {
+            let specifications: Vec<Value> = specs
+                .iter()
+                .map(|(n, v)| json!({"name": n, "value": v}))
+                .collect();
+            let body = json!({"sku": sku, "name": name, "description": description,
+                "category": category, "specifications": specifications,
+                "price": {"amount_minor": price, "currency": "EUR"}});
+            let by = if *by_seller {
+                &staff.seller
+            } else {
+                &staff.admin
+            };
+            let created = by.ok(Method::POST, "/products", Some(body)).await;
+            at = created["global_position"].as_i64().unwrap();
+            if *by_seller {
+                at = staff.approve(sku).await["global_position"]
+                    .as_i64()
+                    .unwrap();
+            }
+            // Stock for all but the kettle; the first products get more.
+            if *sku != "KETTLE" {
+                let received = staff
+                    .admin
+                    .ok(
+                        Method::POST,
+                        &format!("/products/{sku}/stock"),
+                        Some(json!({"quantity": 10 + i})),
+                    )
+                    .await;
+                at = received["global_position"].as_i64().unwrap();
+            }
+        }
+        Shop {
+            _engine: engine,
+            api,
+            staff,
+            at,
+        }
+    }
+
+    /// `GET /products?<query>`, once every write so far is visible.
+    async fn search(&self, query: &str) -> Value {
+        let (status, body) = self
+            .api
+            .get(&format!("/products?{query}&min_position={}", self.at))
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+        body
+    }
+
+    async fn skus(&self, query: &str) -> Vec<String> {
+        skus(&self.search(query).await)
+    }
+
+    async fn refused(&self, query: &str) -> (u16, Value) {
+        self.api.get(&format!("/products?{query}")).await
+    }
+}
+
+fn skus(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(items: &[&str]) -> HashSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn q(text: &str) -> String {
+    format!("q={}", urlencoding(text))
+}
+
+/// Percent-encodes every byte but ASCII letters and digits.
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `base` with `key` set to `value` (replaced if `base` has it).
+fn with(base: &[(&str, &str)], key: &str, value: &str) -> String {
+    base.iter()
+        .filter(|(k, _)| *k != key)
+        .map(|(k, v)| format!("{k}={}", urlencoding(v)))
+        .chain([format!("{key}={}", urlencoding(value))])
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_ranks_stems_completes_and_corrects() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let shop = Shop::open(&env).await;
+
+    // Name matches first, a match in the description last; the kettle has no bottle.
+    let bottle = shop.search(&q("bottle")).await;
+    let found = skus(&bottle);
+    assert_eq!(
+        found.iter().map(String::as_str).collect::<HashSet<_>>(),
+        ["BOTTLE-STEEL", "BOTTLE-GLASS", "OPENER", "FLASK"].into(),
+        "{bottle}"
+    );
+    assert_eq!(found.last().map(String::as_str), Some("FLASK"), "{found:?}");
+    assert_eq!(bottle["total"], 4);
+    assert_eq!(
+        bottle["query"],
+        json!({"text": "bottle", "corrected": null})
+    );
+    // A specification counts more than a description: steel is in the steel bottle's name,
+    // in the kettle's specification only.
+    assert_eq!(shop.skus(&q("steel ")).await, ["BOTTLE-STEEL", "KETTLE"]);
+
+    // Stemming: plural and singular are one word.
+    assert_eq!(shop.skus(&q("bottles")).await.len(), 4);
+    assert_eq!(shop.skus(&q("boils")).await, ["KETTLE"]);
+
+    // websearch syntax: phrases, exclusions, or.
+    assert_eq!(
+        shop.skus(&q("\"water bottle\" -glass")).await,
+        ["BOTTLE-STEEL"]
+    );
+    assert_eq!(
+        shop.skus(&q("kettle or teapot"))
+            .await
+            .into_iter()
+            .collect::<HashSet<_>>(),
+        set(&["KETTLE", "TEAPOT"])
+    );
+
+    // As the shopper types, the last word is a prefix; after a space it is a word.
+    assert_eq!(shop.skus(&q("stainless bot")).await, ["BOTTLE-STEEL"]);
+    assert_eq!(shop.skus(&q("teap")).await, ["TEAPOT"]);
+
+    // Typos are corrected to catalog words, and the answer says so.
+    let typo = shop.search(&q("botle")).await;
+    assert_eq!(typo["query"]["corrected"], "bottle", "{typo}");
+    assert_eq!(skus(&typo), found, "the same results as the right word");
+    let typo = shop.search(&q("electrc kettel")).await;
+    assert_eq!(typo["query"]["corrected"], "electric kettle", "{typo}");
+    assert_eq!(skus(&typo), ["KETTLE"]);
+    // A known word is never "corrected", nor is a word being typed that starts a known one.
+    assert_eq!(
+        shop.search(&q("lamp")).await["query"]["corrected"],
+        Value::Null
+    );
+    assert_eq!(
+        shop.search(&q("bras")).await["query"]["corrected"],
+        Value::Null
+    );
+
+    // Accents do not matter either way.
+    assert_eq!(shop.skus(&q("cafe creme")).await, ["CUPS"]);
+    assert_eq!(shop.skus(&q("céramic")).await, ["TEAPOT"]);
+
+    // Nothing matches: an empty page, not an error.
+    let none = shop.search(&q("xylophone")).await;
+    assert_eq!(
+        (none["total"].as_i64(), skus(&none).len()),
+        (Some(0), 0),
+        "{none}"
+    );
+
+    // An approved edit is searchable at once; the old name no longer finds it.
+    let edited = shop
+        .staff
+        .admin
+        .ok(
+            Method::PUT,
+            "/products/LAMP",
+            Some(
+                json!({"name": "Brass reading lantern", "description": "Warm light.",
+                        "category": "lighting"}),
+            ),
+        )
+        .await;
+    let at = edited["global_position"].as_i64().unwrap();
+    let (_, found) = shop
+        .api
+        .get(&format!("/products?q=lantern&min_position={at}"))
+        .await;
+    assert_eq!(skus(&found), ["LAMP"]);
+    let (_, found) = shop
+        .api
+        .get(&format!("/products?q=desk&min_position={at}"))
+        .await;
+    assert!(skus(&found).is_empty(), "{found}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_filters_sorts_counts_facets_and_pages_by_keyset() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let mut shop = Shop::open(&env).await;
+    let seller_id = shop.staff.seller.id().to_string();
+
+    // Best selling: two glass bottles and one teapot sold.
+    let customer = shop.api.customer().await;
+    for (sku, quantity) in [("BOTTLE-GLASS", 2), ("TEAPOT", 1)] {
+        customer
+            .ok(
+                Method::POST,
+                &format!("/customers/{}/cart/items", customer.id()),
+                Some(json!({"sku": sku, "quantity": quantity})),
+            )
+            .await;
+    }
+    let (status, placed) = customer
+        .post(&format!("/customers/{}/orders", customer.id()), json!(null))
+        .await;
+    assert_eq!(status, 201, "{placed}");
+    shop.at = placed["global_position"].as_i64().unwrap_or(shop.at);
+    let top = shop.skus("sort=best_selling&limit=2").await;
+    assert_eq!(top, ["BOTTLE-GLASS", "TEAPOT"]);
+
+    // Filters.
+    let kitchen = shop.skus("category=kitchen").await;
+    assert_eq!(kitchen.len(), 6);
+    assert!(!shop
+        .skus("in_stock=true")
+        .await
+        .contains(&"KETTLE".to_owned()));
+    assert_eq!(
+        shop.skus("price_min=1500&price_max=1800&sort=price_asc")
+            .await,
+        ["CUPS", "BOTTLE-GLASS"]
+    );
+    let sold_by_seller = shop.skus(&format!("seller={seller_id}")).await;
+    assert_eq!(
+        sold_by_seller.into_iter().collect::<HashSet<_>>(),
+        set(&["BOTTLE-STEEL", "BOTTLE-GLASS", "TEAPOT", "LAMP"])
+    );
+
+    // Sort orders.
+    let prices = |page: &Value| -> Vec<i64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["price"]["amount_minor"].as_i64().unwrap())
+            .collect()
+    };
+    let up = prices(&shop.search("sort=price_asc").await);
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    let down = prices(&shop.search("sort=price_desc").await);
+    assert_eq!(down, up.iter().rev().copied().collect::<Vec<_>>());
+    let newest = shop.skus("sort=newest").await;
+    assert_eq!(
+        newest.first().map(String::as_str),
+        Some("LAMP"),
+        "listed last"
+    );
+
+    // Facets: each count equals the total of the same search with that facet's filter, and a
+    // facet ignores its own filter (the alternatives stay visible).
+    let bases: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("q", "bottle")],
+        &[("q", "steel"), ("in_stock", "true")],
+        &[("category", "kitchen")],
+    ];
+    for base in bases {
+        let page = shop.search(&with(base, "limit", "1")).await;
+        let facets = &page["facets"];
+        let total = page["total"].as_i64().unwrap();
+        for c in facets["categories"].as_array().unwrap() {
+            let filtered = shop
+                .search(&with(base, "category", c["slug"].as_str().unwrap()))
+                .await;
+            assert_eq!(filtered["total"], c["count"], "{base:?}: {c}");
+        }
+        for b in facets["prices"].as_array().unwrap() {
+            let mut query = with(base, "price_min", &b["min"].to_string());
+            if let Some(max) = b["max"].as_i64() {
+                query = format!("{query}&price_max={max}");
+            }
+            let filtered = shop.search(&query).await;
+            assert_eq!(filtered["total"], b["count"], "{base:?}: {b}");
+        }
+        for s in facets["sellers"].as_array().unwrap() {
+            let filtered = shop
+                .search(&with(base, "seller", s["seller_id"].as_str().unwrap()))
+                .await;
+            assert_eq!(filtered["total"], s["count"], "{base:?}: {s}");
+        }
+        let sum = |facet: &str| -> i64 {
+            facets[facet]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["count"].as_i64().unwrap())
+                .sum()
+        };
+        assert_eq!((sum("prices"), sum("sellers")), (total, total), "{base:?}");
+        if base.iter().all(|(k, _)| *k != "category") {
+            assert_eq!(sum("categories"), total, "{base:?}");
+        }
+    }
+    // A facet ignores its own filter: within the kitchen, the lighting count is still there.
+    let kitchen = shop.search("category=kitchen").await;
+    assert!(
+        kitchen["facets"]["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["slug"] == "lighting"),
+        "{kitchen}"
+    );
+    // And the category facet of the whole catalog is a plain count of the read model.
+    let plain: Vec<(String, i64)> = sqlx::query_as(
+        "select category, count(*) from catalog_products
+         where published and archived_at is null group by category",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let page = shop.search("limit=1").await;
+    let facet: BTreeMap<String, i64> = page["facets"]["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["slug"].as_str().unwrap().to_owned(),
+                c["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(facet, plain.into_iter().collect::<BTreeMap<_, _>>());
+    assert_eq!(page["facets"]["categories"][0]["name"], "kitchen", "{page}");
+
+    // Keyset pages: every product once, in order, whatever the sort.
+    for sort in [
+        "relevance",
+        "price_asc",
+        "price_desc",
+        "newest",
+        "rating",
+        "best_selling",
+    ] {
+        let all = shop.skus(&format!("sort={sort}&limit=100")).await;
+        let mut paged = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = shop.search(&format!("sort={sort}&limit=3{after}")).await;
+            paged.extend(skus(&page));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => after = format!("&after={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, all, "{sort}");
+        assert_eq!(paged.len(), CATALOG.len());
+    }
+
+    // Bad parameters: 400 with a stable code and the field, never a 5xx.
+    let cursor = shop.search("sort=price_asc&limit=1").await["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (query, code, field) in [
+        (
+            format!("sort=newest&after={cursor}"),
+            "invalid_cursor",
+            "after",
+        ),
+        (
+            "after=bm90LWEtY3Vyc29y".to_owned(),
+            "invalid_cursor",
+            "after",
+        ),
+        ("after=%%%".to_owned(), "invalid_cursor", "after"),
+        (
+            format!("sort=price_asc&after={cursor}&offset=2"),
+            "invalid_query",
+            "offset",
+        ),
+        ("sort=cheapest".to_owned(), "invalid_query", "sort"),
+        ("price_min=-1".to_owned(), "invalid_query", "price_min"),
+        (
+            "price_min=500&price_max=100".to_owned(),
+            "invalid_query",
+            "price_max",
+        ),
+        ("min_rating=7".to_owned(), "invalid_query", "min_rating"),
+        ("min_rating=NaN".to_owned(), "invalid_query", "min_rating"),
+        (q(&"x".repeat(201)), "invalid_query", "q"),
+        (q("bottle\u{202e}"), "invalid_query", "q"),
+        (
+            "category=Not%20A%20Slug".to_owned(),
+            "invalid_query",
+            "category",
+        ),
+    ] {
+        let (status, body) = shop.refused(&query).await;
+        assert_eq!(
+            (status, body["code"].as_str(), body["field"].as_str()),
+            (400, Some(code), Some(field)),
+            "{query}: {body}"
+        );
+    }
+    for query in ["seller=not-a-uuid", "in_stock=maybe", "price_max=1e99"] {
+        let (status, body) = shop.refused(query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+    // Queries made only of operators or stop words are answered, with nothing or everything
+    // they can mean, never an error.
+    for text in ["\"", "-", "or", "the", "!!! ???", "'", "a:*", "\\"] {
+        let (status, body) = shop.refused(&q(text)).await;
+        assert_eq!(status, 200, "{text:?}: {body}");
+    }
+}
