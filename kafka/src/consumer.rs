@@ -5,14 +5,25 @@
 //! commit. A crash between the two redelivers records that are already applied, and the
 //! de-duplication state turns them into no-ops. Partitions can move between workers at any
 //! time for the same reason.
+//!
+//! A [`Watchdog`] looks at the group's committed offsets from outside: a partition with
+//! records waiting whose committed offset has not moved for [`STALL_AFTER`] makes the worker
+//! leave and rejoin the group, so the partition is assigned afresh. Apache Kafka's own
+//! liveness checks should never leave it anything to do; it is there because a coordinator
+//! was seen (tansu, under load) to settle a rebalance with a partition assigned to nobody,
+//! which would otherwise stall that partition's read models for good.
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::time::Instant;
+
 use futures::FutureExt;
 use projections::Projector;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -20,6 +31,95 @@ use crate::{message, KafkaConfig, KafkaError};
 
 /// Most records applied in one transaction.
 const MAX_BATCH: usize = 200;
+
+/// How long a partition with records waiting may go without its committed offset moving
+/// before the worker rejoins the group.
+pub const STALL_AFTER: Duration = Duration::from_secs(20);
+
+/// Watches the group's progress on every partition of the topic from its own client (it never
+/// joins the group): see the module documentation.
+pub struct Watchdog {
+    observer: BaseConsumer,
+    topic: String,
+    /// Per partition: the committed offset last seen and since when.
+    seen: HashMap<i32, (i64, Instant)>,
+}
+
+impl Watchdog {
+    /// A watchdog for the group and topic of `config`.
+    pub fn new(config: &KafkaConfig) -> Result<Watchdog, KafkaError> {
+        let observer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", &config.group_id)
+            .set("enable.auto.commit", "false")
+            .create()?;
+        Ok(Watchdog {
+            observer,
+            topic: config.topic.clone(),
+            seen: HashMap::new(),
+        })
+    }
+
+    /// Looks once (blocking, a few round trips); returns the partitions that stalled for
+    /// `stall_after`, and starts their clocks again.
+    pub fn stalled(&mut self, stall_after: Duration) -> Result<Vec<i32>, KafkaError> {
+        let timeout = Duration::from_secs(5);
+        let metadata = self.observer.fetch_metadata(Some(&self.topic), timeout)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut wanted = TopicPartitionList::new();
+        for p in &partitions {
+            wanted.add_partition(&self.topic, *p);
+        }
+        let committed = self.observer.committed_offsets(wanted, timeout)?;
+        let now = Instant::now();
+        let mut stalled = Vec::new();
+        for p in partitions {
+            let (low, high) = self.observer.fetch_watermarks(&self.topic, p, timeout)?;
+            let at = match committed.find_partition(&self.topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => low,
+            };
+            let (last, since) = self.seen.entry(p).or_insert((at, now));
+            if *last != at || at >= high {
+                (*last, *since) = (at, now);
+            } else if now.duration_since(*since) >= stall_after {
+                stalled.push(p);
+                *since = now;
+            }
+        }
+        Ok(stalled)
+    }
+}
+
+/// Runs a [`Watchdog`] on its own thread, checking every `every`; sends the stalled
+/// partitions. Stops when the receiver is dropped.
+fn watch(config: &KafkaConfig, every: Duration) -> Result<mpsc::Receiver<Vec<i32>>, KafkaError> {
+    let mut watchdog = Watchdog::new(config)?;
+    let (tx, rx) = mpsc::channel(1);
+    std::thread::Builder::new()
+        .name("kafka-watchdog".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            match watchdog.stalled(STALL_AFTER) {
+                Ok(stalled) if stalled.is_empty() => {}
+                Ok(stalled) => {
+                    if tx.blocking_send(stalled).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "watchdog could not look at the group"),
+            }
+            if tx.is_closed() {
+                return;
+            }
+        })
+        .expect("spawn the watchdog thread");
+    Ok(rx)
+}
 
 /// Creates the group consumer, subscribed to the event topic.
 pub fn subscribe(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
@@ -46,10 +146,18 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), KafkaError> {
     let consumer = subscribe(config)?;
+    let mut stalls = watch(config, Duration::from_secs(5))?;
     tracing::info!(topic = %config.topic, group = %config.group_id, "projection worker started");
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
+            Some(partitions) = stalls.recv() => {
+                tracing::warn!(?partitions, after = ?STALL_AFTER,
+                    "partitions with records waiting made no progress; rejoining the group");
+                consumer.unsubscribe();
+                consumer.subscribe(&[&config.topic])?;
+                continue;
+            }
             received = consumer.recv() => received,
         };
         let mut batch: Vec<BorrowedMessage<'_>> = match first {
