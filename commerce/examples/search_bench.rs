@@ -12,17 +12,19 @@
 //! type: one word, two words, a word being typed, a typo, a phrase with an exclusion, a word
 //! with filters, a word sorted by price, a category browsed by best selling, and page 5 of a
 //! word by keyset. Every answer carries its facets. Prints latency percentiles overall and
-//! per kind, and throughput. Uses a throw-away database on `TEST_DATABASE_URL`.
+//! per kind, and throughput. Uses a throw-away database on `TEST_DATABASE_URL`;
+//! `BENCH_KEEP_DB=1` keeps it and `BENCH_DATABASE_URL=<its url>` searches it again without
+//! seeding.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use commands::{CommandContext, CommandHandler};
-use domain::account::AccountId;
 use domain::category::{CategoryCommand, CategorySlug, Position};
 use domain::product::{Editor, ProductDetails, Specification};
 use domain::text::{CategoryName, Description, ProductName};
+use domain::AccountId;
 use domain::{Money, Quantity, Sku};
 use events::testing::TestDatabase;
 use events::{EventStore, PgEventStore};
@@ -36,32 +38,217 @@ const ADJECTIVES: &[&str] = &[
     "sturdy",
 ];
 const MATERIALS: &[&str] = &[
-    "steel", "stainless", "ceramic", "wooden", "glass", "cotton", "leather", "silk", "bamboo",
-    "copper", "brass", "wool", "linen", "plastic", "porcelain", "marble", "oak", "walnut",
-    "aluminium", "cast-iron",
+    "steel",
+    "stainless",
+    "ceramic",
+    "wooden",
+    "glass",
+    "cotton",
+    "leather",
+    "silk",
+    "bamboo",
+    "copper",
+    "brass",
+    "wool",
+    "linen",
+    "plastic",
+    "porcelain",
+    "marble",
+    "oak",
+    "walnut",
+    "aluminium",
+    "cast-iron",
 ];
 const NOUNS: &[&str] = &[
-    "bottle", "kettle", "teapot", "mug", "lamp", "chair", "table", "desk", "shelf", "sofa",
-    "pillow", "blanket", "towel", "knife", "spoon", "fork", "plate", "bowl", "pan", "pot",
-    "grill", "toaster", "blender", "mixer", "scale", "clock", "watch", "radio", "speaker",
-    "headphones", "camera", "tripod", "backpack", "wallet", "belt", "scarf", "glove", "hat",
-    "jacket", "boot", "sandal", "sneaker", "umbrella", "candle", "vase", "mirror", "frame", "rug",
-    "curtain", "basket", "bucket", "hose", "shovel", "rake", "drill", "hammer", "wrench", "saw",
-    "ladder", "toolbox", "tent", "stove", "lantern", "cooler", "hammock", "bicycle", "helmet",
-    "ball", "racket", "mat", "dumbbell", "rope", "bench", "puzzle", "doll", "robot", "kite",
-    "drum", "guitar", "violin", "flute", "notebook", "pen", "pencil", "marker", "stapler",
-    "folder", "printer", "monitor", "keyboard", "mouse", "router", "charger", "cable", "adapter",
-    "battery", "fan", "heater", "purifier", "humidifier", "vacuum", "iron", "dryer", "brush",
-    "comb", "razor", "soap", "shampoo", "lotion", "perfume", "necklace", "ring", "bracelet",
-    "earring", "sunglasses", "teacup", "saucer", "jug", "carafe", "decanter", "flask", "thermos",
-    "lunchbox", "grater", "peeler", "whisk", "ladle", "spatula", "tongs", "colander", "sieve",
-    "cleaver", "skillet", "wok", "casserole", "tray", "trivet", "coaster", "napkin", "apron",
-    "oven", "fridge", "freezer", "dishwasher", "microwave", "juicer", "grinder", "roaster",
-    "smoker", "cart", "trolley", "stool", "cabinet", "wardrobe", "dresser", "nightstand",
-    "headboard", "mattress", "crib", "stroller", "highchair", "playpen", "easel", "canvas",
-    "palette", "chisel", "clamp", "vise", "level", "glue", "sander", "hinge", "lock", "safe",
-    "alarm", "doorbell", "thermostat", "bulb", "switch", "socket", "projector", "screen",
-    "tablet", "phone", "stand", "mount", "dock", "hub", "drive",
+    "bottle",
+    "kettle",
+    "teapot",
+    "mug",
+    "lamp",
+    "chair",
+    "table",
+    "desk",
+    "shelf",
+    "sofa",
+    "pillow",
+    "blanket",
+    "towel",
+    "knife",
+    "spoon",
+    "fork",
+    "plate",
+    "bowl",
+    "pan",
+    "pot",
+    "grill",
+    "toaster",
+    "blender",
+    "mixer",
+    "scale",
+    "clock",
+    "watch",
+    "radio",
+    "speaker",
+    "headphones",
+    "camera",
+    "tripod",
+    "backpack",
+    "wallet",
+    "belt",
+    "scarf",
+    "glove",
+    "hat",
+    "jacket",
+    "boot",
+    "sandal",
+    "sneaker",
+    "umbrella",
+    "candle",
+    "vase",
+    "mirror",
+    "frame",
+    "rug",
+    "curtain",
+    "basket",
+    "bucket",
+    "hose",
+    "shovel",
+    "rake",
+    "drill",
+    "hammer",
+    "wrench",
+    "saw",
+    "ladder",
+    "toolbox",
+    "tent",
+    "stove",
+    "lantern",
+    "cooler",
+    "hammock",
+    "bicycle",
+    "helmet",
+    "ball",
+    "racket",
+    "mat",
+    "dumbbell",
+    "rope",
+    "bench",
+    "puzzle",
+    "doll",
+    "robot",
+    "kite",
+    "drum",
+    "guitar",
+    "violin",
+    "flute",
+    "notebook",
+    "pen",
+    "pencil",
+    "marker",
+    "stapler",
+    "folder",
+    "printer",
+    "monitor",
+    "keyboard",
+    "mouse",
+    "router",
+    "charger",
+    "cable",
+    "adapter",
+    "battery",
+    "fan",
+    "heater",
+    "purifier",
+    "humidifier",
+    "vacuum",
+    "iron",
+    "dryer",
+    "brush",
+    "comb",
+    "razor",
+    "soap",
+    "shampoo",
+    "lotion",
+    "perfume",
+    "necklace",
+    "ring",
+    "bracelet",
+    "earring",
+    "sunglasses",
+    "teacup",
+    "saucer",
+    "jug",
+    "carafe",
+    "decanter",
+    "flask",
+    "thermos",
+    "lunchbox",
+    "grater",
+    "peeler",
+    "whisk",
+    "ladle",
+    "spatula",
+    "tongs",
+    "colander",
+    "sieve",
+    "cleaver",
+    "skillet",
+    "wok",
+    "casserole",
+    "tray",
+    "trivet",
+    "coaster",
+    "napkin",
+    "apron",
+    "oven",
+    "fridge",
+    "freezer",
+    "dishwasher",
+    "microwave",
+    "juicer",
+    "grinder",
+    "roaster",
+    "smoker",
+    "cart",
+    "trolley",
+    "stool",
+    "cabinet",
+    "wardrobe",
+    "dresser",
+    "nightstand",
+    "headboard",
+    "mattress",
+    "crib",
+    "stroller",
+    "highchair",
+    "playpen",
+    "easel",
+    "canvas",
+    "palette",
+    "chisel",
+    "clamp",
+    "vise",
+    "level",
+    "glue",
+    "sander",
+    "hinge",
+    "lock",
+    "safe",
+    "alarm",
+    "doorbell",
+    "thermostat",
+    "bulb",
+    "switch",
+    "socket",
+    "projector",
+    "screen",
+    "tablet",
+    "phone",
+    "stand",
+    "mount",
+    "dock",
+    "hub",
+    "drive",
 ];
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -204,7 +391,10 @@ fn query(kind: usize, n: usize) -> (&'static str, String) {
             let mut chars: Vec<char> = noun.chars().collect();
             let mid = chars.len() / 2;
             chars.swap(mid - 1, mid);
-            ("typo", format!("q={}", chars.into_iter().collect::<String>()))
+            (
+                "typo",
+                format!("q={}", chars.into_iter().collect::<String>()),
+            )
         }
         4 => (
             "phrase and exclusion",
@@ -253,6 +443,16 @@ async fn main() {
     let products = env_usize("BENCH_PRODUCTS", 100_000);
     let clients = env_usize("BENCH_CLIENTS", 16);
     let seconds = env_usize("BENCH_SECONDS", 30) as u64;
+    // BENCH_DATABASE_URL: search a database an earlier run kept (BENCH_KEEP_DB) again.
+    if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let (products,): (i64,) = sqlx::query_as("select count(*) from catalog_products")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        println!("reusing {url}: {products} products");
+        return search(&pool, &url, products as usize, clients, seconds).await;
+    }
     let db = TestDatabase::create().await;
     let store = Arc::new(PgEventStore::new(db.pool.clone()));
     let handler = CommandHandler::new(store.clone());
@@ -283,20 +483,30 @@ async fn main() {
         .await
         .unwrap();
     println!("vocabulary: {words} words");
+    search(&db.pool, &db.url, products, clients, seconds).await;
+    if std::env::var("BENCH_KEEP_DB").is_ok() {
+        println!("kept the database: {}", db.url);
+        std::mem::forget(db);
+    }
+}
 
+async fn search(pool: &sqlx::PgPool, url: &str, products: usize, clients: usize, seconds: u64) {
     // The API, in this process, on a free port.
     let cli = Cli::parse_from([
         "search_bench",
         "--database-url",
-        &db.url,
+        url,
         "--http-addr",
         "127.0.0.1:0",
+        // The clients stand for many shoppers but share one address.
+        "--rate-limit-per-minute",
+        "1000000000",
     ]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     let server = {
-        let (config, pool, stop) = (cli.config, db.pool.clone(), shutdown.clone());
+        let (config, pool, stop) = (cli.config, pool.clone(), shutdown.clone());
         tokio::spawn(async move { commerce::serve(&config, pool, listener, stop).await })
     };
     let http = reqwest::Client::new();
@@ -338,7 +548,11 @@ async fn main() {
                     let pages = if kind == KINDS - 1 { 5 } else { 1 };
                     for _ in 0..pages {
                         let response = http.get(&url).send().await.unwrap();
-                        assert!(response.status().is_success(), "{url}");
+                        assert!(
+                            response.status().is_success(),
+                            "{url}: {}",
+                            response.status()
+                        );
                         let body: serde_json::Value = response.json().await.unwrap();
                         match body["next_cursor"].as_str() {
                             Some(cursor) if pages > 1 => {

@@ -242,3 +242,52 @@ async fn consumer_group_builds_the_same_read_models_as_the_log() {
     assert_eq!(projector::snapshot(&db.pool).await.unwrap(), via_kafka);
     assert_eq!(via_kafka["orders"].as_array().unwrap().len(), 15);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_names_a_partition_with_records_nobody_commits() {
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let config = config();
+    topic(&config).await;
+    // A record on partitions 0 and 1; partition 2 stays empty.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create()
+        .unwrap();
+    for partition in [0, 1] {
+        producer
+            .send(
+                FutureRecord::to(&config.topic)
+                    .partition(partition)
+                    .key("k")
+                    .payload("v"),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+    // A member of the group consumes both, but commits only partition 0's.
+    let member = consumer::subscribe(&config).unwrap();
+    let mut seen = 0;
+    while seen < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(30), member.recv())
+            .await
+            .expect("both records arrive")
+            .unwrap();
+        seen += 1;
+        if m.partition() == 0 {
+            member.store_offset_from_message(&m).unwrap();
+        }
+    }
+    member.commit_consumer_state(CommitMode::Sync).unwrap();
+    drop(member);
+
+    let mut watchdog = consumer::Watchdog::new(&config).unwrap();
+    // The clock starts at the first look: nothing has stalled for a minute yet.
+    assert!(watchdog
+        .stalled(Duration::from_secs(60))
+        .unwrap()
+        .is_empty());
+    // Partition 1 has a record waiting and no progress; 0 is done, 2 is empty.
+    assert_eq!(watchdog.stalled(Duration::ZERO).unwrap(), [1]);
+}

@@ -12,9 +12,11 @@
 //!   what was searched instead.
 //! - **Filters, sorting, facets.** Category subtree, price range, in stock, seller and minimum
 //!   rating; relevance, price up or down, newest, rating or best selling; counts by category,
-//!   price bucket and seller. A facet counts with every filter but its own (so a shopper sees
-//!   the alternatives to what they picked), and each count equals the `total` of the same
-//!   search with that facet's filter added.
+//!   price bucket and seller. The price and seller facets count with every filter but their
+//!   own (so a shopper sees the alternatives to what they picked); the category facet counts
+//!   within the chosen category (its subcategories: drilling down), so a search in a category
+//!   never counts the whole catalog. Each count equals the `total` of the same search with
+//!   that facet's filter set to it.
 //! - **Keyset pages.** The last item's sort key comes back as [`After`]; the next page starts
 //!   strictly after it, so deep pages cost what the first does and nothing is skipped or
 //!   repeated while the catalog changes.
@@ -364,7 +366,8 @@ async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
     })
 }
 
-/// Adds `and <filter>` clauses of the facets other than `except`.
+/// Adds `and <filter>` clauses of the facets other than `except` (the category is a filter
+/// of every facet: see the module documentation).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Facet {
     Category,
@@ -374,9 +377,6 @@ enum Facet {
 }
 
 fn push_filters(b: &mut QueryBuilder<'_, Postgres>, s: &Search, except: Facet) {
-    if s.category.is_some() && except != Facet::Category {
-        b.push(" and m.category in (select slug from subtree)");
-    }
     if except != Facet::Price {
         if let Some(min) = s.price_min {
             b.push(" and m.price_minor >= ").push_bind(min);
@@ -453,13 +453,21 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
     }
     b.push(
         " from catalog_products p
-           left join catalog_stock st on st.sku = p.sku
-           left join catalog_ratings r on r.sku = p.sku
+           left join lateral (select st.sold, st.available from catalog_stock st
+                              where st.sku = p.sku limit 1) st on true
+           left join lateral (select r.rating_average, r.rating_count from catalog_ratings r
+                              where r.sku = p.sku limit 1) r on true
            where p.published and p.archived_at is null and ",
     )
     .push(crate::sellers::NOT_SUSPENDED);
+    // (The lateral lookups stay index probes per match: joined whole, a planner that
+    // underestimates the matches would scan every product's stock row for each search.)
     if prepared.is_some() {
         b.push(" and p.search_document @@ (select tsq from q)");
+    }
+    if s.category.is_some() {
+        // An array, not a semi-join: the categories' products come from their index.
+        b.push(" and p.category = any(array(select slug from subtree))");
     }
     if s.in_stock {
         b.push(" and coalesce(st.available, 0) > 0");
@@ -520,10 +528,14 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
     }
     b.push(") m) as keys");
 
-    let mut tx = pool.begin().await?;
     // Facets, total and page from one snapshot, and the page's products from the same one.
-    sqlx::query("set transaction isolation level repeatable read, read only")
-        .execute(&mut *tx)
+    // The statement's shape depends only on which filters are set, never on their values, so
+    // one plan per shape serves every search (planning costs more than running most of them).
+    let mut tx = pool
+        .begin_with(
+            "begin isolation level repeatable read read only;
+             set local plan_cache_mode = force_generic_plan",
+        )
         .await?;
     let found: Found = b.build_query_as().fetch_one(&mut *tx).await?;
     let Found {
