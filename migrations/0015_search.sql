@@ -83,3 +83,15 @@ create table catalog_ratings (
 );
 insert into catalog_ratings (sku, rating_count, rating_average)
 select sku, count(*), avg(rating)::float8 from catalog_reviews where hidden_at is null group by sku;
+
+-- copies on the product's row of its stock figures and rating (kept in step by the catalog
+-- projection; catalog_stock and catalog_ratings stay the record, as their events may arrive
+-- before the product's), so a search filters, sorts and counts without a join per match.
+alter table catalog_products
+    add column available      bigint not null default 0,
+    add column sold           bigint not null default 0,
+    add column rating_average double precision,
+    add column rating_count   bigint not null default 0;
+update catalog_products p set available = s.available from catalog_stock s where s.sku = p.sku;
+update catalog_products p set rating_average = r.rating_average, rating_count = r.rating_count
+  from catalog_ratings r where r.sku = p.sku;

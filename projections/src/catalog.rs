@@ -118,7 +118,8 @@ async fn apply_product(
             .bind(draft)
             .execute(&mut *tx)
             .await?;
-            index_content(tx, sku.as_str()).await?;
+            index_content(&mut *tx, sku.as_str()).await?;
+            copy_figures(tx, sku.as_str()).await?;
         }
         ProductEvent::ProductPriceChanged { sku, price } => {
             sqlx::query(
@@ -228,6 +229,24 @@ async fn apply_product(
     Ok(())
 }
 
+/// Copies a product's stock figures and rating onto its row, for searches (see the
+/// migration `0015_search.sql`); nothing happens while the product's row does not exist.
+pub(crate) async fn copy_figures(tx: &mut PgConnection, sku: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update catalog_products p set
+           available = coalesce((select s.available from catalog_stock s where s.sku = p.sku), 0),
+           sold = coalesce((select s.sold from catalog_stock s where s.sku = p.sku), 0),
+           rating_average = (select r.rating_average from catalog_ratings r where r.sku = p.sku),
+           rating_count = coalesce(
+             (select r.rating_count from catalog_ratings r where r.sku = p.sku), 0)
+         where p.sku = $1",
+    )
+    .bind(sku)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Recomputes a product's search document from its public content, in the catalog's
 /// language, and adds its words to the vocabulary once it is public (a draft's words never
 /// show up as corrections).
@@ -301,8 +320,9 @@ async fn apply_inventory(
     .bind(available)
     .bind(adjusted)
     .bind(sold)
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
+    copy_figures(tx, sku.as_str()).await?;
     Ok(())
 }
 

@@ -102,8 +102,9 @@ pub(crate) async fn apply(
            rating_average = excluded.rating_average",
     )
     .bind(&sku)
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
+    crate::catalog::copy_figures(tx, &sku).await?;
     Ok(())
 }
 

@@ -443,8 +443,7 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
     b.push(
         "matched as materialized (
            select p.sku, p.category, p.price_minor, p.seller_id, p.created_at,
-             coalesce(st.sold, 0) as sold, coalesce(r.rating_average, 0)::float8 as rating,
-             coalesce(r.rating_count, 0) as rating_count, ",
+             p.sold, coalesce(p.rating_average, 0)::float8 as rating, p.rating_count, ",
     );
     if prepared.is_some() {
         b.push("ts_rank_cd(p.search_document, (select tsq from q))::float8 as rank");
@@ -453,15 +452,9 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
     }
     b.push(
         " from catalog_products p
-           left join lateral (select st.sold, st.available from catalog_stock st
-                              where st.sku = p.sku limit 1) st on true
-           left join lateral (select r.rating_average, r.rating_count from catalog_ratings r
-                              where r.sku = p.sku limit 1) r on true
            where p.published and p.archived_at is null and ",
     )
     .push(crate::sellers::NOT_SUSPENDED);
-    // (The lateral lookups stay index probes per match: joined whole, a planner that
-    // underestimates the matches would scan every product's stock row for each search.)
     if prepared.is_some() {
         b.push(" and p.search_document @@ (select tsq from q)");
     }
@@ -470,10 +463,10 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
         b.push(" and p.category = any(array(select slug from subtree))");
     }
     if s.in_stock {
-        b.push(" and coalesce(st.available, 0) > 0");
+        b.push(" and p.available > 0");
     }
     if let Some(rating) = s.min_rating {
-        b.push(" and r.rating_average >= ").push_bind(rating);
+        b.push(" and p.rating_average >= ").push_bind(rating);
     }
     b.push(") select (select count(*) from matched m where true");
     push_filters(&mut b, s, Facet::None);
