@@ -873,6 +873,23 @@ async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
         .await;
     assert_eq!(page["rating"], json!({"average": 5.0, "count": 1}));
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    // Search filters and sorts on the visible rating.
+    let skus = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let rated = api
+        .read_at("/products?min_rating=4.5", &hidden["global_position"])
+        .await;
+    assert_eq!(skus(rated), ["KETTLE"]);
+    let best = api
+        .read_at("/products?sort=rating", &hidden["global_position"])
+        .await;
+    assert_eq!(skus(best).first().map(String::as_str), Some("KETTLE"));
     let moderated = admin.get("/products/KETTLE/reviews").await.1;
     let hidden_one = moderated["items"]
         .as_array()
@@ -890,6 +907,14 @@ async fn reviews_come_from_buyers_of_delivered_orders_and_admins_hide_them() {
         .read_at("/products/KETTLE/reviews", &shown["global_position"])
         .await;
     assert_eq!(page["rating"]["count"], 2);
+    let rated = api
+        .read_at("/products?min_rating=4.5", &shown["global_position"])
+        .await;
+    assert!(skus(rated).is_empty(), "an average of 4 is below 4.5");
+    let rated = api
+        .read_at("/products?min_rating=4", &shown["global_position"])
+        .await;
+    assert_eq!(skus(rated), ["KETTLE"]);
     let (status, body) = admin
         .send(
             Method::POST,
