@@ -534,3 +534,54 @@ async fn search_filters_sorts_counts_facets_and_pages_by_keyset() {
         assert_eq!(status, 200, "{text:?}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_language_decides_stemming_and_a_change_reindexes() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let shop = Shop::open(&env).await;
+    // English stems: "boil" is known by its stem, nothing to correct.
+    let boil = shop.search(&q("boil ")).await;
+    assert_eq!(boil["query"]["corrected"], Value::Null, "{boil}");
+    assert_eq!(skus(&boil), ["KETTLE"]);
+    let Shop {
+        _engine: engine,
+        at,
+        ..
+    } = shop;
+    engine.crash().await;
+
+    // An unknown configuration stops the engine at start, changing nothing.
+    let mut refused = Process::start("up", &env.clone().with("CATALOG_LANGUAGE", "klingon"));
+    let status = refused.child.wait().await.unwrap();
+    assert!(!status.success());
+    let (language,): (String,) = sqlx::query_as("select language::text from catalog_settings")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(language, "english");
+
+    // `simple` does not stem. The documents were indexed again ("boils" is now a word of its
+    // own and finds the kettle), and so were the stems: "boil" is unknown now and corrected.
+    let simple = env.with("CATALOG_LANGUAGE", "simple");
+    let mut engine = Process::start("up", &simple);
+    let api = Api::new(engine.base_url().await);
+    let search = |query: String| {
+        let api = api.clone();
+        async move {
+            let (status, page) = api
+                .get(&format!("/products?{query}&min_position={at}"))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            page
+        }
+    };
+    assert_eq!(skus(&search(q("boils ")).await), ["KETTLE"]);
+    let boil = search(q("boil ")).await;
+    assert_eq!(boil["query"]["corrected"], "boils", "{boil}");
+    let (language,): (String,) = sqlx::query_as("select language::text from catalog_settings")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(language, "simple");
+}

@@ -368,14 +368,15 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
 impl ProductsQuery {
     /// Validates every parameter into a [`search::Search`].
     fn search(&self) -> Result<search::Search, ApiError> {
-        let text = match self.q.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => Some(
-                SearchText::parse(raw)
-                    .map_err(|e| invalid("q", e.to_string()))?
-                    .as_str()
-                    .to_owned(),
-            ),
+        let text = match self.q.as_deref() {
+            None => None,
+            Some(raw) if raw.trim().is_empty() => None,
+            Some(raw) => {
+                let text = SearchText::parse(raw).map_err(|e| invalid("q", e.to_string()))?;
+                // A space after the last word says it is typed in full (not a prefix).
+                let done = raw.ends_with(char::is_whitespace);
+                Some(format!("{text}{}", if done { " " } else { "" }))
+            }
         };
         let category = self
             .category

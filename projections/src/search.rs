@@ -157,7 +157,8 @@ pub const PRICE_EDGES: [i64; 6] = [1_000, 2_500, 5_000, 10_000, 25_000, 50_000];
 /// A search, validated: every field is already a value the engine accepts.
 #[derive(Debug, Clone)]
 pub struct Search {
-    /// What the shopper typed (`websearch` syntax), if anything.
+    /// What the shopper typed (`websearch` syntax), if anything; a space at its end says the
+    /// last word is typed in full (no prefix matching).
     pub text: Option<String>,
     /// A category slug: that category and all below it.
     pub category: Option<String>,
@@ -573,8 +574,8 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
         offset: if s.after.is_some() { 0 } else { s.offset },
         next,
         query: s.text.clone().zip(prepared).map(|(text, p)| QueryEcho {
-            text,
-            corrected: p.corrected,
+            text: text.trim().to_owned(),
+            corrected: p.corrected.map(|c| c.trim().to_owned()),
         }),
         facets: Facets {
             categories: categories.0,
