@@ -64,7 +64,11 @@ pub async fn payment_timeouts(
 /// Who the refund process manager acts as in event metadata.
 pub const REFUND_ACTOR: &str = "system:cancellation-refund";
 
-/// Refunds cancelled orders through the provider, checking every `every`, until `shutdown`.
+/// Longest wait between two attempts at a refund that keeps failing.
+const MAX_REFUND_WAIT: Duration = Duration::from_secs(600);
+
+/// Refunds cancelled orders through the provider, checking every `every`, until `shutdown`;
+/// a refund that fails is tried again after 2, 4, 8, ... seconds, at most [`MAX_REFUND_WAIT`].
 pub async fn cancellation_refunds(
     commands: CommandHandler,
     gateway: std::sync::Arc<dyn payments::PaymentGateway>,
@@ -73,6 +77,11 @@ pub async fn cancellation_refunds(
     shutdown: CancellationToken,
 ) {
     let reason = Reason::parse("order cancelled").expect("a valid reason");
+    // Orders whose refund failed: attempts so far and when to try again. A refusal that lasts
+    // (a payment the provider does not know, say) is retried ever more rarely, up to every
+    // ten minutes, instead of every round; it stays in `refunds_due` until it is made.
+    let mut failing: std::collections::HashMap<uuid::Uuid, (u32, std::time::Instant)> =
+        Default::default();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -85,9 +94,23 @@ pub async fn cancellation_refunds(
                 continue;
             }
         };
+        failing.retain(|order, _| due.contains(order));
+        let now = std::time::Instant::now();
         for order in due {
-            if let Err(e) = refund_one(&commands, &*gateway, &pool, order, &reason).await {
-                tracing::warn!(order_id = %order, error = %e, "refund not made yet; retrying later");
+            if failing.get(&order).is_some_and(|(_, next)| now < *next) {
+                continue;
+            }
+            match refund_one(&commands, &*gateway, &pool, order, &reason).await {
+                Ok(()) => {
+                    failing.remove(&order);
+                }
+                Err(e) => {
+                    let attempts = failing.get(&order).map_or(0, |(n, _)| *n) + 1;
+                    let wait = Duration::from_secs(1 << attempts.min(10)).min(MAX_REFUND_WAIT);
+                    failing.insert(order, (attempts, now + wait));
+                    tracing::warn!(order_id = %order, error = %e, attempts, retry_in = ?wait,
+                        "refund not made yet; retrying later");
+                }
             }
         }
     }
