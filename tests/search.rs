@@ -494,6 +494,12 @@ async fn search_filters_sorts_counts_facets_and_pages_by_keyset() {
             "after",
         ),
         ("after=%%%".to_owned(), "invalid_cursor", "after"),
+        // {"sort":"newest","sku":"A","listed_at":"-100000-01-01T00:00:00Z"}: beyond PostgreSQL.
+        (
+            "sort=newest&after=eyJzb3J0IjoibmV3ZXN0Iiwic2t1IjoiQSIsImxpc3RlZF9hdCI6Ii0xMDAwMDAtMDEtMDFUMDA6MDA6MDBaIn0".to_owned(),
+            "invalid_cursor",
+            "after",
+        ),
         (
             format!("sort=price_asc&after={cursor}&offset=2"),
             "invalid_query",

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use commands::{CommandOutcome, Missing};
+use commands::Missing;
 use domain::account::Role;
 use domain::category::CategorySlug;
 use domain::inventory::{LowStockThreshold, StockChange};
@@ -26,7 +26,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, Context, IfMatch};
 use crate::read::{consistent, page_limit, page_offset, Consistency};
 use crate::routes::{Access, Routes, ADMINS, SELLERS};
 use crate::security::{Actor, Caller, MaybeCaller};
-use crate::write::{MoneyInput, QuantityInput};
+use crate::write::{ok, Accepted, MoneyInput, QuantityInput};
 use crate::AppState;
 
 /// Catalog routes and who may call them.
@@ -114,8 +114,6 @@ async fn own_product(state: &AppState, actor: &Actor, raw_sku: &str) -> Result<S
     }
 }
 
-type Accepted = (StatusCode, Json<CommandOutcome>);
-
 /// Admins publish at once; a seller's content waits for an admin.
 fn editor(actor: &Actor) -> Editor {
     if actor.has(Role::Admin) {
@@ -123,10 +121,6 @@ fn editor(actor: &Actor) -> Editor {
     } else {
         Editor::Seller
     }
-}
-
-fn ok(outcome: CommandOutcome) -> Accepted {
-    (StatusCode::OK, Json(outcome))
 }
 
 /// A specification line in a request.
@@ -453,7 +447,7 @@ fn decode_cursor(raw: &str) -> Result<search::After, ApiError> {
         .decode(raw)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<search::After>(&bytes).ok())
-        .filter(|after| after.is_complete() && Sku::parse(&after.sku).is_ok())
+        .filter(|after| after.is_valid() && Sku::parse(&after.sku).is_ok())
         .ok_or_else(|| {
             ApiError::bad_request("invalid_cursor", "after must be a next_cursor from a page")
                 .with("field", "after")

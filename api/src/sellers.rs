@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
-use commands::CommandOutcome;
 use domain::seller::{CommissionRate, SellerStatus};
 use domain::text::{Description, Reason, StoreName};
 use domain::AccountId;
@@ -17,6 +16,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, Context};
 use crate::read::{consistent, page_limit, page_offset, Consistency};
 use crate::routes::{Access, Routes, ADMINS};
 use crate::security::Caller;
+use crate::write::{ok, Accepted};
 use crate::AppState;
 
 /// Seller routes and who may call them.
@@ -58,8 +58,6 @@ pub fn routes() -> Routes {
             reinstate,
         )
 }
-
-type Accepted = (StatusCode, Json<CommandOutcome>);
 
 /// `POST /me/seller-application` body.
 #[derive(Debug, Deserialize)]
@@ -170,10 +168,6 @@ pub struct Commission {
 #[serde(deny_unknown_fields)]
 pub struct Why {
     reason: String,
-}
-
-fn ok(outcome: CommandOutcome) -> Accepted {
-    (StatusCode::OK, Json(outcome))
 }
 
 async fn verify(

@@ -117,9 +117,11 @@ fn quantity(raw: i64) -> Result<Quantity, ApiError> {
     Ok(Quantity::new(raw)?)
 }
 
-type Accepted = (StatusCode, Json<CommandOutcome>);
+/// What a command route answers: `200` with the stream version and global position.
+pub(crate) type Accepted = (StatusCode, Json<CommandOutcome>);
 
-fn ok(outcome: CommandOutcome) -> Accepted {
+/// A command accepted.
+pub(crate) fn ok(outcome: CommandOutcome) -> Accepted {
     (StatusCode::OK, Json(outcome))
 }
 

@@ -116,12 +116,16 @@ pub struct After {
 }
 
 impl After {
-    /// Whether the cursor carries the key its order needs.
-    pub fn is_complete(&self) -> bool {
+    /// Whether the cursor carries the key its order needs, in a range the database holds (a
+    /// client may send any cursor: a listing time outside the years 1970-9999 is none of ours).
+    pub fn is_valid(&self) -> bool {
+        use chrono::Datelike;
         match self.sort {
             SortOrder::Relevance => self.rank.is_some(),
             SortOrder::PriceAsc | SortOrder::PriceDesc => self.price.is_some(),
-            SortOrder::Newest => self.listed_at.is_some(),
+            SortOrder::Newest => self
+                .listed_at
+                .is_some_and(|t| (1970..=9999).contains(&t.year())),
             SortOrder::Rating => self.rating.is_some(),
             SortOrder::BestSelling => self.sold.is_some(),
         }
@@ -330,9 +334,8 @@ async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
                    from unnest($1::text[], $2::bool[]) with ordinality as u(input, partial, ord))
              select case
                when exists (select 1 from catalog_words cw where cw.word = w.input)
-                 or exists (select 1 from catalog_words cw where cw.lexeme = coalesce(
-                      (select l.lexeme from unnest(to_tsvector((select language from cfg), w.input)) l
-                       limit 1), w.input))
+                 or exists (select 1 from catalog_words cw
+                      where cw.lexeme = catalog_stem((select language from cfg), w.input))
                  or (w.partial and exists (select 1 from catalog_words cw
                       where cw.word like w.input || '%'))
                then null
@@ -347,19 +350,19 @@ async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
         .await?
     };
     let mut corrected = String::with_capacity(text.len());
-    let mut last = 0;
+    let (mut last, mut any) = (0, false);
     let mut partial = found.last().is_some_and(|w| w.partial);
     for (word, (suggestion,)) in checked.iter().zip(&suggestions) {
         if let Some(s) = suggestion {
             corrected.push_str(&text[last..word.start]);
             corrected.push_str(s);
             last = word.end;
+            any = true;
             // A corrected word is a whole word, not the start of one.
             partial &= !word.partial;
         }
     }
     corrected.push_str(&text[last..]);
-    let any = last > 0;
     Ok(Prepared {
         text: corrected.clone(),
         partial,
@@ -367,16 +370,16 @@ async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
     })
 }
 
-/// Adds `and <filter>` clauses of the facets other than `except` (the category is a filter
-/// of every facet: see the module documentation).
+/// A facet whose own filter [`push_filters`] leaves out (the category filter narrows the
+/// matches themselves, so no facet leaves it out: see the module documentation).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Facet {
-    Category,
     Price,
     Seller,
     None,
 }
 
+/// Adds the `and <filter>` clauses of the price and seller filters, but `except`'s.
 fn push_filters(b: &mut QueryBuilder<'_, Postgres>, s: &Search, except: Facet) {
     if except != Facet::Price {
         if let Some(min) = s.price_min {
@@ -476,7 +479,7 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
                'count', f.n) order by f.n desc, f.category), '[]')
              from (select m.category, count(*) as n from matched m where true",
     );
-    push_filters(&mut b, s, Facet::Category);
+    push_filters(&mut b, s, Facet::None);
     b.push(
         " group by m.category) f left join catalog_categories c on c.slug = f.category) as categories,
           (select coalesce(json_agg(json_build_object('bucket', f.bucket, 'count', f.n)
@@ -639,13 +642,10 @@ pub async fn set_language(pool: &PgPool, language: &str) -> Result<bool, Languag
     .bind(language)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "update catalog_words set lexeme = coalesce(
-           (select l.lexeme from unnest(to_tsvector($1::regconfig, word)) l limit 1), word)",
-    )
-    .bind(language)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("update catalog_words set lexeme = catalog_stem($1::regconfig, word)")
+        .bind(language)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -704,6 +704,24 @@ mod tests {
             SortOrder::Rating.order_by(),
             "m.rating desc, m.rating_count desc, m.sku asc"
         );
+    }
+
+    #[test]
+    fn a_cursor_needs_its_key_within_the_database_range() {
+        let parse = |json: &str| serde_json::from_str::<After>(json).unwrap();
+        assert!(
+            parse(r#"{"sort":"newest","sku":"A","listed_at":"2026-12-01T00:00:00Z"}"#).is_valid()
+        );
+        assert!(
+            !parse(r#"{"sort":"newest","sku":"A","listed_at":"-100000-01-01T00:00:00Z"}"#)
+                .is_valid()
+        );
+        assert!(
+            !parse(r#"{"sort":"newest","sku":"A","listed_at":"+20000-01-01T00:00:00Z"}"#)
+                .is_valid()
+        );
+        assert!(!parse(r#"{"sort":"newest","sku":"A","price":5}"#).is_valid());
+        assert!(parse(r#"{"sort":"price_asc","sku":"A","price":5}"#).is_valid());
     }
 
     #[test]
