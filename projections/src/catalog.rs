@@ -545,12 +545,11 @@ pub(crate) const SELECT_PRODUCTS: &str = "select p.sku, p.name, p.description, p
        p.specifications, p.images, p.price_minor, p.currency,
        coalesce(s.available, 0) as stock_on_hand, p.seller_id, p.created_at, p.archived_at,
        p.archive_reason, coalesce(s.received, 0) as received, coalesce(s.adjusted, 0) as adjusted,
-       s.low_stock_threshold, coalesce(rv.rating_count, 0) as rating_count, rv.rating_average,
+       s.low_stock_threshold, p.rating_count, p.rating_average,
        exists (select 1 from sellers sl where sl.account_id = p.seller_id
                and sl.status = 'suspended') as seller_suspended,
        p.published, p.draft, p.draft_status, p.draft_reason, p.draft_at
-     from catalog_products p left join catalog_stock s on s.sku = p.sku
-     left join catalog_ratings rv on rv.sku = p.sku";
+     from catalog_products p left join catalog_stock s on s.sku = p.sku";
 
 /// A seller's own products by SKU, archived ones included, with their stock figures.
 pub async fn list_seller_products(
