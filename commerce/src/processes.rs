@@ -67,8 +67,10 @@ pub const REFUND_ACTOR: &str = "system:cancellation-refund";
 /// Longest wait between two attempts at a refund that keeps failing.
 const MAX_REFUND_WAIT: Duration = Duration::from_secs(600);
 
-/// Refunds cancelled orders through the provider, checking every `every`, until `shutdown`;
-/// a refund that fails is tried again after 2, 4, 8, ... seconds, at most [`MAX_REFUND_WAIT`].
+/// Refunds cancelled orders through the provider, checking every `every`, until `shutdown`.
+/// A refund the provider refuses is tried again after 2, 4, 8, ... seconds, at most
+/// [`MAX_REFUND_WAIT`]; any other failure (the provider or the store unreachable, a conflict)
+/// is tried again at the next check, so a busy moment never delays a refund by minutes.
 pub async fn cancellation_refunds(
     commands: CommandHandler,
     gateway: std::sync::Arc<dyn payments::PaymentGateway>,
@@ -77,9 +79,10 @@ pub async fn cancellation_refunds(
     shutdown: CancellationToken,
 ) {
     let reason = Reason::parse("order cancelled").expect("a valid reason");
-    // Orders whose refund failed: attempts so far and when to try again. A refusal that lasts
-    // (a payment the provider does not know, say) is retried ever more rarely, up to every
-    // ten minutes, instead of every round; it stays in `refunds_due` until it is made.
+    // Orders whose refund the provider refused: refusals so far and when to try again. A
+    // refusal that lasts (a payment the provider does not know, say) is retried ever more
+    // rarely, up to every ten minutes, instead of every round; it stays in `refunds_due` until
+    // it is made.
     let mut failing: std::collections::HashMap<uuid::Uuid, (u32, std::time::Instant)> =
         Default::default();
     loop {
@@ -104,6 +107,9 @@ pub async fn cancellation_refunds(
                 Ok(()) => {
                     failing.remove(&order);
                 }
+                Err(e) if !refused(&e) => {
+                    tracing::warn!(order_id = %order, error = %e, "refund not made yet; retrying");
+                }
                 Err(e) => {
                     let attempts = failing.get(&order).map_or(0, |(n, _)| *n) + 1;
                     let wait = Duration::from_secs(1 << attempts.min(10)).min(MAX_REFUND_WAIT);
@@ -114,6 +120,14 @@ pub async fn cancellation_refunds(
             }
         }
     }
+}
+
+/// Whether `error` is the provider refusing the refund (worth retrying only now and then).
+fn refused(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<payments::GatewayError>(),
+        Some(payments::GatewayError::Refused { .. })
+    )
 }
 
 async fn refund_one(
