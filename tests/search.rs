@@ -591,3 +591,49 @@ async fn the_catalog_language_decides_stemming_and_a_change_reindexes() {
         .unwrap();
     assert_eq!(language, "simple");
 }
+
+/// A search's answer is kept for `SEARCH_CACHE_MS` and served again, the same bytes with the
+/// same `ETag`, even after the catalog changed; a search that asks for `min_position` reads
+/// the read model itself, so a client still reads its own writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_answers_are_kept_briefly_but_never_for_read_your_writes() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db).with("SEARCH_CACHE_MS", "600000");
+    let shop = Shop::open(&env).await;
+    let price_of_lamp = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["sku"] == "LAMP")
+            .map(|p| p["price"]["amount_minor"].clone())
+    };
+
+    // Once the catalog is visible (a read-your-writes search, never kept), a plain search
+    // keeps what the read model holds now.
+    shop.search(&q("lamp")).await;
+    let (status, before) = shop.refused(&q("lamp")).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(price_of_lamp(&before), Some(json!(6400)), "{before}");
+
+    let repriced = shop
+        .staff
+        .seller
+        .ok(
+            Method::PUT,
+            "/products/LAMP/price",
+            Some(json!({"amount_minor": 5900, "currency": "EUR"})),
+        )
+        .await;
+    let at = repriced["global_position"].as_i64().unwrap();
+    let fresh = shop
+        .api
+        .read_at(&format!("/products?{}", q("lamp")), &json!(at))
+        .await;
+    assert_eq!(price_of_lamp(&fresh), Some(json!(5900)), "{fresh}");
+
+    // The read model has the new price, and a plain search still gets the kept answer.
+    let (status, kept) = shop.refused(&q("lamp")).await;
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept, before, "the answer kept for SEARCH_CACHE_MS");
+}

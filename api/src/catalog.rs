@@ -480,12 +480,23 @@ async fn list_products(
         &[&catalog::CatalogProjection, &sellers::SellerProjection],
     )
     .await?;
-    let page = search::search(&state.read_pool, &search).await?;
-    let answer = ProductsAnswer {
-        next_cursor: page.next.as_ref().map(encode_cursor),
-        page,
+    let compute = async {
+        let page = search::search(&state.read_pool, &search).await?;
+        cache::Answer::of(&ProductsAnswer {
+            next_cursor: page.next.as_ref().map(encode_cursor),
+            page,
+        })
     };
-    cache::conditional(&headers, caller.is_none(), &answer)
+    // Read-your-writes asks for the read model as of a position: never an older answer.
+    let answer = match q.min_position {
+        Some(_) => std::sync::Arc::new(compute.await?),
+        None => {
+            // Everything the answer depends on is in the validated search (the caller is not).
+            let key = format!("{search:?}");
+            state.searches.get_or_compute(key, compute).await?
+        }
+    };
+    Ok(cache::respond(&headers, caller.is_none(), &answer))
 }
 
 async fn get_product(

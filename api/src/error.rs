@@ -15,7 +15,7 @@ use commands::{CommandError, Missing};
 use serde_json::{json, Map, Value};
 
 /// An error response.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,

@@ -75,6 +75,8 @@ pub struct AppState {
     pub payments: Option<Arc<dyn ::payments::PaymentGateway>>,
     /// Origins allowed by CORS; empty means same-origin only.
     pub cors_origins: Arc<Vec<String>>,
+    /// Recent search answers (`SEARCH_CACHE_MS`).
+    pub searches: cache::AnswerCache,
 }
 
 /// Largest request body accepted.

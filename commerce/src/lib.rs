@@ -67,6 +67,9 @@ pub struct Config {
     /// Longest a query waits for `min_position`, in milliseconds.
     #[arg(long, env = "READ_WAIT_MAX_MS", default_value_t = 5000)]
     pub read_wait_max_ms: u64,
+    /// How long a search's answer is kept and served again, in milliseconds (0: never).
+    #[arg(long, env = "SEARCH_CACHE_MS", default_value_t = 1000)]
+    pub search_cache_ms: u64,
     /// Events per projection or relay batch.
     #[arg(long, env = "BATCH_SIZE", default_value_t = 500)]
     pub batch_size: usize,
@@ -445,6 +448,7 @@ pub async fn serve(
         cors_origins: Arc::new(config.auth.cors_allowed_origins.clone()),
         payments: Some(gateway.clone()),
         return_window: Duration::from_secs(config.return_window_days.saturating_mul(86_400)),
+        searches: api::cache::AnswerCache::new(Duration::from_millis(config.search_cache_ms)),
     };
     let timeouts = tokio::spawn(processes::payment_timeouts(
         state.commands.clone(),
