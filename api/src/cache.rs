@@ -165,9 +165,17 @@ mod tests {
         let cache = AnswerCache::new(Duration::from_secs(60));
         assert!(fetch(&cache, "a", &runs, false).await);
         assert!(fetch(&cache, "a", &runs, false).await);
-        assert_eq!(runs.load(Ordering::SeqCst), 1, "the second answer came from the cache");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "the second answer came from the cache"
+        );
         assert!(fetch(&cache, "b", &runs, false).await);
-        assert_eq!(runs.load(Ordering::SeqCst), 2, "another key is another answer");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "another key is another answer"
+        );
         assert!(!fetch(&cache, "c", &runs, true).await);
         assert!(fetch(&cache, "c", &runs, false).await);
         assert_eq!(runs.load(Ordering::SeqCst), 4, "a failure is not kept");
@@ -177,7 +185,11 @@ mod tests {
         assert!(fetch(&short, "a", &runs, false).await);
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(fetch(&short, "a", &runs, false).await);
-        assert_eq!(runs.load(Ordering::SeqCst), 2, "an expired answer is made again");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "an expired answer is made again"
+        );
 
         let off = AnswerCache::new(Duration::ZERO);
         let runs = AtomicUsize::new(0);

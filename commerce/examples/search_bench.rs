@@ -491,6 +491,28 @@ async fn main() {
 }
 
 async fn search(pool: &sqlx::PgPool, url: &str, products: usize, clients: usize, seconds: u64) {
+    // First every search reaches PostgreSQL (no answer cache), then as the engine runs by
+    // default (answers kept for SEARCH_CACHE_MS, 1 s).
+    for (label, cache_ms) in [
+        ("without the answer cache", "0"),
+        (
+            "with the answer cache (SEARCH_CACHE_MS=1000, the default)",
+            "1000",
+        ),
+    ] {
+        println!("--- {label}");
+        search_with(pool, url, products, clients, seconds, cache_ms).await;
+    }
+}
+
+async fn search_with(
+    pool: &sqlx::PgPool,
+    url: &str,
+    products: usize,
+    clients: usize,
+    seconds: u64,
+    cache_ms: &str,
+) {
     // The API, in this process, on a free port.
     let cli = Cli::parse_from([
         "search_bench",
@@ -501,6 +523,8 @@ async fn search(pool: &sqlx::PgPool, url: &str, products: usize, clients: usize,
         // The clients stand for many shoppers but share one address.
         "--rate-limit-per-minute",
         "1000000000",
+        "--search-cache-ms",
+        cache_ms,
     ]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -537,11 +561,13 @@ async fn search(pool: &sqlx::PgPool, url: &str, products: usize, clients: usize,
             let (http, base) = (http.clone(), base.clone());
             tokio::spawn(async move {
                 let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); KINDS];
+                let mut sent = std::collections::HashSet::new();
                 let mut n = c * 7919;
                 while Instant::now() < until {
                     n += 1;
                     let kind = n % KINDS;
                     let (_, q) = query(kind, n / KINDS);
+                    sent.insert(q.clone());
                     let start = Instant::now();
                     let mut url = format!("{base}/products?{q}&limit=20");
                     // Keyset: four pages to reach the fifth, each timed as a search.
@@ -563,18 +589,24 @@ async fn search(pool: &sqlx::PgPool, url: &str, products: usize, clients: usize,
                     }
                     samples[kind].push(start.elapsed() / pages);
                 }
-                samples
+                (samples, sent)
             })
         })
         .collect();
     let mut by_kind: Vec<Vec<Duration>> = vec![Vec::new(); KINDS];
+    let mut distinct = std::collections::HashSet::new();
     for t in tasks {
-        for (kind, s) in t.await.unwrap().into_iter().enumerate() {
+        let (samples, sent) = t.await.unwrap();
+        for (kind, s) in samples.into_iter().enumerate() {
             by_kind[kind].extend(s);
         }
+        distinct.extend(sent);
     }
     let mut all: Vec<Duration> = by_kind.iter().flatten().copied().collect();
-    println!("search over HTTP, {products} products, {clients} concurrent clients:");
+    println!(
+        "search over HTTP, {products} products, {clients} concurrent clients, {} distinct searches:",
+        distinct.len()
+    );
     percentiles("all searches", &mut all, seconds as f64);
     for (kind, samples) in by_kind.iter_mut().enumerate() {
         if !samples.is_empty() {

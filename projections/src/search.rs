@@ -436,20 +436,13 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
             .push_bind(p.text.clone())
             .push(")) as tsq from catalog_settings) t), ");
     }
-    if let Some(category) = &s.category {
-        b.push(
-            "subtree as materialized (select d.slug
-             from catalog_categories d, catalog_categories root where root.slug = ",
-        )
-        .push_bind(category.clone())
-        .push(" and (d.path = root.path or d.path like root.path || '/%')), ");
-    }
     b.push(
         "matched as materialized (
            select p.sku, p.category, p.price_minor, p.seller_id, p.created_at,
              p.sold, coalesce(p.rating_average, 0)::float8 as rating, p.rating_count, ",
     );
-    if prepared.is_some() {
+    // Ranking reads every match's whole document: only a relevance order pays for it.
+    if prepared.is_some() && s.sort == SortOrder::Relevance {
         b.push("ts_rank_cd(p.search_document, (select tsq from q))::float8 as rank");
     } else {
         b.push("0::float8 as rank");
@@ -462,9 +455,34 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
     if prepared.is_some() {
         b.push(" and p.search_document @@ (select tsq from q)");
     }
-    if s.category.is_some() {
-        // An array, not a semi-join: the categories' products come from their index.
-        b.push(" and p.category = any(array(select slug from subtree))");
+    let mut tx = pool
+        .begin_with(if s.category.is_some() {
+            // The subtree's slugs are values the plan is made for: a generic plan cannot tell
+            // a category of 2,500 products from the whole catalog and scans the table.
+            "begin isolation level repeatable read read only;
+             set local plan_cache_mode = force_custom_plan"
+        } else {
+            // The statement's shape depends only on which filters are set, never on their
+            // values, so one plan per shape serves every search (planning costs more than
+            // running most of them).
+            "begin isolation level repeatable read read only;
+             set local plan_cache_mode = force_generic_plan"
+        })
+        .await?;
+    if let Some(category) = &s.category {
+        // The category and every one below it, read first: the products then come from the
+        // category index.
+        let (subtree,): (Vec<String>,) = sqlx::query_as(
+            "select coalesce(array_agg(d.slug), '{}')
+             from catalog_categories d, catalog_categories root
+             where root.slug = $1 and (d.path = root.path or d.path like root.path || '/%')",
+        )
+        .bind(category)
+        .fetch_one(&mut *tx)
+        .await?;
+        b.push(" and p.category = any(")
+            .push_bind(subtree)
+            .push(")");
     }
     if s.in_stock {
         b.push(" and p.available > 0");
@@ -526,14 +544,6 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
     b.push(") m) as keys");
 
     // Facets, total and page from one snapshot, and the page's products from the same one.
-    // The statement's shape depends only on which filters are set, never on their values, so
-    // one plan per shape serves every search (planning costs more than running most of them).
-    let mut tx = pool
-        .begin_with(
-            "begin isolation level repeatable read read only;
-             set local plan_cache_mode = force_generic_plan",
-        )
-        .await?;
     let found: Found = b.build_query_as().fetch_one(&mut *tx).await?;
     let Found {
         total,
