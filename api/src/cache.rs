@@ -105,7 +105,7 @@ impl AnswerCache {
             Some(answers) => answers
                 .try_get_with(key, async { compute.await.map(Arc::new) })
                 .await
-                .map_err(|e| Arc::unwrap_or_clone(e)),
+                .map_err(Arc::unwrap_or_clone),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::store::{check_distinct, version_matches, EventStore, StoreError};
 #[derive(Debug, Default)]
 pub struct MemoryEventStore {
     inner: Mutex<Inner>,
+    appended: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +37,10 @@ impl MemoryEventStore {
 
 #[async_trait]
 impl EventStore for MemoryEventStore {
+    fn appended(&self) -> Option<crate::AppendSignal> {
+        Some(self.appended.subscribe())
+    }
+
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
         check_distinct(&appends)?;
         let mut inner = self.lock();
@@ -85,6 +90,8 @@ impl EventStore for MemoryEventStore {
             }
             versions.push((append.stream_id, version));
         }
+        drop(inner);
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
         Ok(AppendOutcome {
             versions,
             last_position,

@@ -14,6 +14,8 @@
 //! only the insert and the commit; loading aggregates and deciding happen outside it, and the
 //! per-stream version checks use row locks taken earlier, in stream-id order (no deadlocks).
 
+use std::sync::{Arc, OnceLock};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -82,16 +84,25 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
 
+/// The channel an append notifies on commit (a statement trigger on `events`, migration
+/// 0016): PostgreSQL delivers it only once the append's transaction has committed.
+pub const APPENDED_CHANNEL: &str = "commerce_events_appended";
+
 /// Event store on PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PgEventStore {
     pool: PgPool,
+    /// Started by the first reader that asks for it: one listening connection per store.
+    appended: Arc<OnceLock<crate::AppendSignal>>,
 }
 
 impl PgEventStore {
     /// Wraps a pool whose database has been migrated.
     pub fn new(pool: PgPool) -> Self {
-        PgEventStore { pool }
+        PgEventStore {
+            pool,
+            appended: Arc::default(),
+        }
     }
 
     /// The underlying pool.
@@ -142,6 +153,21 @@ pub(crate) const SELECT_EVENTS: &str =
 
 #[async_trait]
 impl EventStore for PgEventStore {
+    fn appended(&self) -> Option<crate::AppendSignal> {
+        // The listener is a task: without a runtime there is nothing to run it, and readers
+        // poll.
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        Some(
+            self.appended
+                .get_or_init(|| {
+                    let (tx, rx) = tokio::sync::watch::channel(0);
+                    runtime.spawn(listen_for_appends(self.pool.clone(), tx));
+                    rx
+                })
+                .clone(),
+        )
+    }
+
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
         check_distinct(&appends)?;
         let mut tx = self.pool.begin().await?;
@@ -380,5 +406,52 @@ impl EventStore for PgEventStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(head)
+    }
+}
+
+/// Keeps a connection listening on [`APPENDED_CHANNEL`] and wakes `signal` for every
+/// notification, and after every (re)connection, since commits made while it was not
+/// listening were not notified. Ends when nobody can receive the signal any more.
+async fn listen_for_appends(pool: PgPool, signal: tokio::sync::watch::Sender<u64>) {
+    let wake = || signal.send_modify(|n| *n = n.wrapping_add(1));
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        let connected = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(APPENDED_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            () = signal.closed() => return,
+            connected = connected => match connected {
+                Ok(listener) => listener,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot listen for appends; readers poll meanwhile");
+                    tokio::select! {
+                        () = signal.closed() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+                    continue;
+                }
+            },
+        };
+        backoff = std::time::Duration::from_millis(100);
+        wake();
+        loop {
+            tokio::select! {
+                () = signal.closed() => return,
+                received = listener.try_recv() => match received {
+                    Ok(Some(_)) => wake(),
+                    // The connection was lost: the next call reconnects, and what was
+                    // committed meanwhile was not notified.
+                    Ok(None) => wake(),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "listening for appends failed; reconnecting");
+                        break;
+                    }
+                },
+            }
+        }
     }
 }

@@ -61,9 +61,41 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Changes whenever events were committed (its value counts wake-ups, nothing more), so
+/// readers of the log wake on the commit instead of polling. A wake-up may be spurious, and
+/// may stand for several commits; a reader always reads the log to see what is new.
+pub type AppendSignal = tokio::sync::watch::Receiver<u64>;
+
+/// How often a reader woken by an [`AppendSignal`] still looks at the log, in case a
+/// notification was lost.
+pub const FALLBACK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits until `signal` reports a commit (or, as a fallback, [`FALLBACK_POLL`] elapses); with
+/// no signal, or one whose sender has gone, waits `poll`.
+pub async fn wait_for_appends(signal: Option<&mut AppendSignal>, poll: std::time::Duration) {
+    match signal {
+        Some(signal) => {
+            tokio::select! {
+                changed = signal.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(poll).await;
+                    }
+                }
+                () = tokio::time::sleep(poll.max(FALLBACK_POLL)) => {}
+            }
+        }
+        None => tokio::time::sleep(poll).await,
+    }
+}
+
 /// An append-only store of event streams with a global, commit-ordered log.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
+    /// A signal of committed appends, when this store can push one; `None`: readers poll.
+    fn appended(&self) -> Option<AppendSignal> {
+        None
+    }
+
     /// Appends to one or more streams atomically: either every stream passes its version check
     /// and every event is written, or nothing is.
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError>;

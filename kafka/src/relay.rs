@@ -133,7 +133,10 @@ impl Relay {
     /// Runs until `shutdown` fires.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), KafkaError> {
         let mut position = self.checkpoint().await?;
-        tracing::info!(position, topic = %self.config.topic, "relay started");
+        // Woken by the commit where the store can push it; `poll_interval` otherwise.
+        let mut appended = self.store.appended();
+        tracing::info!(position, topic = %self.config.topic, push = appended.is_some(),
+            "relay started");
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             let batch = match self.store.read_all(position, self.options.batch_size).await {
@@ -146,7 +149,10 @@ impl Relay {
                 }
             };
             if batch.is_empty() {
-                sleep_or_stop(self.options.poll_interval, &shutdown).await;
+                tokio::select! {
+                    () = events::wait_for_appends(appended.as_mut(), self.options.poll_interval) => {}
+                    () = shutdown.cancelled() => {}
+                }
                 continue;
             }
             let (acked, error) = self.publish(&batch).await;

@@ -12,7 +12,9 @@ use crate::projector::Projector;
 /// Checkpoint name of the embedded feed.
 pub const LOG_CHECKPOINT: &str = "projections";
 
-/// Follows the log from the projector's checkpoint until `shutdown` fires. Each batch and its
+/// Follows the log from the projector's checkpoint until `shutdown` fires, woken by each
+/// commit where the store can say so (PostgreSQL), polling every `poll_interval` where it
+/// cannot. Each batch and its
 /// checkpoint commit together, so a crash anywhere re-reads at most one uncommitted batch,
 /// and the de-duplication state makes re-reading harmless.
 pub async fn follow_log(
@@ -33,7 +35,13 @@ pub async fn follow_log(
             }
         }
     };
-    tracing::info!(position, "projections following the event store log");
+    // Woken by the commit where the store can push it; `poll_interval` otherwise.
+    let mut appended = store.appended();
+    tracing::info!(
+        position,
+        push = appended.is_some(),
+        "projections following the event store log"
+    );
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
         let batch = match store.read_all(position, batch_size).await {
@@ -48,8 +56,9 @@ pub async fn follow_log(
             }
         };
         if batch.is_empty() {
-            if sleep_or_stop(poll_interval, &shutdown).await {
-                return;
+            tokio::select! {
+                () = events::wait_for_appends(appended.as_mut(), poll_interval) => {}
+                () = shutdown.cancelled() => return,
             }
             continue;
         }

@@ -291,6 +291,58 @@ async fn the_log_follower_projects_and_checkpoints() {
     assert_eq!(mug.product.stock_on_hand, 4);
 }
 
+/// The follower wakes on the commit: with a polling interval of ten minutes, what is appended
+/// after it went idle still reaches the read models at once, on PostgreSQL (LISTEN/NOTIFY)
+/// and on the in-memory store alike.
+#[tokio::test]
+async fn the_log_follower_wakes_on_the_commit() {
+    let on_postgres = shop().await;
+    let in_memory = shop_on(
+        TestDatabase::create().await,
+        Arc::new(events::MemoryEventStore::new()),
+    );
+    for shop in [&on_postgres, &in_memory] {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let follower = tokio::spawn(projections::follow::follow_log(
+            shop.store.clone(),
+            shop.projector.clone(),
+            50,
+            Duration::from_secs(600),
+            shutdown.clone(),
+        ));
+        for (n, s) in ["MUG", "CUP"].into_iter().enumerate() {
+            // The follower has gone idle: it has projected everything before this product.
+            let head = shop.store.head_position().await.unwrap();
+            let catalog: &dyn Projection = &catalog::CatalogProjection;
+            assert!(projector::wait_for(
+                &*shop.store,
+                &shop.db.pool,
+                catalog,
+                head,
+                Duration::from_secs(20)
+            )
+            .await
+            .unwrap());
+            shop.product(s, 900, 4 + n as i64).await;
+            let head = shop.store.head_position().await.unwrap();
+            assert!(
+                projector::wait_for(
+                    &*shop.store,
+                    &shop.db.pool,
+                    catalog,
+                    head,
+                    Duration::from_secs(20)
+                )
+                .await
+                .unwrap(),
+                "{s} reached the catalog without waiting for the polling interval"
+            );
+        }
+        shutdown.cancel();
+        follower.await.unwrap();
+    }
+}
+
 /// With the log outside the read models' database (as on EventStoreDB, here the in-memory
 /// store), read-your-writes compares the log read through the store port with the projection's
 /// per-stream versions, and the order history walks the streams an order names.
