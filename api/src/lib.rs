@@ -77,6 +77,8 @@ pub struct AppState {
     pub cors_origins: Arc<Vec<String>>,
     /// Recent search answers (`SEARCH_CACHE_MS`).
     pub searches: cache::AnswerCache,
+    /// Wakes read-your-writes waits when a projection batch commits; `None`: they poll.
+    pub projected: Option<events::AppendSignal>,
 }
 
 /// Largest request body accepted.

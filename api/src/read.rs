@@ -76,8 +76,15 @@ pub(crate) async fn consistent(
     });
     let store = &**state.commands.store();
     for projection in read_models {
-        let reached =
-            projector::wait_for(store, &state.read_pool, *projection, position, bound).await?;
+        let reached = projector::waken_for(
+            store,
+            &state.read_pool,
+            *projection,
+            position,
+            bound,
+            state.projected.clone(),
+        )
+        .await?;
         if !reached {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -436,6 +436,9 @@ pub async fn serve(
     let security = Arc::new(config.auth.security(&pool)?);
     let addr = listener.local_addr()?;
     let gateway = payment_gateway(config, addr, &shutdown).await?;
+    // The read models live in PostgreSQL whatever the store: their batches notify on commit.
+    let projected =
+        events::postgres::notifications(&pool, projections::projector::PROJECTED_CHANNEL);
     let state = api::AppState {
         commands: match config.signup_credit {
             Some(credit) => CommandHandler::new(store).with_signup_credit(credit),
@@ -449,6 +452,7 @@ pub async fn serve(
         payments: Some(gateway.clone()),
         return_window: Duration::from_secs(config.return_window_days.saturating_mul(86_400)),
         searches: api::cache::AnswerCache::new(Duration::from_millis(config.search_cache_ms)),
+        projected: Some(projected),
     };
     let timeouts = tokio::spawn(processes::payment_timeouts(
         state.commands.clone(),

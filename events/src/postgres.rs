@@ -159,11 +159,7 @@ impl EventStore for PgEventStore {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         Some(
             self.appended
-                .get_or_init(|| {
-                    let (tx, rx) = tokio::sync::watch::channel(0);
-                    runtime.spawn(listen_for_appends(self.pool.clone(), tx));
-                    rx
-                })
+                .get_or_init(|| notifications_on(&runtime, &self.pool, APPENDED_CHANNEL))
                 .clone(),
         )
     }
@@ -409,16 +405,33 @@ impl EventStore for PgEventStore {
     }
 }
 
-/// Keeps a connection listening on [`APPENDED_CHANNEL`] and wakes `signal` for every
-/// notification, and after every (re)connection, since commits made while it was not
-/// listening were not notified. Ends when nobody can receive the signal any more.
-async fn listen_for_appends(pool: PgPool, signal: tokio::sync::watch::Sender<u64>) {
+/// A signal woken by every notification on `channel` of `pool`'s database (and after every
+/// reconnection, since what was notified meanwhile is lost), kept by a task of the current
+/// runtime on its own connection until nobody holds the signal. Panics outside a runtime.
+pub fn notifications(pool: &PgPool, channel: &'static str) -> crate::AppendSignal {
+    notifications_on(&tokio::runtime::Handle::current(), pool, channel)
+}
+
+fn notifications_on(
+    runtime: &tokio::runtime::Handle,
+    pool: &PgPool,
+    channel: &'static str,
+) -> crate::AppendSignal {
+    let (tx, rx) = tokio::sync::watch::channel(0);
+    runtime.spawn(listen(pool.clone(), channel, tx));
+    rx
+}
+
+/// Keeps a connection listening on `channel` and wakes `signal` for every notification, and
+/// after every (re)connection, since what was notified while it was not listening is lost.
+/// Ends when nobody can receive the signal any more.
+async fn listen(pool: PgPool, channel: &'static str, signal: tokio::sync::watch::Sender<u64>) {
     let wake = || signal.send_modify(|n| *n = n.wrapping_add(1));
     let mut backoff = std::time::Duration::from_millis(100);
     loop {
         let connected = async {
             let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(APPENDED_CHANNEL).await?;
+            listener.listen(channel).await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let mut listener = tokio::select! {
@@ -426,7 +439,7 @@ async fn listen_for_appends(pool: PgPool, signal: tokio::sync::watch::Sender<u64
             connected = connected => match connected {
                 Ok(listener) => listener,
                 Err(e) => {
-                    tracing::debug!(error = %e, "cannot listen for appends; readers poll meanwhile");
+                    tracing::debug!(error = %e, channel, "cannot listen for notifications; readers poll meanwhile");
                     tokio::select! {
                         () = signal.closed() => return,
                         () = tokio::time::sleep(backoff) => {}
@@ -447,7 +460,7 @@ async fn listen_for_appends(pool: PgPool, signal: tokio::sync::watch::Sender<u64
                     // committed meanwhile was not notified.
                     Ok(None) => wake(),
                     Err(e) => {
-                        tracing::debug!(error = %e, "listening for appends failed; reconnecting");
+                        tracing::debug!(error = %e, channel, "listening for notifications failed; reconnecting");
                         break;
                     }
                 },

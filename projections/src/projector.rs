@@ -61,6 +61,11 @@ impl Projector {
             .execute(&mut *tx)
             .await?;
         }
+        // Read-your-writes waits wake on the commit (PostgreSQL delivers this only then).
+        sqlx::query("select pg_notify($1, '')")
+            .bind(PROJECTED_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -185,23 +190,55 @@ async fn raise_watermark(
     Ok(())
 }
 
-/// Polls `check` with a growing delay (2 ms to 50 ms) until it says yes or `timeout` elapses.
-async fn poll_until<E, F, Fut>(timeout: Duration, mut check: F) -> Result<bool, E>
+/// The channel every projection batch notifies on commit, for read-your-writes waits.
+pub const PROJECTED_CHANNEL: &str = "commerce_projected";
+
+/// Longest a wait woken by projection commits goes without looking (a lost notification, a
+/// rebuild's new generation, which does not notify).
+const SIGNALLED_FALLBACK: Duration = Duration::from_millis(250);
+
+/// Checks `check` until it says yes or `timeout` elapses: again after each wake-up of
+/// `signal` (projection commits), or polling with a growing delay (2 ms to 50 ms) without one.
+async fn poll_until<E, F, Fut>(
+    timeout: Duration,
+    mut signal: Option<events::AppendSignal>,
+    mut check: F,
+) -> Result<bool, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool, E>>,
 {
     let deadline = Instant::now() + timeout;
+    // Only commits after this point wake the wait: the first check sees everything before.
+    if let Some(signal) = &mut signal {
+        signal.borrow_and_update();
+    }
     let mut delay = Duration::from_millis(2);
     loop {
         if check().await? {
             return Ok(true);
         }
-        if Instant::now() + delay > deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return Ok(false);
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(50));
+        let left = deadline - now;
+        match &mut signal {
+            Some(s) => {
+                tokio::select! {
+                    changed = s.changed() => {
+                        if changed.is_err() {
+                            signal = None;
+                        }
+                    }
+                    () = tokio::time::sleep(left.min(SIGNALLED_FALLBACK)) => {}
+                }
+            }
+            None => {
+                tokio::time::sleep(delay.min(left)).await;
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+        }
     }
 }
 
@@ -213,7 +250,23 @@ pub async fn wait_for(
     position: i64,
     timeout: Duration,
 ) -> Result<bool, ProjectionError> {
-    poll_until(timeout, || has_reached(store, pool, projection, position)).await
+    waken_for(store, pool, projection, position, timeout, None).await
+}
+
+/// [`wait_for`], looking again each time `projected` (notifications on
+/// [`PROJECTED_CHANNEL`]) says a projection batch committed, rather than polling.
+pub async fn waken_for(
+    store: &dyn EventStore,
+    pool: &PgPool,
+    projection: &dyn Projection,
+    position: i64,
+    timeout: Duration,
+    projected: Option<events::AppendSignal>,
+) -> Result<bool, ProjectionError> {
+    poll_until(timeout, projected, || {
+        has_reached(store, pool, projection, position)
+    })
+    .await
 }
 
 /// Every read-model row as canonical JSON (rows sorted), to compare two projections of the

@@ -343,6 +343,39 @@ async fn the_log_follower_wakes_on_the_commit() {
     }
 }
 
+/// Each projection batch notifies on its commit, and a read-your-writes wait woken by those
+/// notifications answers as soon as the batch it waits for is in.
+#[tokio::test]
+async fn a_projection_batch_wakes_read_your_writes_waits() {
+    let shop = shop().await;
+    let mut projected =
+        events::postgres::notifications(&shop.db.pool, projections::projector::PROJECTED_CHANNEL);
+    // The listener is connected once it has said so (its first wake-up).
+    tokio::time::timeout(Duration::from_secs(10), projected.changed())
+        .await
+        .expect("the listener connects")
+        .unwrap();
+    shop.product("MUG", 900, 4).await;
+    let head = shop.store.head_position().await.unwrap();
+    let catalog: &dyn Projection = &catalog::CatalogProjection;
+    let waiting = projector::waken_for(
+        &*shop.store,
+        &shop.db.pool,
+        catalog,
+        head,
+        Duration::from_secs(20),
+        Some(projected.clone()),
+    );
+    let (reached, applied) = tokio::join!(waiting, shop.catch_up(1));
+    assert!(reached.unwrap());
+    assert!(applied > 0);
+    // Every batch notified: the signal moved.
+    tokio::time::timeout(Duration::from_secs(10), projected.changed())
+        .await
+        .expect("a batch's commit is notified")
+        .unwrap();
+}
+
 /// With the log outside the read models' database (as on EventStoreDB, here the in-memory
 /// store), read-your-writes compares the log read through the store port with the projection's
 /// per-stream versions, and the order history walks the streams an order names.
