@@ -18,6 +18,7 @@ use crate::error::CommandError;
 use crate::{CommandContext, CommandOutcome};
 
 /// An aggregate as loaded from its stream.
+#[derive(Clone)]
 pub(crate) struct Loaded<A> {
     pub(crate) state: A,
     pub(crate) version: i64,
@@ -34,22 +35,66 @@ impl<A> Loaded<A> {
     }
 }
 
-/// Reads a stream and folds it into `A`.
-pub(crate) async fn load<A>(store: &dyn EventStore, stream: &str) -> Result<Loaded<A>, CommandError>
+/// Most aggregate states a [`CommandHandler`] keeps between commands.
+const KEPT_STATES: u64 = 10_000;
+
+/// Aggregate states as last loaded, by stream, with the version they reflect. A stream only
+/// ever grows, so a kept state plus the events after its version is the current state: a
+/// command reads only what was appended since (usually nothing or a few events) instead of
+/// the whole stream, however long it has grown (an inventory gains an event with every order).
+/// Per process and in memory: a restart starts empty, another process keeps its own.
+#[derive(Clone)]
+pub(crate) struct States {
+    kept: moka::future::Cache<String, Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl States {
+    fn new() -> States {
+        States {
+            kept: moka::future::Cache::new(KEPT_STATES),
+        }
+    }
+
+    async fn get<A: Clone + Send + Sync + 'static>(&self, stream: &str) -> Option<Loaded<A>> {
+        let kept = self.kept.get(stream).await?;
+        kept.downcast_ref::<Loaded<A>>().cloned()
+    }
+
+    async fn keep<A: Clone + Send + Sync + 'static>(&self, stream: &str, loaded: Loaded<A>) {
+        self.kept.insert(stream.to_owned(), Arc::new(loaded)).await;
+    }
+}
+
+/// Folds a stream into `A`: from the state kept in `states` (if any) and the events appended
+/// after it, then keeps the result.
+pub(crate) async fn load<A>(
+    store: &dyn EventStore,
+    states: &States,
+    stream: &str,
+) -> Result<Loaded<A>, CommandError>
 where
-    A: Aggregate,
+    A: Aggregate + Clone + Send + Sync + 'static,
     A::Event: DeserializeOwned,
 {
-    let recorded = store.read_stream(stream, 1).await?;
-    let mut state = A::default();
+    let kept = states.get::<A>(stream).await;
+    let fresh = kept.is_none();
+    let mut loaded = kept.unwrap_or(Loaded {
+        state: A::default(),
+        version: 0,
+        last_position: None,
+    });
+    let recorded = store.read_stream(stream, loaded.version + 1).await?;
     for event in &recorded {
-        state.apply(&decode::<A::Event>(event)?);
+        loaded.state.apply(&decode::<A::Event>(event)?);
     }
-    Ok(Loaded {
-        state,
-        version: recorded.last().map_or(0, |e| e.stream_version),
-        last_position: recorded.last().map(|e| e.global_position),
-    })
+    if let Some(last) = recorded.last() {
+        loaded.version = last.stream_version;
+        loaded.last_position = Some(last.global_position);
+    }
+    if fresh || !recorded.is_empty() {
+        states.keep(stream, loaded.clone()).await;
+    }
+    Ok(loaded)
 }
 
 /// One attempt at a command: the streams it read (with the versions it read) and the events it
@@ -57,6 +102,7 @@ where
 /// version this attempt read, so the decision holds only if nothing it read has moved.
 pub struct Attempt {
     store: Arc<dyn EventStore>,
+    states: States,
     metadata: Metadata,
     addressed: String,
     pinned: Option<i64>,
@@ -69,7 +115,7 @@ impl Attempt {
     /// a version (`If-Match`), a different current version fails the command with a conflict.
     pub(crate) async fn load<A>(&mut self, id: &A::Id) -> Result<A, CommandError>
     where
-        A: Aggregate,
+        A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: DeserializeOwned,
     {
         Ok(self.load_full::<A>(id).await?.state)
@@ -77,11 +123,11 @@ impl Attempt {
 
     pub(crate) async fn load_full<A>(&mut self, id: &A::Id) -> Result<Loaded<A>, CommandError>
     where
-        A: Aggregate,
+        A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: DeserializeOwned,
     {
         let stream = A::stream_id(id);
-        let loaded = load::<A>(&*self.store, &stream).await?;
+        let loaded = load::<A>(&*self.store, &self.states, &stream).await?;
         if let Some(pinned) = self.pinned.filter(|_| stream == self.addressed) {
             if pinned != loaded.version {
                 return Err(CommandError::Conflict {
@@ -161,6 +207,7 @@ impl Attempt {
 #[derive(Clone)]
 pub struct CommandHandler {
     pub(crate) store: Arc<dyn EventStore>,
+    states: States,
     max_attempts: u32,
     pub(crate) signup_credit: Option<domain::Money>,
 }
@@ -172,6 +219,7 @@ impl CommandHandler {
     pub fn new(store: Arc<dyn EventStore>) -> Self {
         CommandHandler {
             store,
+            states: States::new(),
             max_attempts: 25,
             signup_credit: None,
         }
@@ -193,6 +241,7 @@ impl CommandHandler {
     pub(crate) fn dry_run(&self, ctx: &CommandContext, addressed: String) -> Attempt {
         Attempt {
             store: self.store.clone(),
+            states: self.states.clone(),
             metadata: ctx.metadata(),
             addressed,
             pinned: None,
@@ -203,10 +252,10 @@ impl CommandHandler {
 
     pub(crate) async fn load<A>(&self, id: &A::Id) -> Result<Loaded<A>, CommandError>
     where
-        A: Aggregate,
+        A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: DeserializeOwned,
     {
-        load::<A>(&*self.store, &A::stream_id(id)).await
+        load::<A>(&*self.store, &self.states, &A::stream_id(id)).await
     }
 
     /// Runs a command: `decide` is called with a fresh [`Attempt`] until it commits, fails for
@@ -232,6 +281,7 @@ impl CommandHandler {
                 n += 1;
                 let attempt = Attempt {
                     store: self.store.clone(),
+                    states: self.states.clone(),
                     metadata: ctx.metadata(),
                     addressed: addressed.clone(),
                     pinned,

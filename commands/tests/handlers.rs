@@ -498,3 +498,112 @@ async fn credit_paid_orders_return_their_credit_when_cancelled() {
         );
     }
 }
+
+/// Counts the events each `read_stream` hands back, around the in-memory store.
+struct Counting {
+    inner: Arc<MemoryEventStore>,
+    read: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl EventStore for Counting {
+    async fn append(
+        &self,
+        appends: Vec<events::StreamAppend>,
+    ) -> Result<events::AppendOutcome, events::StoreError> {
+        self.inner.append(appends).await
+    }
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: i64,
+    ) -> Result<Vec<events::RecordedEvent>, events::StoreError> {
+        let events = self.inner.read_stream(stream_id, from_version).await?;
+        self.read
+            .fetch_add(events.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(events)
+    }
+    async fn read_all(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<events::RecordedEvent>, events::StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+    async fn head_position(&self) -> Result<i64, events::StoreError> {
+        self.inner.head_position().await
+    }
+}
+
+/// A handler keeps the states it loaded and reads only what was appended since: the stock of
+/// a product many have ordered costs no more to check than a new one's. What another handler
+/// (another process) appended meanwhile is still seen.
+#[tokio::test]
+async fn loads_read_only_what_was_appended_since_the_last() {
+    let memory = Arc::new(MemoryEventStore::new());
+    let counting = Arc::new(Counting {
+        inner: memory.clone(),
+        read: Default::default(),
+    });
+    let handler = CommandHandler::new(counting.clone());
+    let other = CommandHandler::new(memory.clone());
+    commands::testing::category(&handler, "misc").await;
+    handler
+        .create_product(
+            &ctx(),
+            domain::AccountId::from_uuid(uuid::Uuid::nil()),
+            sku("MUG"),
+            details("Mug"),
+            eur(900),
+            domain::product::Editor::Admin,
+        )
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        handler
+            .receive_stock(&ctx(), sku("MUG"), qty(1))
+            .await
+            .unwrap();
+    }
+    let read = |c: &Counting| c.read.load(std::sync::atomic::Ordering::SeqCst);
+    let before = read(&counting);
+    handler
+        .receive_stock(&ctx(), sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    // The 51st delivery read the product and its inventory as kept at the 50th's load, plus
+    // the one event appended since (the 50th delivery itself), not all fifty.
+    assert_eq!(read(&counting) - before, 1);
+
+    // Another handler delivers two more units; this one sees them, reading just those.
+    other
+        .receive_stock(&ctx(), sku("MUG"), qty(2))
+        .await
+        .unwrap();
+    let before = read(&counting);
+    let customer = customer(&handler).await;
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(53))
+        .await
+        .unwrap();
+    handler
+        .place_order(&ctx(), customer, None, &Default::default())
+        .await
+        .expect("all 53 units, two of them delivered through the other handler");
+    let read_for_order = read(&counting) - before;
+    assert!(
+        read_for_order < 20,
+        "a checkout read {read_for_order} events, not the 52 events of the inventory"
+    );
+    handler
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    assert!(
+        handler
+            .place_order(&ctx(), customer, None, &Default::default())
+            .await
+            .is_err(),
+        "nothing is left: the kept state knows of the order"
+    );
+}
