@@ -13,6 +13,15 @@
 //! (or rolled back). Readers can then page through the log by position alone. The lock covers
 //! only the insert and the commit; loading aggregates and deciding happen outside it, and the
 //! per-stream version checks use row locks taken earlier, in stream-id order (no deadlocks).
+//!
+//! # Group commit
+//! Appends of one process go through one writer task. Whatever arrived while a transaction was
+//! committing goes into the next one, together: one transaction, one WAL flush and the same
+//! seven statements for the whole group. Each append is still checked on its own against the
+//! versions the appends before it in the group leave, so a conflict refuses that append alone
+//! and names the current version. An append is answered only after its group committed. A
+//! group that fails as a whole (an event id already stored) is retried one append at a time,
+//! so only the culprit fails. Several processes still serialize on the advisory lock.
 
 use std::sync::{Arc, OnceLock};
 
@@ -94,6 +103,8 @@ pub struct PgEventStore {
     pool: PgPool,
     /// Started by the first reader that asks for it: one listening connection per store.
     appended: Arc<OnceLock<crate::AppendSignal>>,
+    /// The group-commit writer, started by the first append.
+    writer: Arc<OnceLock<tokio::sync::mpsc::Sender<Pending>>>,
 }
 
 impl PgEventStore {
@@ -102,7 +113,23 @@ impl PgEventStore {
         PgEventStore {
             pool,
             appended: Arc::default(),
+            writer: Arc::default(),
         }
+    }
+
+    /// The group-commit writer of this store (and its clones), started on the current runtime
+    /// by the first append; `None` outside a runtime.
+    fn writer(&self) -> Option<tokio::sync::mpsc::Sender<Pending>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        Some(
+            self.writer
+                .get_or_init(|| {
+                    let (tx, rx) = tokio::sync::mpsc::channel(MAX_GROUP * 4);
+                    runtime.spawn(write_groups(self.pool.clone(), rx));
+                    tx
+                })
+                .clone(),
+        )
     }
 
     /// The underlying pool.
@@ -166,146 +193,20 @@ impl EventStore for PgEventStore {
 
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
         check_distinct(&appends)?;
-        let mut tx = self.pool.begin().await?;
-
-        // Lock every stream row in stream-id order and check its version.
-        let mut by_id: Vec<usize> = (0..appends.len()).collect();
-        by_id.sort_by(|a, b| appends[*a].stream_id.cmp(&appends[*b].stream_id));
-        let mut new_versions = vec![0_i64; appends.len()];
-        let mut start_versions = vec![0_i64; appends.len()];
-        let mut stream_hashes = vec![chain::GENESIS; appends.len()];
-        for i in by_id {
-            let append = &appends[i];
-            let (actual, last_hash): (i64, Option<Vec<u8>>) = sqlx::query_as(
-                "insert into streams (stream_id, version) values ($1, 0)
-                 on conflict (stream_id) do update set version = streams.version
-                 returning version, last_hash",
-            )
-            .bind(&append.stream_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if !version_matches(append.expected, actual) {
-                return Err(StoreError::Conflict {
-                    stream_id: append.stream_id.clone(),
-                    expected: append.expected,
-                    actual,
-                });
-            }
-            start_versions[i] = actual;
-            new_versions[i] = actual + append.events.len() as i64;
-            stream_hashes[i] = chain::from_column(last_hash.as_deref());
+        let Some(writer) = self.writer() else {
+            return commit_alone(&self.pool, appends).await;
+        };
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        if let Err(refused) = writer.send(Pending { appends, done }).await {
+            // The writer's runtime is gone (a store shared across runtimes): commit here.
+            return commit_alone(&self.pool, refused.0.appends).await;
         }
-
-        let total: usize = appends.iter().map(|a| a.events.len()).sum();
-        let mut last_position = None;
-        if total > 0 {
-            // Serialize position assignment until commit (see the module docs). Under this lock
-            // the newest event is also the global chain's predecessor.
-            sqlx::query("select pg_advisory_xact_lock($1)")
-                .bind(APPEND_LOCK)
-                .execute(&mut *tx)
-                .await?;
-            let previous: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
-                "select global_hash from events order by global_position desc limit 1",
-            )
-            .fetch_optional(&mut *tx)
-            .await?;
-            let mut global = chain::from_column(previous.as_ref().and_then(|(h,)| h.as_deref()));
-            let recorded_at = chain::to_micros(Utc::now());
-
-            let mut ids = Vec::with_capacity(total);
-            let mut streams = Vec::with_capacity(total);
-            let mut versions = Vec::with_capacity(total);
-            let mut types = Vec::with_capacity(total);
-            let mut schemas = Vec::with_capacity(total);
-            let mut payloads = Vec::with_capacity(total);
-            let mut metadata = Vec::with_capacity(total);
-            let mut hashes = Vec::with_capacity(total);
-            let mut global_hashes = Vec::with_capacity(total);
-            for (i, append) in appends.iter().enumerate() {
-                for (n, event) in append.events.iter().enumerate() {
-                    let version = start_versions[i] + n as i64 + 1;
-                    let hash = chain::link(
-                        &stream_hashes[i],
-                        &chain::canonical(&chain::Sealed {
-                            event_id: event.event_id,
-                            stream_id: &append.stream_id,
-                            stream_version: version,
-                            event_type: &event.event_type,
-                            schema_version: event.schema_version,
-                            payload: &event.payload,
-                            metadata: &event.metadata,
-                            recorded_at,
-                        }),
-                    );
-                    stream_hashes[i] = hash;
-                    global = chain::link(&global, &hash);
-                    ids.push(event.event_id);
-                    streams.push(append.stream_id.as_str());
-                    versions.push(version);
-                    types.push(event.event_type.as_str());
-                    schemas.push(event.schema_version);
-                    payloads.push(&event.payload);
-                    metadata.push(serde_json::to_value(&event.metadata).unwrap_or_default());
-                    hashes.push(hash.to_vec());
-                    global_hashes.push(global.to_vec());
-                }
-            }
-            let positions: Vec<(i64,)> = sqlx::query_as(
-                "insert into events
-                    (event_id, stream_id, stream_version, event_type, schema_version, payload,
-                     metadata, hash, global_hash, recorded_at)
-                 select e.id, e.stream, e.version, e.type, e.schema, e.payload, e.metadata,
-                        e.hash, e.global_hash, $10
-                 from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[],
-                             $6::jsonb[], $7::jsonb[], $8::bytea[], $9::bytea[])
-                      with ordinality
-                      as e(id, stream, version, type, schema, payload, metadata, hash, global_hash, n)
-                 order by e.n
-                 returning global_position",
-            )
-            .bind(&ids)
-            .bind(&streams)
-            .bind(&versions)
-            .bind(&types)
-            .bind(&schemas)
-            .bind(&payloads)
-            .bind(&metadata)
-            .bind(&hashes)
-            .bind(&global_hashes)
-            .bind(recorded_at)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
-                    StoreError::InvalidAppend("an event id is already stored".into())
-                }
-                _ => StoreError::from(e),
-            })?;
-            last_position = positions.iter().map(|(p,)| *p).max();
-
-            for (i, append) in appends.iter().enumerate() {
-                if append.events.is_empty() {
-                    continue;
-                }
-                sqlx::query("update streams set version = $2, last_hash = $3 where stream_id = $1")
-                    .bind(&append.stream_id)
-                    .bind(new_versions[i])
-                    .bind(stream_hashes[i].to_vec())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        match outcome.await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(
+                "the append writer stopped before answering".into(),
+            )),
         }
-        tx.commit().await?;
-
-        Ok(AppendOutcome {
-            versions: appends
-                .into_iter()
-                .zip(new_versions)
-                .map(|(a, v)| (a.stream_id, v))
-                .collect(),
-            last_position,
-        })
     }
 
     async fn read_stream(
@@ -467,4 +368,296 @@ async fn listen(pool: PgPool, channel: &'static str, signal: tokio::sync::watch:
             }
         }
     }
+}
+
+/// Most appends committed in one transaction.
+const MAX_GROUP: usize = 256;
+
+/// An append waiting for the writer, and where its outcome goes.
+#[derive(Debug)]
+struct Pending {
+    appends: Vec<StreamAppend>,
+    done: tokio::sync::oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+/// Group commit: the appends that arrived while the previous group was committing go
+/// together in one transaction, one WAL flush, and the same handful of statements as a single
+/// append (see [`commit_group`]). Each append keeps its own version checks and its own
+/// outcome. Ends when every sender is gone.
+async fn write_groups(pool: PgPool, mut pending: tokio::sync::mpsc::Receiver<Pending>) {
+    while let Some(first) = pending.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match pending.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let appends: Vec<&[StreamAppend]> = group.iter().map(|p| p.appends.as_slice()).collect();
+        match commit_group(&pool, &appends).await {
+            Ok(outcomes) => {
+                for (p, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = p.done.send(outcome);
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                let _ = group.pop().map(|p| p.done.send(Err(e)));
+            }
+            // The transaction failed as a whole (one append's event id already stored, say):
+            // each append again on its own, so only the culprit fails.
+            Err(_) => {
+                for p in group {
+                    let outcome = commit_alone(&pool, p.appends).await;
+                    let _ = p.done.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// Commits one append in a transaction of its own.
+async fn commit_alone(
+    pool: &PgPool,
+    appends: Vec<StreamAppend>,
+) -> Result<AppendOutcome, StoreError> {
+    commit_group(pool, &[appends.as_slice()])
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(StoreError::Unavailable("no outcome".into())))
+}
+
+/// Commits `group` in one transaction and answers each append: its outcome, or the conflict
+/// that refused it alone (checked against the versions the appends before it in the group
+/// leave, as if they had been committed one by one in this order). An `Err` means the
+/// transaction failed and nothing was written.
+///
+/// Statements: lock and read every stream of the group (one upsert, in stream-id order, so
+/// concurrent groups never deadlock), take the append lock and read the last global hash (see
+/// the module docs), insert every event (one statement), move every stream (one statement),
+/// commit.
+async fn commit_group(
+    pool: &PgPool,
+    group: &[&[StreamAppend]],
+) -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut ids: Vec<&str> = group
+        .iter()
+        .flat_map(|appends| appends.iter().map(|a| a.stream_id.as_str()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<(String, i64, Option<Vec<u8>>)> = sqlx::query_as(
+        "insert into streams (stream_id, version)
+         select id, 0 from unnest($1::text[]) as id order by id
+         on conflict (stream_id) do update set version = streams.version
+         returning stream_id, version, last_hash",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Each stream's version and hash as the appends accepted so far leave them.
+    let mut streams: std::collections::HashMap<String, (i64, chain::Hash)> = rows
+        .into_iter()
+        .map(|(id, version, hash)| (id, (version, chain::from_column(hash.as_deref()))))
+        .collect();
+
+    // Check each append in order; an accepted one moves its streams' versions for the next.
+    let mut outcomes: Vec<Result<AppendOutcome, StoreError>> = Vec::with_capacity(group.len());
+    // Per accepted append: its index and, per stream, the version its events start after.
+    let mut accepted: Vec<(usize, Vec<i64>)> = Vec::new();
+    for (n, appends) in group.iter().enumerate() {
+        let refused = appends.iter().find_map(|a| {
+            let actual = streams.get(&a.stream_id).map_or(0, |(v, _)| *v);
+            (!version_matches(a.expected, actual)).then(|| StoreError::Conflict {
+                stream_id: a.stream_id.clone(),
+                expected: a.expected,
+                actual,
+            })
+        });
+        if let Some(conflict) = refused {
+            outcomes.push(Err(conflict));
+            continue;
+        }
+        let mut starts = Vec::with_capacity(appends.len());
+        let mut versions = Vec::with_capacity(appends.len());
+        for a in appends.iter() {
+            let entry = streams
+                .entry(a.stream_id.clone())
+                .or_insert((0, chain::GENESIS));
+            starts.push(entry.0);
+            entry.0 += a.events.len() as i64;
+            versions.push((a.stream_id.clone(), entry.0));
+        }
+        accepted.push((n, starts));
+        outcomes.push(Ok(AppendOutcome {
+            versions,
+            last_position: None,
+        }));
+    }
+
+    let total: usize = accepted
+        .iter()
+        .map(|(n, _)| group[*n].iter().map(|a| a.events.len()).sum::<usize>())
+        .sum();
+    if total > 0 {
+        // Serialize position assignment until commit (see the module docs). Under this lock
+        // the newest event is also the global chain's predecessor.
+        sqlx::query("select pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let previous: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("select global_hash from events order by global_position desc limit 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut global = chain::from_column(previous.as_ref().and_then(|(h,)| h.as_deref()));
+        let recorded_at = chain::to_micros(Utc::now());
+        // Each stream's hash chain continues from what is stored, through the accepted appends.
+        let mut stream_hash: std::collections::HashMap<&str, chain::Hash> = streams
+            .iter()
+            .map(|(id, (_, hash))| (id.as_str(), *hash))
+            .collect();
+
+        let mut event_ids = Vec::with_capacity(total);
+        let mut stream_ids = Vec::with_capacity(total);
+        let mut versions = Vec::with_capacity(total);
+        let mut types = Vec::with_capacity(total);
+        let mut schemas = Vec::with_capacity(total);
+        let mut payloads = Vec::with_capacity(total);
+        let mut metadata = Vec::with_capacity(total);
+        let mut hashes = Vec::with_capacity(total);
+        let mut global_hashes = Vec::with_capacity(total);
+        // Per accepted append, how many events it has (to hand positions back).
+        let mut counts = Vec::with_capacity(accepted.len());
+        for (n, starts) in &accepted {
+            let mut count = 0;
+            for (a, start) in group[*n].iter().zip(starts) {
+                let previous = stream_hash
+                    .get(a.stream_id.as_str())
+                    .copied()
+                    .unwrap_or(chain::GENESIS);
+                let mut link = previous;
+                for (k, event) in a.events.iter().enumerate() {
+                    let version = start + k as i64 + 1;
+                    let hash = chain::link(
+                        &link,
+                        &chain::canonical(&chain::Sealed {
+                            event_id: event.event_id,
+                            stream_id: &a.stream_id,
+                            stream_version: version,
+                            event_type: &event.event_type,
+                            schema_version: event.schema_version,
+                            payload: &event.payload,
+                            metadata: &event.metadata,
+                            recorded_at,
+                        }),
+                    );
+                    link = hash;
+                    global = chain::link(&global, &hash);
+                    event_ids.push(event.event_id);
+                    stream_ids.push(a.stream_id.as_str());
+                    versions.push(version);
+                    types.push(event.event_type.as_str());
+                    schemas.push(event.schema_version);
+                    payloads.push(&event.payload);
+                    metadata.push(serde_json::to_value(&event.metadata).unwrap_or_default());
+                    hashes.push(hash.to_vec());
+                    global_hashes.push(global.to_vec());
+                    count += 1;
+                }
+                stream_hash.insert(a.stream_id.as_str(), link);
+            }
+            counts.push(count);
+        }
+        let positions: Vec<(i64,)> = sqlx::query_as(
+            "insert into events
+                (event_id, stream_id, stream_version, event_type, schema_version, payload,
+                 metadata, hash, global_hash, recorded_at)
+             select e.id, e.stream, e.version, e.type, e.schema, e.payload, e.metadata,
+                    e.hash, e.global_hash, $10
+             from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[],
+                         $6::jsonb[], $7::jsonb[], $8::bytea[], $9::bytea[])
+                  with ordinality
+                  as e(id, stream, version, type, schema, payload, metadata, hash, global_hash, n)
+             order by e.n
+             returning global_position",
+        )
+        .bind(&event_ids)
+        .bind(&stream_ids)
+        .bind(&versions)
+        .bind(&types)
+        .bind(&schemas)
+        .bind(&payloads)
+        .bind(&metadata)
+        .bind(&hashes)
+        .bind(&global_hashes)
+        .bind(recorded_at)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
+                StoreError::InvalidAppend("an event id is already stored".into())
+            }
+            _ => StoreError::from(e),
+        })?;
+        // Positions come back in insert order, which is the events' order above.
+        let mut positions = positions.into_iter().map(|(p,)| p);
+        for ((n, _), count) in accepted.iter().zip(counts) {
+            let last = positions.by_ref().take(count).max();
+            if let Some(Ok(outcome)) = outcomes.get_mut(*n) {
+                outcome.last_position = last;
+            }
+        }
+
+        // Every stream that moved, to its last version and hash.
+        let mut moved_ids = Vec::new();
+        let mut moved_versions = Vec::new();
+        let mut moved_hashes = Vec::new();
+        for (n, _) in &accepted {
+            if let Some(Ok(outcome)) = outcomes.get(*n) {
+                for ((id, version), a) in outcome.versions.iter().zip(group[*n].iter()) {
+                    if a.events.is_empty() {
+                        continue;
+                    }
+                    moved_ids.push(id.as_str());
+                    moved_versions.push(*version);
+                    moved_hashes.push(
+                        stream_hash
+                            .get(id.as_str())
+                            .copied()
+                            .unwrap_or(chain::GENESIS)
+                            .to_vec(),
+                    );
+                }
+            }
+        }
+        // A stream appended to by several appends keeps the last (highest) version.
+        let mut last: std::collections::HashMap<&str, (i64, Vec<u8>)> = Default::default();
+        for ((id, version), hash) in moved_ids.iter().zip(&moved_versions).zip(moved_hashes) {
+            let keep = last.get(id).is_none_or(|(v, _)| v < version);
+            if keep {
+                last.insert(id, (*version, hash));
+            }
+        }
+        let mut ids = Vec::with_capacity(last.len());
+        let mut versions = Vec::with_capacity(last.len());
+        let mut hashes = Vec::with_capacity(last.len());
+        for (id, (version, hash)) in last {
+            ids.push(id);
+            versions.push(version);
+            hashes.push(hash);
+        }
+        sqlx::query(
+            "update streams s set version = u.version, last_hash = u.hash
+             from unnest($1::text[], $2::bigint[], $3::bytea[]) as u(id, version, hash)
+             where s.stream_id = u.id",
+        )
+        .bind(&ids)
+        .bind(&versions)
+        .bind(&hashes)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
 }

@@ -222,3 +222,84 @@ async fn chains_stay_intact_under_concurrent_writers() {
     assert!(r.intact(), "{:?}", r.findings);
     assert_eq!(r.events, 8 * 25 * 2 + 8 * 7);
 }
+
+/// Concurrent appends are committed in groups (several in one transaction, several of them on
+/// one stream): every accepted event is stored once at the version its append was told, a
+/// conflicting append fails alone with the version the group left, and both hash chains
+/// verify afterwards.
+#[tokio::test]
+async fn grouped_appends_keep_versions_and_both_chains() {
+    let db = TestDatabase::create().await;
+    let store = Arc::new(PgEventStore::new(db.pool.clone()));
+    let mut tasks = Vec::new();
+    for n in 0..96_i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let hot = format!("hot-{}", n % 3);
+            let append = |stream: &str, expected| StreamAppend {
+                stream_id: stream.into(),
+                expected,
+                events: vec![event(n), event(n)],
+            };
+            if n % 8 == 7 {
+                // A stale expectation: refused alone, whatever its group.
+                store
+                    .append(vec![
+                        append(&format!("own-{n}"), ExpectedVersion::NoStream),
+                        append(&hot, ExpectedVersion::Exact(1)),
+                    ])
+                    .await
+            } else {
+                store
+                    .append(vec![
+                        append(&hot, ExpectedVersion::Any),
+                        append(&format!("own-{n}"), ExpectedVersion::NoStream),
+                    ])
+                    .await
+            }
+        }));
+    }
+    let mut accepted = 0;
+    let mut hot_versions = Vec::new();
+    for (n, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(outcome) => {
+                accepted += 1;
+                hot_versions.push((n % 3, outcome.version_of(&format!("hot-{}", n % 3))));
+                assert!(outcome.last_position.is_some());
+            }
+            Err(events::StoreError::Conflict {
+                stream_id, actual, ..
+            }) => {
+                assert_eq!(n % 8, 7, "only stale appends conflict");
+                assert!(stream_id.starts_with("hot-"));
+                assert!(actual > 1, "the conflict names the current version");
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(accepted, 96 - 12);
+    for hot in 0..3 {
+        let stored = store.read_stream(&format!("hot-{hot}"), 1).await.unwrap();
+        let mut told: Vec<i64> = hot_versions
+            .iter()
+            .filter(|(h, _)| *h == hot)
+            .filter_map(|(_, v)| *v)
+            .collect();
+        told.sort_unstable();
+        // Each accepted append was told the version its second event reached: 2, 4, 6, ...
+        assert_eq!(
+            told,
+            (1..=told.len() as i64).map(|k| 2 * k).collect::<Vec<_>>()
+        );
+        assert_eq!(stored.len(), told.len() * 2);
+        let versions: Vec<i64> = stored.iter().map(|e| e.stream_version).collect();
+        assert_eq!(versions, (1..=stored.len() as i64).collect::<Vec<_>>());
+    }
+    let log = store.read_all(0, 10_000).await.unwrap();
+    assert_eq!(log.len(), accepted * 4);
+    assert!(log
+        .windows(2)
+        .all(|w| w[0].global_position < w[1].global_position));
+    assert!(report(&db).await.intact(), "both chains verify");
+}
