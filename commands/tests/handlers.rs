@@ -31,7 +31,17 @@ fn details(name: &str) -> ProductDetails {
 async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
     let store = Arc::new(MemoryEventStore::new());
     let handler = CommandHandler::new(store.clone());
-    commands::testing::category(&handler, "misc").await;
+    list_mug(&handler).await;
+    handler
+        .receive_stock(&ctx(), sku("MUG"), qty(stock))
+        .await
+        .unwrap();
+    (handler, store)
+}
+
+/// Lists the product MUG (no stock yet) in the category `misc`.
+async fn list_mug(handler: &CommandHandler) {
+    commands::testing::category(handler, "misc").await;
     handler
         .create_product(
             &ctx(),
@@ -43,11 +53,6 @@ async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
         )
         .await
         .unwrap();
-    handler
-        .receive_stock(&ctx(), sku("MUG"), qty(stock))
-        .await
-        .unwrap();
-    (handler, store)
 }
 
 #[tokio::test]
@@ -547,18 +552,7 @@ async fn loads_read_only_what_was_appended_since_the_last() {
     });
     let handler = CommandHandler::new(counting.clone());
     let other = CommandHandler::new(memory.clone());
-    commands::testing::category(&handler, "misc").await;
-    handler
-        .create_product(
-            &ctx(),
-            domain::AccountId::from_uuid(uuid::Uuid::nil()),
-            sku("MUG"),
-            details("Mug"),
-            eur(900),
-            domain::product::Editor::Admin,
-        )
-        .await
-        .unwrap();
+    list_mug(&handler).await;
     for _ in 0..50 {
         handler
             .receive_stock(&ctx(), sku("MUG"), qty(1))

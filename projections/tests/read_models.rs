@@ -51,6 +51,40 @@ fn shop_on(db: TestDatabase, store: Arc<dyn EventStore>) -> Shop {
 }
 
 impl Shop {
+    /// Starts the log follower, polling every `poll` when idle; stop it with the token.
+    fn follow(
+        &self,
+        poll: Duration,
+    ) -> (
+        tokio_util::sync::CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let follower = tokio::spawn(projections::follow::follow_log(
+            self.store.clone(),
+            self.projector.clone(),
+            50,
+            poll,
+            shutdown.clone(),
+        ));
+        (shutdown, follower)
+    }
+
+    /// Whether the catalog reaches the log's head within 20 s.
+    async fn catalog_at_head(&self) -> bool {
+        let head = self.store.head_position().await.unwrap();
+        let catalog: &dyn Projection = &catalog::CatalogProjection;
+        projector::wait_for(
+            &*self.store,
+            &self.db.pool,
+            catalog,
+            head,
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap()
+    }
+
     /// Projects everything in the log, in batches of `batch`.
     async fn catch_up(&self, batch: usize) -> usize {
         let mut after = self.projector.checkpoint("test").await.unwrap();
@@ -256,25 +290,9 @@ async fn customer_orders_page_by_keyset() {
 async fn the_log_follower_projects_and_checkpoints() {
     let shop = shop().await;
     shop.product("MUG", 900, 4).await;
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let follower = tokio::spawn(projections::follow::follow_log(
-        shop.store.clone(),
-        shop.projector.clone(),
-        50,
-        Duration::from_millis(10),
-        shutdown.clone(),
-    ));
+    let (shutdown, follower) = shop.follow(Duration::from_millis(10));
     let head = shop.store.head_position().await.unwrap();
-    let catalog: &dyn Projection = &catalog::CatalogProjection;
-    assert!(projector::wait_for(
-        &*shop.store,
-        &shop.db.pool,
-        catalog,
-        head,
-        Duration::from_secs(10)
-    )
-    .await
-    .unwrap());
+    assert!(shop.catalog_at_head().await);
     shutdown.cancel();
     follower.await.unwrap();
     assert_eq!(
@@ -302,39 +320,13 @@ async fn the_log_follower_wakes_on_the_commit() {
         Arc::new(events::MemoryEventStore::new()),
     );
     for shop in [&on_postgres, &in_memory] {
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let follower = tokio::spawn(projections::follow::follow_log(
-            shop.store.clone(),
-            shop.projector.clone(),
-            50,
-            Duration::from_secs(600),
-            shutdown.clone(),
-        ));
+        let (shutdown, follower) = shop.follow(Duration::from_secs(600));
         for (n, s) in ["MUG", "CUP"].into_iter().enumerate() {
             // The follower has gone idle: it has projected everything before this product.
-            let head = shop.store.head_position().await.unwrap();
-            let catalog: &dyn Projection = &catalog::CatalogProjection;
-            assert!(projector::wait_for(
-                &*shop.store,
-                &shop.db.pool,
-                catalog,
-                head,
-                Duration::from_secs(20)
-            )
-            .await
-            .unwrap());
+            assert!(shop.catalog_at_head().await);
             shop.product(s, 900, 4 + n as i64).await;
-            let head = shop.store.head_position().await.unwrap();
             assert!(
-                projector::wait_for(
-                    &*shop.store,
-                    &shop.db.pool,
-                    catalog,
-                    head,
-                    Duration::from_secs(20)
-                )
-                .await
-                .unwrap(),
+                shop.catalog_at_head().await,
                 "{s} reached the catalog without waiting for the polling interval"
             );
         }
