@@ -291,7 +291,7 @@ async fn verify_reports_tampering_with_its_exit_status_and_over_http() {
         .filter(|s| s["event_type"] == "OrderPaid")
         .map(|s| s["schema_version"].as_i64().unwrap())
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     assert!(schemas
         .iter()
         .all(|s| s["schema"]["$schema"].as_str().unwrap().contains("2020-12")));
@@ -382,8 +382,9 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
         .find(|e| e["event_type"] == "OrderPaid")
         .unwrap()
         .clone();
-    assert_eq!(paid["schema_version"], 2);
+    assert_eq!(paid["schema_version"], 3);
     assert_eq!(paid["payload"]["payment_method"], "unspecified");
+    assert_eq!(paid["payload"]["offline"], false);
     assert_eq!(
         customer.get(&format!("/orders/{order}?version=3")).await.1["status"],
         "paid"
@@ -398,9 +399,9 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
         .iter()
         .find(|e| e.event_type == "OrderPaid")
         .unwrap();
-    assert_eq!(on_kafka.schema_version, 2);
+    assert_eq!(on_kafka.schema_version, 3);
     assert_eq!(on_kafka.payload["payment_method"], "unspecified");
-    // A new payment records its method as v2.
+    // A new payment records its method, and that an admin recorded it offline, as v3.
     let second = api.customer().await;
     let placed = second.buy("OLD", 1).await;
     let new_order = placed["order_id"].as_str().unwrap();
@@ -429,8 +430,9 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
     assert!(stored[0].1.get("payment_method").is_none());
     assert_eq!(
         (stored[1].0, stored[1].1["payment_method"].as_str()),
-        (2, Some("bank_transfer"))
+        (3, Some("bank_transfer"))
     );
+    assert_eq!(stored[1].1["offline"], true);
     engine.child.kill().await.unwrap();
     assert!(events::verify::verify(&db.pool, |_, _| {})
         .await

@@ -2114,3 +2114,86 @@ async fn store_credit_never_goes_below_zero_over_http() {
     assert_eq!(balance, 1000 - spent);
     assert!(balance >= 0);
 }
+
+/// A payment an admin recorded offline never went through the provider, so when its order is
+/// cancelled the refund process leaves it to an admin instead of asking the provider (which
+/// would refuse it, forever): the refund owed is forgotten by the process, nothing is sent to
+/// the provider and the order records no refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_order_paid_offline_is_not_refunded_through_the_provider() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let simulator = engine.simulator.clone().expect("simulator");
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("MUG", 1000, 10).await;
+    let customer = api.customer().await;
+    let placed = customer.buy("MUG", 1).await;
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+    let path = format!("/orders/{order}");
+    let view = customer.read_at(&path, &placed["global_position"]).await;
+    let total = view["total_minor"].as_i64().expect("total_minor");
+    staff
+        .admin
+        .ok(
+            Method::POST,
+            &format!("{path}/payment"),
+            Some(json!({"amount": {"amount_minor": total, "currency": "EUR"},
+                "payment_reference": "till-7", "payment_method": "cash_on_delivery"})),
+        )
+        .await;
+    let cancelled = customer
+        .ok(
+            Method::POST,
+            &format!("{path}/cancellation"),
+            Some(json!({"reason": "changed my mind"})),
+        )
+        .await;
+    let version = cancelled["stream_version"].as_i64().unwrap();
+    // The refunds-due read model took the cancellation in, and the process let it go.
+    common::eventually(
+        "the refund process to let the offline payment go",
+        Duration::from_secs(30),
+        || async {
+            let (seen, owed): (Option<i64>, i64) = sqlx::query_as(
+                "select (select version from projection_streams
+                         where projection = 'refunds_due' and stream_id = $1),
+                        (select count(*) from refunds_due where order_id = $2::uuid)",
+            )
+            .bind(format!("order-{order}"))
+            .bind(&order)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            seen.is_some_and(|v| v >= version) && owed == 0
+        },
+    )
+    .await;
+    let history = customer.get(&format!("{path}/history")).await.1;
+    let types: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert!(!types.contains(&"RefundRequested"), "{types:?}");
+    let paid = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "OrderPaid")
+        .unwrap();
+    assert_eq!(paid["payload"]["offline"], true, "{paid}");
+    let ledger: Value = reqwest::get(format!("{simulator}/simulator/ledger"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ledger["refunded"]["EUR"].as_i64().unwrap_or(0) == 0,
+        "nothing was refunded at the provider: {ledger}"
+    );
+    engine.child.kill().await.unwrap();
+}

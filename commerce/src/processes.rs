@@ -139,6 +139,14 @@ async fn refund_one(
 ) -> anyhow::Result<()> {
     let order_id = OrderId::from_uuid(order);
     let placed = commands.order_now(order_id).await?;
+    if let Some(p) = placed.as_ref().filter(|p| p.paid_offline) {
+        // The provider never saw this payment: it cannot refund it. What is owed stays on
+        // the order (`refundable`) for an admin to refund offline or to store credit.
+        tracing::info!(%order_id, owed = %p.refundable(),
+            "cancelled order was paid offline: an admin refunds it, not the provider");
+        projections::refunds_due::settled(pool, order).await?;
+        return Ok(());
+    }
     let payment = placed.as_ref().and_then(|p| p.payment_reference.clone());
     let refundable = placed.as_ref().map(|p| p.refundable());
     let (Some(payment_id), Some(amount)) = (payment, refundable.filter(|r| r.amount_minor() > 0))

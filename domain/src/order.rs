@@ -409,7 +409,7 @@ pub enum OrderEvent {
     },
     /// The amount due was paid: `amount` is what `payment_method` paid beyond the store credit
     /// applied at placement (zero, with `store_credit`, when credit covered everything).
-    /// Schema version 2 added `payment_method`.
+    /// Schema version 2 added `payment_method`, version 3 `offline`.
     OrderPaid {
         /// The order.
         order_id: OrderId,
@@ -419,6 +419,11 @@ pub enum OrderEvent {
         payment_reference: String,
         /// How it was paid (since schema version 2).
         payment_method: PaymentMethod,
+        /// Recorded by an admin, not through the payment provider: a refund of it cannot go
+        /// through the provider. Absent (false) for provider payments and for payments
+        /// recorded before this field existed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        offline: bool,
     },
     /// The order was handed to a carrier.
     OrderShipped {
@@ -592,7 +597,8 @@ impl DomainEvent for OrderEvent {
 
     fn schema_version(&self) -> u16 {
         match self {
-            OrderEvent::OrderPlaced { .. } | OrderEvent::OrderPaid { .. } => 2,
+            OrderEvent::OrderPlaced { .. } => 2,
+            OrderEvent::OrderPaid { .. } => 3,
             _ => 1,
         }
     }
@@ -739,6 +745,8 @@ pub struct PlacedOrder {
     pub provider_order_id: Option<String>,
     /// The reference of the payment that captured it.
     pub payment_reference: Option<String>,
+    /// The payment was recorded by an admin, not made through the provider.
+    pub paid_offline: bool,
     /// Refunds accepted by the provider: reference and amount in minor units.
     pub refunds_requested: Vec<(String, i64)>,
     /// Refunds paid out: reference and amount in minor units.
@@ -978,6 +986,7 @@ impl Aggregate for Order {
                         amount: Money::zero(total.currency()),
                         payment_reference: "store-credit".into(),
                         payment_method: PaymentMethod::StoreCredit,
+                        offline: false,
                     });
                 }
                 Ok(events)
@@ -994,6 +1003,7 @@ impl Aggregate for Order {
                     amount,
                     payment_reference: payment_reference.into(),
                     payment_method: method,
+                    offline: true,
                 }])
             }
             OrderCommand::Ship {
@@ -1061,6 +1071,7 @@ impl Aggregate for Order {
                     amount,
                     payment_reference: payment_reference.into(),
                     payment_method: method,
+                    offline: false,
                 }])
             }
             OrderCommand::AuthorizePayment {
@@ -1417,6 +1428,7 @@ impl Aggregate for Order {
                     credit_applied: *credit_applied,
                     provider_order_id: None,
                     payment_reference: None,
+                    paid_offline: false,
                     refunds_requested: Vec::new(),
                     refunds_processed: Vec::new(),
                     returns: Vec::new(),
@@ -1427,6 +1439,7 @@ impl Aggregate for Order {
             OrderEvent::OrderPaid {
                 amount,
                 payment_reference,
+                offline,
                 ..
             } => {
                 if let Some(order) = &mut self.placed {
@@ -1434,6 +1447,7 @@ impl Aggregate for Order {
                     order.payment = PaymentState::Captured;
                     order.paid = Some(*amount);
                     order.payment_reference = Some(payment_reference.clone());
+                    order.paid_offline = *offline;
                 }
             }
             OrderEvent::PaymentRequested {
@@ -1636,6 +1650,7 @@ pub(crate) mod tests {
             amount: eur(600),
             payment_reference: "psp-1".into(),
             payment_method: PaymentMethod::Card,
+            offline: true,
         }
     }
 

@@ -333,6 +333,7 @@ mod tests {
                     amount: money,
                     payment_reference: "p".into(),
                     payment_method: crate::order::PaymentMethod::Card,
+                    offline: false,
                 },
                 OrderEvent::OrderShipped {
                     order_id,

@@ -102,7 +102,7 @@ catalogue! {
     "CartCleared", 1, Cart::CATEGORY, "The customer emptied the cart.";
     "CartCheckedOut", 1, Cart::CATEGORY, "The cart became an order and is now empty.";
     "OrderPlaced", 2, Order::CATEGORY, "An order was placed: priced lines, subtotal, shipping, tax and total, customer, addresses and store credit (v2); stock is reserved.";
-    "OrderPaid", 2, Order::CATEGORY, "The order was paid in full (v2: with its payment method).";
+    "OrderPaid", 3, Order::CATEGORY, "The order was paid in full (v2: with its payment method; v3: whether an admin recorded it offline).";
     "OrderShipped", 1, Order::CATEGORY, "The order was handed to a carrier.";
     "OrderDelivered", 1, Order::CATEGORY, "The order reached the customer.";
     "OrderSplitIntoFulfilments", 1, Order::CATEGORY, "At placement, in the same transaction: the order's lines grouped into one fulfilment per seller.";

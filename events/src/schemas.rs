@@ -99,7 +99,8 @@ const EARLIER: &[(&str, u16, &[&str])] = &[
         1,
         &["specifications", "images", "pending_approval"],
     ),
-    ("OrderPaid", 1, &["payment_method"]),
+    ("OrderPaid", 1, &["payment_method", "offline"]),
+    ("OrderPaid", 2, &["offline"]),
     (
         "OrderPlaced",
         1,
@@ -253,6 +254,7 @@ mod tests {
                     amount: Money::new(1, eur).unwrap(),
                     payment_reference: "p".into(),
                     payment_method: PaymentMethod::Card,
+                    offline: true,
                 },
                 &Metadata::default(),
             ),

@@ -29,6 +29,15 @@ fn order_paid_v1_to_v2(mut payload: Value) -> Value {
     payload
 }
 
+/// `OrderPaid` v2 -> v3: `offline` was added; every payment before it counts as made through
+/// the provider (`false`), as the engine treated it then.
+fn order_paid_v2_to_v3(mut payload: Value) -> Value {
+    if let Value::Object(map) = &mut payload {
+        map.entry("offline").or_insert(Value::Bool(false));
+    }
+    payload
+}
+
 /// `OrderPlaced` v1 had no addresses, store credit or charges: v2 records them, `null` for
 /// orders placed before.
 fn order_placed_v1_to_v2(mut payload: Value) -> Value {
@@ -70,6 +79,11 @@ const UPCASTERS: &[Upcaster] = &[
         event_type: "OrderPaid",
         from: 1,
         lift: order_paid_v1_to_v2,
+    },
+    Upcaster {
+        event_type: "OrderPaid",
+        from: 2,
+        lift: order_paid_v2_to_v3,
     },
     Upcaster {
         event_type: "OrderPlaced",
@@ -139,10 +153,17 @@ mod tests {
     #[test]
     fn order_paid_v1_gains_an_unspecified_payment_method() {
         let (v, payload) = to_current("OrderPaid", 1, json!({"order_id": "x"})).unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, 3);
         assert_eq!(payload["payment_method"], "unspecified");
+        assert_eq!(payload["offline"], false);
         let (v, payload) = to_current("OrderPaid", 2, json!({"payment_method": "card"})).unwrap();
-        assert_eq!((v, &payload["payment_method"]), (2, &json!("card")));
+        assert_eq!((v, &payload["payment_method"]), (3, &json!("card")));
+        assert_eq!(
+            payload["offline"], false,
+            "payments before v3 went through the provider"
+        );
+        let (v, payload) = to_current("OrderPaid", 3, json!({"offline": true})).unwrap();
+        assert_eq!((v, &payload["offline"]), (3, &json!(true)));
     }
 
     #[test]
@@ -184,7 +205,7 @@ mod tests {
 
     #[test]
     fn newer_and_unknown_versions_are_refused() {
-        assert!(to_current("OrderPaid", 3, json!({})).is_err());
+        assert!(to_current("OrderPaid", 4, json!({})).is_err());
         assert!(to_current("Nope", 1, json!({})).is_err());
     }
 
