@@ -90,15 +90,24 @@ pub async fn cancellation_refunds(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let due = match projections::refunds_due::due(&pool, 100).await {
+        // Orders waiting out a refusal are left out, so they never fill the page and starve
+        // the refunds behind them.
+        let waiting: Vec<uuid::Uuid> = failing
+            .iter()
+            .filter(|(_, (_, next))| std::time::Instant::now() < *next)
+            .map(|(order, _)| *order)
+            .collect();
+        let due = match projections::refunds_due::due(&pool, &waiting, 100).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(error = %e, "refunds: cannot read the refunds due");
                 continue;
             }
         };
-        failing.retain(|order, _| due.contains(order));
         let now = std::time::Instant::now();
+        // Forget what is no longer owed (refunded by another instance, say) once its wait is
+        // over; what is still waiting was left out of `due` on purpose.
+        failing.retain(|order, (_, next)| due.contains(order) || now < *next);
         for order in due {
             if failing.get(&order).is_some_and(|(_, next)| now < *next) {
                 continue;
@@ -140,12 +149,18 @@ async fn refund_one(
     let order_id = OrderId::from_uuid(order);
     let placed = commands.order_now(order_id).await?;
     if let Some(p) = placed.as_ref().filter(|p| p.paid_offline) {
-        // The provider never saw this payment: it cannot refund it. What is owed stays on
-        // the order (`refundable`) for an admin to refund offline or to store credit.
-        tracing::info!(%order_id, owed = %p.refundable(),
-            "cancelled order was paid offline: an admin refunds it, not the provider");
-        projections::refunds_due::settled(pool, order).await?;
-        return Ok(());
+        // The provider never saw this payment and cannot refund it: what is owed stays on the
+        // order (`refundable`) for an admin to refund to store credit or outside the shop.
+        // Reported as a refusal, so it is looked at again only ever more rarely; the row stays
+        // in `refunds_due`, which only events change (it must equal a fresh projection).
+        return Err(payments::GatewayError::Refused {
+            status: 409,
+            message: format!(
+                "paid offline: {} is for an admin to refund, not the provider",
+                p.refundable()
+            ),
+        }
+        .into());
     }
     let payment = placed.as_ref().and_then(|p| p.payment_reference.clone());
     let refundable = placed.as_ref().map(|p| p.refundable());
@@ -168,4 +183,109 @@ async fn refund_one(
         .await?;
     tracing::info!(%order_id, %amount, "cancelled order refunded");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::text::PaymentReference;
+    use domain::{Money, Quantity, Sku};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A provider that counts what it is asked and refunds everything.
+    #[derive(Default)]
+    struct Counting {
+        refunds: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl payments::PaymentGateway for Counting {
+        fn provider(&self) -> &'static str {
+            "counting"
+        }
+        fn key_id(&self) -> &str {
+            "key"
+        }
+        fn pay_url(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn verify_webhook(&self, _: &[u8], _: &str) -> bool {
+            false
+        }
+        async fn create_order(
+            &self,
+            _: &payments::OrderRequest,
+        ) -> Result<payments::ProviderOrder, payments::GatewayError> {
+            Err(payments::GatewayError::Unavailable(
+                "not in this test".into(),
+            ))
+        }
+        async fn refund(
+            &self,
+            _: &payments::RefundRequest,
+        ) -> Result<payments::ProviderRefund, payments::GatewayError> {
+            self.refunds.fetch_add(1, Ordering::SeqCst);
+            Err(payments::GatewayError::Unavailable("counted".into()))
+        }
+    }
+
+    /// A cancelled order whose payment an admin recorded offline is never sent to the
+    /// provider for its refund: the attempt is a refusal (looked at again only rarely) and the
+    /// provider is not asked; one paid through the provider is sent.
+    #[tokio::test]
+    async fn an_offline_payment_is_not_refunded_through_the_provider() {
+        let store = std::sync::Arc::new(events::MemoryEventStore::new());
+        let handler = CommandHandler::new(store);
+        let ctx = CommandContext::new(Some("test".into()));
+        commands::testing::category(&handler, "misc").await;
+        let mug = Sku::parse("MUG").unwrap();
+        let eur = |m| Money::new(m, domain::values::Currency::parse("EUR").unwrap()).unwrap();
+        handler
+            .create_product(
+                &ctx,
+                domain::AccountId::from_uuid(uuid::Uuid::nil()),
+                mug.clone(),
+                domain::product::ProductDetails::new("Mug", "", "misc").unwrap(),
+                eur(900),
+                domain::product::Editor::Admin,
+            )
+            .await
+            .unwrap();
+        handler
+            .receive_stock(&ctx, mug.clone(), Quantity::new(5).unwrap())
+            .await
+            .unwrap();
+        let customer = commands::testing::customer(&handler).await;
+        handler
+            .add_to_cart(&ctx, customer, mug.clone(), Quantity::new(1).unwrap())
+            .await
+            .unwrap();
+        let (order, _) = handler
+            .place_order(&ctx, customer, None, &Default::default())
+            .await
+            .unwrap();
+        handler
+            .pay_order(
+                &ctx,
+                order,
+                None,
+                eur(900),
+                PaymentReference::parse("till-7").unwrap(),
+                domain::order::PaymentMethod::CashOnDelivery,
+            )
+            .await
+            .unwrap();
+        handler
+            .cancel_order(&ctx, order, None, Reason::parse("changed my mind").unwrap())
+            .await
+            .unwrap();
+        let gateway = Counting::default();
+        // Never used on this path: the pool is not even connected.
+        let pool = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let reason = Reason::parse("order cancelled").unwrap();
+        let attempt = refund_one(&handler, &gateway, &pool, order.as_uuid(), &reason).await;
+        let error = attempt.expect_err("an offline payment is not the provider's to refund");
+        assert!(refused(&error), "{error}");
+        assert_eq!(gateway.refunds.load(Ordering::SeqCst), 0);
+    }
 }

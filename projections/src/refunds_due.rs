@@ -65,13 +65,16 @@ impl Projection for RefundsDueProjection {
     }
 }
 
-/// Cancelled orders still owed a refund, oldest first.
-pub async fn due(pool: &PgPool, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
-    let rows: Vec<(Uuid,)> =
-        sqlx::query_as("select order_id from refunds_due order by cancelled_at limit $1")
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
+/// Cancelled orders still owed a refund, oldest first, but those in `except`.
+pub async fn due(pool: &PgPool, except: &[Uuid], limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "select order_id from refunds_due where order_id <> all($1)
+         order by cancelled_at limit $2",
+    )
+    .bind(except)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
