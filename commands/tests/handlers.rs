@@ -6,7 +6,6 @@ use commands::testing::customer;
 use commands::{CommandContext, CommandError, CommandHandler, Missing, Rejection};
 use domain::checkout::CheckoutError;
 use domain::inventory::InventoryError;
-use domain::product::ProductDetails;
 use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
 use domain::values::Currency;
 use domain::{CustomerId, Money, Quantity, Sku};
@@ -24,35 +23,12 @@ fn eur(minor: i64) -> Money {
 fn qty(n: i64) -> Quantity {
     Quantity::new(n).unwrap()
 }
-fn details(name: &str) -> ProductDetails {
-    ProductDetails::new(name, "", "misc").unwrap()
-}
 
 async fn shop(stock: i64) -> (CommandHandler, Arc<MemoryEventStore>) {
     let store = Arc::new(MemoryEventStore::new());
     let handler = CommandHandler::new(store.clone());
-    list_mug(&handler).await;
-    handler
-        .receive_stock(&ctx(), sku("MUG"), qty(stock))
-        .await
-        .unwrap();
+    commands::testing::product(&handler, "MUG", 900, stock).await;
     (handler, store)
-}
-
-/// Lists the product MUG (no stock yet) in the category `misc`.
-async fn list_mug(handler: &CommandHandler) {
-    commands::testing::category(handler, "misc").await;
-    handler
-        .create_product(
-            &ctx(),
-            domain::AccountId::from_uuid(uuid::Uuid::nil()),
-            sku("MUG"),
-            details("Mug"),
-            eur(900),
-            domain::product::Editor::Admin,
-        )
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -552,7 +528,7 @@ async fn loads_read_only_what_was_appended_since_the_last() {
     });
     let handler = CommandHandler::new(counting.clone());
     let other = CommandHandler::new(memory.clone());
-    list_mug(&handler).await;
+    commands::testing::product(&handler, "MUG", 900, 0).await;
     for _ in 0..50 {
         handler
             .receive_stock(&ctx(), sku("MUG"), qty(1))

@@ -188,11 +188,13 @@ async fn refund_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commands::testing::{ctx, eur};
+    use domain::order::PaymentMethod;
     use domain::text::PaymentReference;
-    use domain::{Money, Quantity, Sku};
+    use domain::{Quantity, Sku};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A provider that counts what it is asked and refunds everything.
+    /// A provider that counts the refunds it is asked for (and makes none).
     #[derive(Default)]
     struct Counting {
         refunds: AtomicUsize,
@@ -229,63 +231,94 @@ mod tests {
         }
     }
 
-    /// A cancelled order whose payment an admin recorded offline is never sent to the
-    /// provider for its refund: the attempt is a refusal (looked at again only rarely) and the
-    /// provider is not asked; one paid through the provider is sent.
-    #[tokio::test]
-    async fn an_offline_payment_is_not_refunded_through_the_provider() {
-        let store = std::sync::Arc::new(events::MemoryEventStore::new());
-        let handler = CommandHandler::new(store);
-        let ctx = CommandContext::new(Some("test".into()));
-        commands::testing::category(&handler, "misc").await;
-        let mug = Sku::parse("MUG").unwrap();
-        let eur = |m| Money::new(m, domain::values::Currency::parse("EUR").unwrap()).unwrap();
+    /// An order of one MUG (900 cents), placed by a new customer.
+    async fn order_one(handler: &CommandHandler) -> OrderId {
+        let customer = commands::testing::customer(handler).await;
         handler
-            .create_product(
-                &ctx,
-                domain::AccountId::from_uuid(uuid::Uuid::nil()),
-                mug.clone(),
-                domain::product::ProductDetails::new("Mug", "", "misc").unwrap(),
-                eur(900),
-                domain::product::Editor::Admin,
+            .add_to_cart(
+                &ctx(),
+                customer,
+                Sku::parse("MUG").unwrap(),
+                Quantity::new(1).unwrap(),
             )
-            .await
-            .unwrap();
-        handler
-            .receive_stock(&ctx, mug.clone(), Quantity::new(5).unwrap())
-            .await
-            .unwrap();
-        let customer = commands::testing::customer(&handler).await;
-        handler
-            .add_to_cart(&ctx, customer, mug.clone(), Quantity::new(1).unwrap())
             .await
             .unwrap();
         let (order, _) = handler
-            .place_order(&ctx, customer, None, &Default::default())
+            .place_order(&ctx(), customer, None, &Default::default())
             .await
             .unwrap();
+        order
+    }
+
+    /// A cancelled order whose payment an admin recorded offline is never sent to the
+    /// provider for its refund (the attempt is a refusal, looked at again only rarely); one
+    /// paid through the provider is.
+    #[tokio::test]
+    async fn an_offline_payment_is_not_refunded_through_the_provider() {
+        let handler = CommandHandler::new(std::sync::Arc::new(events::MemoryEventStore::new()));
+        commands::testing::product(&handler, "MUG", 900, 5).await;
+        let cancel = |order| {
+            let handler = handler.clone();
+            async move {
+                handler
+                    .cancel_order(
+                        &ctx(),
+                        order,
+                        None,
+                        Reason::parse("changed my mind").unwrap(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        };
+        let offline = order_one(&handler).await;
         handler
             .pay_order(
-                &ctx,
-                order,
+                &ctx(),
+                offline,
                 None,
                 eur(900),
                 PaymentReference::parse("till-7").unwrap(),
-                domain::order::PaymentMethod::CashOnDelivery,
+                PaymentMethod::CashOnDelivery,
             )
             .await
             .unwrap();
+        cancel(offline).await;
+        let online = order_one(&handler).await;
         handler
-            .cancel_order(&ctx, order, None, Reason::parse("changed my mind").unwrap())
+            .request_payment(&ctx(), online, "counting", "order_1".into(), eur(900))
             .await
             .unwrap();
+        handler
+            .capture_payment(
+                &ctx(),
+                online,
+                "order_1".into(),
+                PaymentReference::parse("pay_1").unwrap(),
+                eur(900),
+                PaymentMethod::Card,
+            )
+            .await
+            .unwrap();
+        cancel(online).await;
+
         let gateway = Counting::default();
-        // Never used on this path: the pool is not even connected.
+        // Never used on these paths: the pool is not even connected.
         let pool = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
         let reason = Reason::parse("order cancelled").unwrap();
-        let attempt = refund_one(&handler, &gateway, &pool, order.as_uuid(), &reason).await;
+        let attempt = refund_one(&handler, &gateway, &pool, offline.as_uuid(), &reason).await;
         let error = attempt.expect_err("an offline payment is not the provider's to refund");
         assert!(refused(&error), "{error}");
         assert_eq!(gateway.refunds.load(Ordering::SeqCst), 0);
+
+        let attempt = refund_one(&handler, &gateway, &pool, online.as_uuid(), &reason).await;
+        assert!(!refused(
+            &attempt.expect_err("the counting provider makes no refund")
+        ));
+        assert_eq!(
+            gateway.refunds.load(Ordering::SeqCst),
+            1,
+            "the provider was asked"
+        );
     }
 }
