@@ -34,60 +34,125 @@ impl Projection for AccountProjection {
         tx: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let Some(account) = decode_known::<AccountEvent>(event)? else {
-            return Ok(());
-        };
-        let at = event.recorded_at;
-        let query = match &account {
-            AccountEvent::AccountRegistered {
+        self.apply_batch(tx, &[event]).await
+    }
+
+    /// Each run of registrations (the bulk of this stream) is one multi-row insert; the
+    /// rarer changes between runs are one statement each, in order.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut registered = Registrations::default();
+        for event in events {
+            let Some(account) = decode_known::<AccountEvent>(event)? else {
+                continue;
+            };
+            if let AccountEvent::AccountRegistered {
                 account_id,
                 email,
                 display_name,
                 roles,
-            } => sqlx::query(
-                "insert into accounts (account_id, email, display_name, roles, registered_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(account_id.as_uuid())
-            .bind(email.as_str())
-            .bind(display_name)
-            .bind(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>())
-            .bind(at),
-            AccountEvent::AccountProfileChanged {
-                account_id,
-                display_name,
-            } => sqlx::query("update accounts set display_name = $2, updated_at = $3 where account_id = $1")
-                .bind(account_id.as_uuid())
-                .bind(display_name)
-                .bind(at),
-            AccountEvent::AccountPasswordChanged { account_id } => {
-                sqlx::query("update accounts set updated_at = $2 where account_id = $1")
-                    .bind(account_id.as_uuid())
-                    .bind(at)
+            } = &account
+            {
+                registered.ids.push(account_id.as_uuid());
+                registered.emails.push(email.as_str().to_owned());
+                registered.names.push(display_name.clone());
+                registered.roles.push(
+                    roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                registered.at.push(event.recorded_at);
+                continue;
             }
-            AccountEvent::AccountClosed { account_id } => {
-                sqlx::query("update accounts set closed = true, updated_at = $2 where account_id = $1")
-                    .bind(account_id.as_uuid())
-                    .bind(at)
-            }
-            AccountEvent::AccountRoleGranted { account_id, role } => sqlx::query(
-                "update accounts set roles = array(select distinct unnest(roles || $2::text) order by 1),
-                   updated_at = $3 where account_id = $1",
-            )
-            .bind(account_id.as_uuid())
-            .bind(role.as_str())
-            .bind(at),
-            AccountEvent::AccountRoleRevoked { account_id, role } => sqlx::query(
-                "update accounts set roles = array_remove(roles, $2::text), updated_at = $3
-                 where account_id = $1",
-            )
-            .bind(account_id.as_uuid())
-            .bind(role.as_str())
-            .bind(at),
-        };
-        query.execute(tx).await?;
+            registered.flush(tx).await?;
+            change(tx, &account, event.recorded_at).await?;
+        }
+        registered.flush(tx).await?;
         Ok(())
     }
+}
+
+/// Registrations waiting to be inserted together.
+#[derive(Default)]
+struct Registrations {
+    ids: Vec<Uuid>,
+    emails: Vec<String>,
+    names: Vec<String>,
+    /// Role names joined by commas (role names have none).
+    roles: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+}
+
+impl Registrations {
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "insert into accounts (account_id, email, display_name, roles, registered_at, updated_at)
+             select id, email, name, string_to_array(roles, ','), at, at
+             from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+               as r(id, email, name, roles, at)",
+        )
+        .bind(&self.ids)
+        .bind(&self.emails)
+        .bind(&self.names)
+        .bind(&self.roles)
+        .bind(&self.at)
+        .execute(tx)
+        .await?;
+        *self = Registrations::default();
+        Ok(())
+    }
+}
+
+/// Applies one change other than a registration.
+async fn change(
+    tx: &mut PgConnection,
+    account: &AccountEvent,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let query = match account {
+        AccountEvent::AccountRegistered { .. } => return Ok(()),
+        AccountEvent::AccountProfileChanged {
+            account_id,
+            display_name,
+        } => sqlx::query("update accounts set display_name = $2, updated_at = $3 where account_id = $1")
+            .bind(account_id.as_uuid())
+            .bind(display_name)
+            .bind(at),
+        AccountEvent::AccountPasswordChanged { account_id } => {
+            sqlx::query("update accounts set updated_at = $2 where account_id = $1")
+                .bind(account_id.as_uuid())
+                .bind(at)
+        }
+        AccountEvent::AccountClosed { account_id } => {
+            sqlx::query("update accounts set closed = true, updated_at = $2 where account_id = $1")
+                .bind(account_id.as_uuid())
+                .bind(at)
+        }
+        AccountEvent::AccountRoleGranted { account_id, role } => sqlx::query(
+            "update accounts set roles = array(select distinct unnest(roles || $2::text) order by 1),
+               updated_at = $3 where account_id = $1",
+        )
+        .bind(account_id.as_uuid())
+        .bind(role.as_str())
+        .bind(at),
+        AccountEvent::AccountRoleRevoked { account_id, role } => sqlx::query(
+            "update accounts set roles = array_remove(roles, $2::text), updated_at = $3
+             where account_id = $1",
+        )
+        .bind(account_id.as_uuid())
+        .bind(role.as_str())
+        .bind(at),
+    };
+    query.execute(tx).await?;
+    Ok(())
 }
 
 /// An account as admins see it.

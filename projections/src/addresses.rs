@@ -2,6 +2,7 @@
 //! default marked.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::address::{Address, AddressBook, AddressBookEvent};
 use domain::Aggregate;
 use events::RecordedEvent;
@@ -34,74 +35,127 @@ impl Projection for AddressProjection {
         tx: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let Some(change) = decode_known::<AddressBookEvent>(event)? else {
-            return Ok(());
-        };
-        let at = event.recorded_at;
-        match change {
-            AddressBookEvent::AddressAdded {
+        self.apply_batch(tx, &[event]).await
+    }
+
+    /// Each run of additions (the bulk of this stream) is one multi-row insert; the other
+    /// changes between runs are one statement each, in order.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut added = Additions::default();
+        for event in events {
+            let Some(change) = decode_known::<AddressBookEvent>(event)? else {
+                continue;
+            };
+            if let AddressBookEvent::AddressAdded {
                 customer_id,
                 address_id,
                 address,
-            } => {
-                sqlx::query(
-                    "insert into customer_addresses
-                       (customer_id, address_id, position, address, updated_at)
-                     values ($1, $2, $3, $4, $5)",
-                )
-                .bind(customer_id.as_uuid())
-                .bind(address_id.as_uuid())
-                .bind(event.stream_version)
-                .bind(Json(address))
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            } = change
+            {
+                added.customers.push(customer_id.as_uuid());
+                added.ids.push(address_id.as_uuid());
+                added.positions.push(event.stream_version);
+                added.addresses.push(Json(address));
+                added.at.push(event.recorded_at);
+                continue;
             }
-            AddressBookEvent::AddressChanged {
-                customer_id,
-                address_id,
-                address,
-            } => {
-                sqlx::query(
-                    "update customer_addresses set address = $3, updated_at = $4
-                     where customer_id = $1 and address_id = $2",
-                )
-                .bind(customer_id.as_uuid())
-                .bind(address_id.as_uuid())
-                .bind(Json(address))
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            AddressBookEvent::AddressRemoved {
-                customer_id,
-                address_id,
-            } => {
-                sqlx::query(
-                    "delete from customer_addresses where customer_id = $1 and address_id = $2",
-                )
-                .bind(customer_id.as_uuid())
-                .bind(address_id.as_uuid())
-                .execute(&mut *tx)
-                .await?;
-            }
-            AddressBookEvent::DefaultAddressChosen {
-                customer_id,
-                address_id,
-            } => {
-                sqlx::query(
-                    "update customer_addresses set is_default = (address_id = $2), updated_at = $3
-                     where customer_id = $1",
-                )
-                .bind(customer_id.as_uuid())
-                .bind(address_id.as_uuid())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
+            added.flush(tx).await?;
+            apply_change(tx, change, event.recorded_at).await?;
         }
+        added.flush(tx).await?;
         Ok(())
     }
+}
+
+/// Additions waiting to be inserted together.
+#[derive(Default)]
+struct Additions {
+    customers: Vec<Uuid>,
+    ids: Vec<Uuid>,
+    positions: Vec<i64>,
+    addresses: Vec<Json<Address>>,
+    at: Vec<DateTime<Utc>>,
+}
+
+impl Additions {
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "insert into customer_addresses (customer_id, address_id, position, address, updated_at)
+             select * from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::jsonb[],
+               $5::timestamptz[])",
+        )
+        .bind(&self.customers)
+        .bind(&self.ids)
+        .bind(&self.positions)
+        .bind(&self.addresses)
+        .bind(&self.at)
+        .execute(tx)
+        .await?;
+        *self = Additions::default();
+        Ok(())
+    }
+}
+
+/// Applies one change other than an addition.
+async fn apply_change(
+    tx: &mut PgConnection,
+    change: AddressBookEvent,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    match change {
+        // Inserted in runs by the caller.
+        AddressBookEvent::AddressAdded { .. } => {}
+        AddressBookEvent::AddressChanged {
+            customer_id,
+            address_id,
+            address,
+        } => {
+            sqlx::query(
+                "update customer_addresses set address = $3, updated_at = $4
+                 where customer_id = $1 and address_id = $2",
+            )
+            .bind(customer_id.as_uuid())
+            .bind(address_id.as_uuid())
+            .bind(Json(address))
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        AddressBookEvent::AddressRemoved {
+            customer_id,
+            address_id,
+        } => {
+            sqlx::query(
+                "delete from customer_addresses where customer_id = $1 and address_id = $2",
+            )
+            .bind(customer_id.as_uuid())
+            .bind(address_id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        }
+        AddressBookEvent::DefaultAddressChosen {
+            customer_id,
+            address_id,
+        } => {
+            sqlx::query(
+                "update customer_addresses set is_default = (address_id = $2), updated_at = $3
+                 where customer_id = $1",
+            )
+            .bind(customer_id.as_uuid())
+            .bind(address_id.as_uuid())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// One entry of an address book.

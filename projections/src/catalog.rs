@@ -2,6 +2,8 @@
 //! ones kept for their sellers; stock corrections and low-stock thresholds; the category tree
 //! ([`crate::categories`]).
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::category::CategoryTree;
@@ -56,8 +58,115 @@ impl Projection for CatalogProjection {
             Product::CATEGORY => apply_product(tx, event).await,
             CategoryTree::CATEGORY => crate::categories::apply(tx, event).await,
             Review::CATEGORY => crate::reviews::apply(tx, event).await,
-            _ => apply_inventory(tx, event).await,
+            _ => {
+                let mut run = StockRun::default();
+                if let Some(inventory) = decode_known::<InventoryEvent>(event)? {
+                    run.add(&inventory);
+                }
+                Ok(run.flush(tx).await?)
+            }
         }
+    }
+
+    /// Stock movements (one or more per order) are folded per SKU and written with three
+    /// statements per run; product, category and review events apply one by one between
+    /// runs, so each sees the stock as of its place in the log.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut stock = StockRun::default();
+        for event in events {
+            if event.category() == Inventory::CATEGORY {
+                if let Some(inventory) = decode_known::<InventoryEvent>(event)? {
+                    stock.add(&inventory);
+                }
+                continue;
+            }
+            stock.flush(tx).await?;
+            self.apply(tx, event).await?;
+        }
+        stock.flush(tx).await?;
+        Ok(())
+    }
+}
+
+/// Stock movements of a run of inventory events, per SKU. Deltas add up and thresholds are
+/// last-write-wins on their own column, so folding a run equals applying it in order.
+#[derive(Default)]
+struct StockRun {
+    /// SKU to (received, available, adjusted, sold) deltas.
+    deltas: BTreeMap<String, [i64; 4]>,
+    /// SKU to its last threshold.
+    thresholds: BTreeMap<String, i32>,
+}
+
+impl StockRun {
+    fn add(&mut self, inventory: &InventoryEvent) {
+        let (sku, delta) = match inventory {
+            InventoryEvent::StockReceived { sku, quantity } => {
+                let n = i64::from(quantity.get());
+                (sku, [n, n, 0, 0])
+            }
+            InventoryEvent::StockReserved { sku, quantity, .. } => {
+                let n = i64::from(quantity.get());
+                (sku, [0, -n, 0, n])
+            }
+            InventoryEvent::StockReleased { sku, quantity, .. }
+            | InventoryEvent::StockReturned { sku, quantity, .. } => {
+                let n = i64::from(quantity.get());
+                (sku, [0, n, 0, -n])
+            }
+            InventoryEvent::StockAdjusted { sku, change, .. } => (sku, [0, *change, *change, 0]),
+            InventoryEvent::LowStockThresholdSet { sku, threshold } => {
+                self.thresholds
+                    .insert(sku.as_str().to_owned(), i64::from(*threshold) as i32);
+                return;
+            }
+        };
+        let sum = self.deltas.entry(sku.as_str().to_owned()).or_default();
+        for (total, d) in sum.iter_mut().zip(delta) {
+            *total += d;
+        }
+    }
+
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let run = std::mem::take(self);
+        if !run.thresholds.is_empty() {
+            let (skus, thresholds): (Vec<String>, Vec<i32>) = run.thresholds.into_iter().unzip();
+            sqlx::query(
+                "insert into catalog_stock (sku, low_stock_threshold)
+                 select * from unnest($1::text[], $2::int4[])
+                 on conflict (sku) do update set low_stock_threshold = excluded.low_stock_threshold",
+            )
+            .bind(&skus)
+            .bind(&thresholds)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if run.deltas.is_empty() {
+            return Ok(());
+        }
+        let skus: Vec<&str> = run.deltas.keys().map(String::as_str).collect();
+        let column = |i: usize| run.deltas.values().map(|d| d[i]).collect::<Vec<i64>>();
+        sqlx::query(
+            "insert into catalog_stock (sku, received, available, adjusted, sold)
+             select * from unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[])
+             on conflict (sku) do update set received = catalog_stock.received + excluded.received,
+               available = catalog_stock.available + excluded.available,
+               adjusted = catalog_stock.adjusted + excluded.adjusted,
+               sold = catalog_stock.sold + excluded.sold",
+        )
+        .bind(&skus)
+        .bind(column(0))
+        .bind(column(1))
+        .bind(column(2))
+        .bind(column(3))
+        .execute(&mut *tx)
+        .await?;
+        copy_figures_of(tx, &skus).await?;
+        Ok(())
     }
 }
 
@@ -232,6 +341,11 @@ async fn apply_product(
 /// Copies a product's stock figures and rating onto its row, for searches (see the
 /// migration `0015_search.sql`); nothing happens while the product's row does not exist.
 pub(crate) async fn copy_figures(tx: &mut PgConnection, sku: &str) -> Result<(), sqlx::Error> {
+    copy_figures_of(tx, &[sku]).await
+}
+
+/// [`copy_figures`] for several products in one statement.
+async fn copy_figures_of(tx: &mut PgConnection, skus: &[&str]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update catalog_products p set
            available = coalesce((select s.available from catalog_stock s where s.sku = p.sku), 0),
@@ -239,9 +353,9 @@ pub(crate) async fn copy_figures(tx: &mut PgConnection, sku: &str) -> Result<(),
            rating_average = (select r.rating_average from catalog_ratings r where r.sku = p.sku),
            rating_count = coalesce(
              (select r.rating_count from catalog_ratings r where r.sku = p.sku), 0)
-         where p.sku = $1",
+         where p.sku = any($1)",
     )
-    .bind(sku)
+    .bind(skus)
     .execute(tx)
     .await?;
     Ok(())
@@ -269,60 +383,6 @@ async fn index_content(tx: &mut PgConnection, sku: &str) -> Result<(), sqlx::Err
     .bind(sku)
     .execute(tx)
     .await?;
-    Ok(())
-}
-
-async fn apply_inventory(
-    tx: &mut PgConnection,
-    event: &RecordedEvent,
-) -> Result<(), ProjectionError> {
-    let Some(inventory) = decode_known::<InventoryEvent>(event)? else {
-        return Ok(());
-    };
-    // (received, available, adjusted, sold) deltas.
-    let (sku, received, available, adjusted, sold) = match &inventory {
-        InventoryEvent::StockReceived { sku, quantity } => {
-            let n = i64::from(quantity.get());
-            (sku, n, n, 0, 0)
-        }
-        InventoryEvent::StockReserved { sku, quantity, .. } => {
-            let n = i64::from(quantity.get());
-            (sku, 0, -n, 0, n)
-        }
-        InventoryEvent::StockReleased { sku, quantity, .. }
-        | InventoryEvent::StockReturned { sku, quantity, .. } => {
-            let n = i64::from(quantity.get());
-            (sku, 0, n, 0, -n)
-        }
-        InventoryEvent::StockAdjusted { sku, change, .. } => (sku, 0, *change, *change, 0),
-        InventoryEvent::LowStockThresholdSet { sku, threshold } => {
-            sqlx::query(
-                "insert into catalog_stock (sku, low_stock_threshold) values ($1, $2)
-                 on conflict (sku) do update set low_stock_threshold = excluded.low_stock_threshold",
-            )
-            .bind(sku.as_str())
-            .bind(i64::from(*threshold) as i32)
-            .execute(tx)
-            .await?;
-            return Ok(());
-        }
-    };
-    sqlx::query(
-        "insert into catalog_stock (sku, received, available, adjusted, sold)
-         values ($1, $2, $3, $4, $5)
-         on conflict (sku) do update set received = catalog_stock.received + excluded.received,
-           available = catalog_stock.available + excluded.available,
-           adjusted = catalog_stock.adjusted + excluded.adjusted,
-           sold = catalog_stock.sold + excluded.sold",
-    )
-    .bind(sku.as_str())
-    .bind(received)
-    .bind(available)
-    .bind(adjusted)
-    .bind(sold)
-    .execute(&mut *tx)
-    .await?;
-    copy_figures(tx, sku.as_str()).await?;
     Ok(())
 }
 

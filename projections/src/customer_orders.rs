@@ -1,5 +1,7 @@
 //! Orders by customer: a summary per order, newest first, with keyset pagination.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::order::OrderEvent;
@@ -34,59 +36,113 @@ impl Projection for CustomerOrdersProjection {
         tx: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let Some(order) = decode_known::<OrderEvent>(event)? else {
-            return Ok(());
-        };
-        let (order_id, status) = match order {
-            OrderEvent::OrderPlaced {
-                order_id,
-                customer_id,
-                lines,
-                total,
-                ..
-            } => {
-                let items: i64 = lines.iter().map(|l| i64::from(l.quantity.get())).sum();
-                sqlx::query(
-                    "insert into customer_orders (customer_id, order_id, placed_at, status,
-                       total_minor, currency, item_count)
-                     values ($1, $2, $3, $7, $4, $5, $6)",
-                )
-                .bind(customer_id.as_uuid())
-                .bind(order_id.as_uuid())
-                .bind(event.recorded_at)
-                .bind(total.amount_minor())
-                .bind(total.currency().as_str())
-                .bind(i32::try_from(items).unwrap_or(i32::MAX))
-                .bind(OrderStatus::Placed.as_str())
-                .execute(&mut *tx)
-                .await?;
-                return Ok(());
+        self.apply_batch(tx, &[event]).await
+    }
+
+    /// Orders placed in the batch are inserted with their last status, the others' statuses
+    /// updated: two statements whatever the batch's size.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut placed: BTreeMap<Uuid, Placed> = BTreeMap::new();
+        let mut moved: BTreeMap<Uuid, OrderStatus> = BTreeMap::new();
+        for event in events {
+            let Some(order) = decode_known::<OrderEvent>(event)? else {
+                continue;
+            };
+            let (order_id, status) = match order {
+                OrderEvent::OrderPlaced {
+                    order_id,
+                    customer_id,
+                    lines,
+                    total,
+                    ..
+                } => {
+                    let items: i64 = lines.iter().map(|l| i64::from(l.quantity.get())).sum();
+                    placed.insert(
+                        order_id.as_uuid(),
+                        Placed {
+                            customer: customer_id.as_uuid(),
+                            at: event.recorded_at,
+                            status: OrderStatus::Placed,
+                            total_minor: total.amount_minor(),
+                            currency: total.currency().as_str().to_owned(),
+                            items: i32::try_from(items).unwrap_or(i32::MAX),
+                        },
+                    );
+                    continue;
+                }
+                OrderEvent::OrderPaid { order_id, .. } => (order_id, OrderStatus::Paid),
+                OrderEvent::OrderShipped { order_id, .. } => (order_id, OrderStatus::Shipped),
+                OrderEvent::OrderDelivered { order_id } => (order_id, OrderStatus::Delivered),
+                OrderEvent::OrderCancelled { order_id, .. } => (order_id, OrderStatus::Cancelled),
+                // The summary status does not change while a payment is opened or fails.
+                OrderEvent::PaymentRequested { .. }
+                | OrderEvent::PaymentFailed { .. }
+                | OrderEvent::PaymentAuthorized { .. }
+                | OrderEvent::RefundRequested { .. }
+                | OrderEvent::RefundProcessed { .. }
+                | OrderEvent::ReturnRequested { .. }
+                | OrderEvent::ReturnAccepted { .. }
+                | OrderEvent::ReturnRefused { .. }
+                | OrderEvent::LatePaymentRefunded { .. }
+                | OrderEvent::OrderSplitIntoFulfilments { .. }
+                | OrderEvent::FulfilmentShipped { .. }
+                | OrderEvent::FulfilmentDelivered { .. } => continue,
+            };
+            match placed.get_mut(&order_id.as_uuid()) {
+                Some(row) => row.status = status,
+                None => {
+                    moved.insert(order_id.as_uuid(), status);
+                }
             }
-            OrderEvent::OrderPaid { order_id, .. } => (order_id, OrderStatus::Paid),
-            OrderEvent::OrderShipped { order_id, .. } => (order_id, OrderStatus::Shipped),
-            OrderEvent::OrderDelivered { order_id } => (order_id, OrderStatus::Delivered),
-            OrderEvent::OrderCancelled { order_id, .. } => (order_id, OrderStatus::Cancelled),
-            // The summary status does not change while a payment is opened or fails.
-            OrderEvent::PaymentRequested { .. }
-            | OrderEvent::PaymentFailed { .. }
-            | OrderEvent::PaymentAuthorized { .. }
-            | OrderEvent::RefundRequested { .. }
-            | OrderEvent::RefundProcessed { .. }
-            | OrderEvent::ReturnRequested { .. }
-            | OrderEvent::ReturnAccepted { .. }
-            | OrderEvent::ReturnRefused { .. }
-            | OrderEvent::LatePaymentRefunded { .. }
-            | OrderEvent::OrderSplitIntoFulfilments { .. }
-            | OrderEvent::FulfilmentShipped { .. }
-            | OrderEvent::FulfilmentDelivered { .. } => return Ok(()),
-        };
-        sqlx::query("update customer_orders set status = $2 where order_id = $1")
-            .bind(order_id.as_uuid())
-            .bind(status.as_str())
+        }
+        if !placed.is_empty() {
+            let orders: Vec<Uuid> = placed.keys().copied().collect();
+            let rows: Vec<&Placed> = placed.values().collect();
+            sqlx::query(
+                "insert into customer_orders (order_id, customer_id, placed_at, status,
+                   total_minor, currency, item_count)
+                 select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[],
+                   $5::int8[], $6::text[], $7::int4[])",
+            )
+            .bind(&orders)
+            .bind(rows.iter().map(|r| r.customer).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.total_minor).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.currency.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.items).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
+        }
+        if !moved.is_empty() {
+            let (orders, statuses): (Vec<Uuid>, Vec<&str>) =
+                moved.iter().map(|(o, s)| (*o, s.as_str())).unzip();
+            sqlx::query(
+                "update customer_orders c set status = m.status
+                 from unnest($1::uuid[], $2::text[]) as m(order_id, status)
+                 where c.order_id = m.order_id",
+            )
+            .bind(&orders)
+            .bind(&statuses)
+            .execute(&mut *tx)
+            .await?;
+        }
         Ok(())
     }
+}
+
+/// An order placed in the batch, as its summary row will be.
+struct Placed {
+    customer: Uuid,
+    at: DateTime<Utc>,
+    status: OrderStatus,
+    total_minor: i64,
+    currency: String,
+    items: i32,
 }
 
 /// One order in a customer's list.

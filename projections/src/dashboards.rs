@@ -36,74 +36,143 @@ impl Projection for DashboardProjection {
         tx: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let day = event.recorded_at.date_naive();
-        match decode_known::<OrderEvent>(event)? {
-            Some(OrderEvent::OrderPlaced {
-                order_id,
-                customer_id,
-                lines,
-                total,
-                ..
-            }) => {
-                sqlx::query(
-                    "insert into dash_orders (order_id, customer_id, day, total_minor, currency)
-                     values ($1, $2, $3, $4, $5) on conflict do nothing",
-                )
-                .bind(order_id.as_uuid())
-                .bind(customer_id.as_uuid())
-                .bind(day)
-                .bind(total.amount_minor())
-                .bind(total.currency().as_str())
-                .execute(&mut *tx)
-                .await?;
-                for line in &lines {
-                    sqlx::query(
-                        "insert into dash_sales
-                           (order_id, sku, day, quantity, revenue_minor, currency)
-                         values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
-                    )
-                    .bind(order_id.as_uuid())
-                    .bind(line.sku.as_str())
-                    .bind(day)
-                    .bind(i64::from(line.quantity.get()) as i32)
-                    .bind(line.line_total.amount_minor())
-                    .bind(line.line_total.currency().as_str())
-                    .execute(&mut *tx)
-                    .await?;
+        self.apply_batch(tx, &[event]).await
+    }
+
+    /// Each run of placements (the bulk of this stream) is two multi-row inserts; the other
+    /// changes between runs are applied alone, in order.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut placed = Placements::default();
+        for event in events {
+            match decode_known::<OrderEvent>(event)? {
+                Some(OrderEvent::OrderPlaced {
+                    order_id,
+                    customer_id,
+                    lines,
+                    total,
+                    ..
+                }) => {
+                    let day = event.recorded_at.date_naive();
+                    placed.orders.push(order_id.as_uuid());
+                    placed.customers.push(customer_id.as_uuid());
+                    placed.days.push(day);
+                    placed.totals.push(total.amount_minor());
+                    placed.currencies.push(total.currency().as_str().to_owned());
+                    for line in &lines {
+                        placed.line_orders.push(order_id.as_uuid());
+                        placed.skus.push(line.sku.as_str().to_owned());
+                        placed.line_days.push(day);
+                        placed.quantities.push(line.quantity.get() as i32);
+                        placed.revenues.push(line.line_total.amount_minor());
+                        placed
+                            .line_currencies
+                            .push(line.line_total.currency().as_str().to_owned());
+                    }
                 }
-            }
-            Some(OrderEvent::OrderSplitIntoFulfilments {
-                order_id,
-                fulfilments,
-            }) => {
-                for part in &fulfilments {
-                    let skus: Vec<&str> = part.lines.iter().map(|l| l.sku.as_str()).collect();
-                    sqlx::query(
-                        "update dash_sales set seller_id = $2
-                         where order_id = $1 and sku = any($3)",
-                    )
-                    .bind(order_id.as_uuid())
-                    .bind(part.seller_id.as_uuid())
-                    .bind(&skus)
-                    .execute(&mut *tx)
-                    .await?;
+                Some(other) => {
+                    placed.flush(tx).await?;
+                    apply_change(tx, other).await?;
                 }
+                None => {}
             }
-            Some(OrderEvent::OrderCancelled { order_id, .. }) => {
-                for table in ["dash_sales", "dash_orders"] {
-                    // The table name is one of two constants, never input.
-                    sqlx::query(&format!(
-                        "update {table} set cancelled = true where order_id = $1"
-                    ))
-                    .bind(order_id.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            _ => {}
+        }
+        placed.flush(tx).await?;
+        Ok(())
+    }
+}
+
+/// Placements waiting to be inserted together.
+#[derive(Default)]
+struct Placements {
+    orders: Vec<Uuid>,
+    customers: Vec<Uuid>,
+    days: Vec<NaiveDate>,
+    totals: Vec<i64>,
+    currencies: Vec<String>,
+    line_orders: Vec<Uuid>,
+    skus: Vec<String>,
+    line_days: Vec<NaiveDate>,
+    quantities: Vec<i32>,
+    revenues: Vec<i64>,
+    line_currencies: Vec<String>,
+}
+
+impl Placements {
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let p = std::mem::take(self);
+        if p.orders.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "insert into dash_orders (order_id, customer_id, day, total_minor, currency)
+             select * from unnest($1::uuid[], $2::uuid[], $3::date[], $4::int8[], $5::text[])
+             on conflict do nothing",
+        )
+        .bind(&p.orders)
+        .bind(&p.customers)
+        .bind(&p.days)
+        .bind(&p.totals)
+        .bind(&p.currencies)
+        .execute(&mut *tx)
+        .await?;
+        if !p.line_orders.is_empty() {
+            sqlx::query(
+                "insert into dash_sales (order_id, sku, day, quantity, revenue_minor, currency)
+                 select * from unnest($1::uuid[], $2::text[], $3::date[], $4::int4[], $5::int8[],
+                   $6::text[])
+                 on conflict do nothing",
+            )
+            .bind(&p.line_orders)
+            .bind(&p.skus)
+            .bind(&p.line_days)
+            .bind(&p.quantities)
+            .bind(&p.revenues)
+            .bind(&p.line_currencies)
+            .execute(&mut *tx)
+            .await?;
         }
         Ok(())
     }
+}
+
+/// Applies one change other than a placement.
+async fn apply_change(tx: &mut PgConnection, event: OrderEvent) -> Result<(), sqlx::Error> {
+    match event {
+        OrderEvent::OrderSplitIntoFulfilments {
+            order_id,
+            fulfilments,
+        } => {
+            for part in &fulfilments {
+                let skus: Vec<&str> = part.lines.iter().map(|l| l.sku.as_str()).collect();
+                sqlx::query(
+                    "update dash_sales set seller_id = $2
+                     where order_id = $1 and sku = any($3)",
+                )
+                .bind(order_id.as_uuid())
+                .bind(part.seller_id.as_uuid())
+                .bind(&skus)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        OrderEvent::OrderCancelled { order_id, .. } => {
+            for table in ["dash_sales", "dash_orders"] {
+                // The table name is one of two constants, never input.
+                sqlx::query(&format!(
+                    "update {table} set cancelled = true where order_id = $1"
+                ))
+                .bind(order_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Sales on one day.

@@ -1,5 +1,7 @@
 //! Order read model: status, totals, priced lines, payment and shipping details.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::address::Address;
@@ -41,318 +43,562 @@ impl Projection for OrderProjection {
         tx: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let Some(order) = decode_known::<OrderEvent>(event)? else {
-            return Ok(());
-        };
-        let at = event.recorded_at;
-        match order {
-            OrderEvent::OrderPlaced {
-                order_id,
-                customer_id,
-                lines,
-                total,
-                shipping_address,
-                billing_address,
-                credit_applied,
-                subtotal,
-                shipping,
-                tax,
-                shipping_method,
-            } => {
-                sqlx::query(
-                    "insert into orders (order_id, customer_id, status, total_minor, currency,
-                       placed_at, updated_at, shipping_address, billing_address,
-                       credit_applied_minor, order_state, payment_state, fulfilment_state,
-                       subtotal_minor, shipping_minor, tax_minor, shipping_method)
-                     values ($1, $2, $6, $3, $4, $5, $5, $7, $8, $9, $10, $11, $12,
-                       $13, $14, $15, $16)",
-                )
-                .bind(order_id.as_uuid())
-                .bind(customer_id.as_uuid())
-                .bind(total.amount_minor())
-                .bind(total.currency().as_str())
-                .bind(at)
-                .bind(OrderStatus::Placed.as_str())
-                .bind(shipping_address.map(|a| Json(*a)))
-                .bind(billing_address.map(|a| Json(*a)))
-                .bind(credit_applied.map(|c| c.amount_minor()))
-                .bind(OrderState::Open.as_str())
-                .bind(PaymentState::Pending.as_str())
-                .bind(FulfilmentState::Unfulfilled.as_str())
-                .bind(subtotal.map(|m| m.amount_minor()))
-                .bind(shipping.map(|m| m.amount_minor()))
-                .bind(tax.map(|m| m.amount_minor()))
-                .bind(shipping_method)
-                .execute(&mut *tx)
-                .await?;
-                for (n, line) in lines.iter().enumerate() {
-                    sqlx::query(
-                        "insert into order_lines (order_id, line_no, sku, name, unit_price_minor,
-                           quantity, line_total_minor)
-                         values ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(order_id.as_uuid())
-                    .bind(n as i32 + 1)
-                    .bind(line.sku.as_str())
-                    .bind(&line.name)
-                    .bind(line.unit_price.amount_minor())
-                    .bind(line.quantity.get() as i32)
-                    .bind(line.line_total.amount_minor())
-                    .execute(&mut *tx)
-                    .await?;
+        self.apply_batch(tx, &[event]).await
+    }
+
+    /// Placements and payments (the bulk of this stream) are gathered and written with three
+    /// statements; any other change first writes what is gathered, then applies alone, so
+    /// every order sees its events in order.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut pending = Pending::default();
+        for event in events {
+            let Some(order) = decode_known::<OrderEvent>(event)? else {
+                continue;
+            };
+            match order {
+                OrderEvent::OrderPlaced { order_id, .. }
+                    if !pending.touches(order_id.as_uuid()) =>
+                {
+                    pending.place(order, event.recorded_at);
+                }
+                OrderEvent::OrderPaid { order_id, .. }
+                    if !pending.paid.contains(&order_id.as_uuid()) =>
+                {
+                    pending.pay(order, event.recorded_at);
+                }
+                other => {
+                    pending.flush(tx).await?;
+                    apply_one(tx, other, event.recorded_at).await?;
                 }
             }
-            OrderEvent::OrderPaid {
-                order_id,
+        }
+        pending.flush(tx).await?;
+        Ok(())
+    }
+}
+
+/// Placements and payments gathered from a batch, written placements first.
+#[derive(Default)]
+struct Pending {
+    placed: Vec<(OrderEvent, DateTime<Utc>)>,
+    placed_ids: HashSet<Uuid>,
+    paid: HashSet<Uuid>,
+    /// (order, paid at, payment reference, method).
+    payments: Vec<(Uuid, DateTime<Utc>, String, &'static str)>,
+}
+
+impl Pending {
+    /// Whether an event of `order` is gathered already.
+    fn touches(&self, order: Uuid) -> bool {
+        self.placed_ids.contains(&order) || self.paid.contains(&order)
+    }
+
+    fn place(&mut self, event: OrderEvent, at: DateTime<Utc>) {
+        if let OrderEvent::OrderPlaced { order_id, .. } = &event {
+            self.placed_ids.insert(order_id.as_uuid());
+        }
+        self.placed.push((event, at));
+    }
+
+    fn pay(&mut self, event: OrderEvent, at: DateTime<Utc>) {
+        if let OrderEvent::OrderPaid {
+            order_id,
+            payment_reference,
+            payment_method,
+            ..
+        } = event
+        {
+            self.paid.insert(order_id.as_uuid());
+            self.payments.push((
+                order_id.as_uuid(),
+                at,
                 payment_reference,
-                payment_method,
-                ..
-            } => {
-                sqlx::query(
-                    "update orders set status = $5, paid_at = $2, payment_reference = $3,
-                       payment_method = $4, updated_at = $2, payment_state = $6
-                     where order_id = $1",
-                )
-                .bind(order_id.as_uuid())
-                .bind(at)
-                .bind(payment_reference)
-                .bind(payment_method.as_str())
-                .bind(OrderStatus::Paid.as_str())
-                .bind(PaymentState::Captured.as_str())
-                .execute(&mut *tx)
-                .await?;
+                payment_method.as_str(),
+            ));
+        }
+    }
+
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let pending = std::mem::take(self);
+        if !pending.placed.is_empty() {
+            insert_placed(tx, &pending.placed).await?;
+        }
+        if !pending.payments.is_empty() {
+            let mut ids = Vec::new();
+            let mut at = Vec::new();
+            let mut references = Vec::new();
+            let mut methods = Vec::new();
+            for (id, when, reference, method) in &pending.payments {
+                ids.push(*id);
+                at.push(*when);
+                references.push(reference.as_str());
+                methods.push(*method);
             }
-            OrderEvent::OrderShipped {
-                order_id,
-                carrier,
-                tracking_number,
-            } => {
+            sqlx::query(
+                "update orders o set status = $5, paid_at = p.at, payment_reference = p.reference,
+                   payment_method = p.method, updated_at = p.at, payment_state = $6
+                 from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[])
+                   as p(order_id, at, reference, method)
+                 where o.order_id = p.order_id",
+            )
+            .bind(&ids)
+            .bind(&at)
+            .bind(&references)
+            .bind(&methods)
+            .bind(OrderStatus::Paid.as_str())
+            .bind(PaymentState::Captured.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts placed orders and their lines: two statements.
+async fn insert_placed(
+    tx: &mut PgConnection,
+    placed: &[(OrderEvent, DateTime<Utc>)],
+) -> Result<(), sqlx::Error> {
+    let mut o = PlacedColumns::default();
+    let mut l = LineColumns::default();
+    for (event, at) in placed {
+        let OrderEvent::OrderPlaced {
+            order_id,
+            customer_id,
+            lines,
+            total,
+            shipping_address,
+            billing_address,
+            credit_applied,
+            subtotal,
+            shipping,
+            tax,
+            shipping_method,
+        } = event
+        else {
+            continue;
+        };
+        o.ids.push(order_id.as_uuid());
+        o.customers.push(customer_id.as_uuid());
+        o.totals.push(total.amount_minor());
+        o.currencies.push(total.currency().as_str().to_owned());
+        o.at.push(*at);
+        o.shipping_addresses
+            .push(shipping_address.as_ref().map(|a| Json(a.as_ref().clone())));
+        o.billing_addresses
+            .push(billing_address.as_ref().map(|a| Json(a.as_ref().clone())));
+        o.credits.push(credit_applied.map(|c| c.amount_minor()));
+        o.subtotals.push(subtotal.map(|m| m.amount_minor()));
+        o.shippings.push(shipping.map(|m| m.amount_minor()));
+        o.taxes.push(tax.map(|m| m.amount_minor()));
+        o.methods.push(shipping_method.clone());
+        for (n, line) in lines.iter().enumerate() {
+            l.orders.push(order_id.as_uuid());
+            l.numbers.push(n as i32 + 1);
+            l.skus.push(line.sku.as_str());
+            l.names.push(line.name.as_str());
+            l.prices.push(line.unit_price.amount_minor());
+            l.quantities.push(line.quantity.get() as i32);
+            l.totals.push(line.line_total.amount_minor());
+        }
+    }
+    sqlx::query(
+        "insert into orders (order_id, customer_id, status, total_minor, currency,
+           placed_at, updated_at, shipping_address, billing_address,
+           credit_applied_minor, order_state, payment_state, fulfilment_state,
+           subtotal_minor, shipping_minor, tax_minor, shipping_method)
+         select id, customer, $13, total, currency, at, at, ship_to, bill_to, credit,
+           $14, $15, $16, subtotal, shipping, tax, method
+         from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::timestamptz[],
+           $6::jsonb[], $7::jsonb[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],
+           $12::text[])
+           as p(id, customer, total, currency, at, ship_to, bill_to, credit, subtotal,
+             shipping, tax, method)",
+    )
+    .bind(&o.ids)
+    .bind(&o.customers)
+    .bind(&o.totals)
+    .bind(&o.currencies)
+    .bind(&o.at)
+    .bind(&o.shipping_addresses)
+    .bind(&o.billing_addresses)
+    .bind(&o.credits)
+    .bind(&o.subtotals)
+    .bind(&o.shippings)
+    .bind(&o.taxes)
+    .bind(&o.methods)
+    .bind(OrderStatus::Placed.as_str())
+    .bind(OrderState::Open.as_str())
+    .bind(PaymentState::Pending.as_str())
+    .bind(FulfilmentState::Unfulfilled.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if !l.orders.is_empty() {
+        sqlx::query(
+            "insert into order_lines (order_id, line_no, sku, name, unit_price_minor,
+               quantity, line_total_minor)
+             select * from unnest($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::int8[],
+               $6::int4[], $7::int8[])",
+        )
+        .bind(&l.orders)
+        .bind(&l.numbers)
+        .bind(&l.skus)
+        .bind(&l.names)
+        .bind(&l.prices)
+        .bind(&l.quantities)
+        .bind(&l.totals)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Columns of placed orders, for one multi-row insert.
+#[derive(Default)]
+struct PlacedColumns {
+    ids: Vec<Uuid>,
+    customers: Vec<Uuid>,
+    totals: Vec<i64>,
+    currencies: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+    shipping_addresses: Vec<Option<Json<Address>>>,
+    billing_addresses: Vec<Option<Json<Address>>>,
+    credits: Vec<Option<i64>>,
+    subtotals: Vec<Option<i64>>,
+    shippings: Vec<Option<i64>>,
+    taxes: Vec<Option<i64>>,
+    methods: Vec<Option<String>>,
+}
+
+/// Columns of order lines, for one multi-row insert.
+#[derive(Default)]
+struct LineColumns<'a> {
+    orders: Vec<Uuid>,
+    numbers: Vec<i32>,
+    skus: Vec<&'a str>,
+    names: Vec<&'a str>,
+    prices: Vec<i64>,
+    quantities: Vec<i32>,
+    totals: Vec<i64>,
+}
+
+/// Applies one event alone (every kind; the batch path gathers placements and payments).
+async fn apply_one(
+    tx: &mut PgConnection,
+    order: OrderEvent,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    match order {
+        OrderEvent::OrderPlaced {
+            order_id,
+            customer_id,
+            lines,
+            total,
+            shipping_address,
+            billing_address,
+            credit_applied,
+            subtotal,
+            shipping,
+            tax,
+            shipping_method,
+        } => {
+            sqlx::query(
+                "insert into orders (order_id, customer_id, status, total_minor, currency,
+                   placed_at, updated_at, shipping_address, billing_address,
+                   credit_applied_minor, order_state, payment_state, fulfilment_state,
+                   subtotal_minor, shipping_minor, tax_minor, shipping_method)
+                 values ($1, $2, $6, $3, $4, $5, $5, $7, $8, $9, $10, $11, $12,
+                   $13, $14, $15, $16)",
+            )
+            .bind(order_id.as_uuid())
+            .bind(customer_id.as_uuid())
+            .bind(total.amount_minor())
+            .bind(total.currency().as_str())
+            .bind(at)
+            .bind(OrderStatus::Placed.as_str())
+            .bind(shipping_address.map(|a| Json(*a)))
+            .bind(billing_address.map(|a| Json(*a)))
+            .bind(credit_applied.map(|c| c.amount_minor()))
+            .bind(OrderState::Open.as_str())
+            .bind(PaymentState::Pending.as_str())
+            .bind(FulfilmentState::Unfulfilled.as_str())
+            .bind(subtotal.map(|m| m.amount_minor()))
+            .bind(shipping.map(|m| m.amount_minor()))
+            .bind(tax.map(|m| m.amount_minor()))
+            .bind(shipping_method)
+            .execute(&mut *tx)
+            .await?;
+            for (n, line) in lines.iter().enumerate() {
                 sqlx::query(
-                    "update orders set status = $5, shipped_at = $2, carrier = $3,
-                       tracking_number = $4, updated_at = $2, fulfilment_state = $6
-                     where order_id = $1",
+                    "insert into order_lines (order_id, line_no, sku, name, unit_price_minor,
+                       quantity, line_total_minor)
+                     values ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(order_id.as_uuid())
-                .bind(at)
-                .bind(carrier)
-                .bind(tracking_number)
-                .bind(OrderStatus::Shipped.as_str())
-                .bind(FulfilmentState::Shipped.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::PaymentRequested {
-                order_id,
-                provider_order_id,
-                ..
-            } => {
-                sqlx::query(
-                    "update orders set provider_order_id = $2, updated_at = $3 where order_id = $1",
-                )
-                .bind(order_id.as_uuid())
-                .bind(provider_order_id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::PaymentAuthorized { order_id, .. } => {
-                sqlx::query(
-                    "update orders set payment_state = $2, updated_at = $3 where order_id = $1",
-                )
-                .bind(order_id.as_uuid())
-                .bind(PaymentState::Authorized.as_str())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::PaymentFailed {
-                order_id, reason, ..
-            } => {
-                sqlx::query(
-                    "update orders set payment_state = $2, payment_failure = $3, updated_at = $4
-                     where order_id = $1",
-                )
-                .bind(order_id.as_uuid())
-                .bind(PaymentState::Failed.as_str())
-                .bind(reason)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::RefundRequested { .. } | OrderEvent::LatePaymentRefunded { .. } => {}
-            OrderEvent::ReturnRequested {
-                order_id,
-                return_id,
-                lines,
-                reason,
-            } => {
-                sqlx::query(
-                    "insert into order_returns
-                       (order_id, return_id, status, lines, reason, requested_at)
-                     values ($1, $2, 'requested', $3, $4, $5)",
-                )
-                .bind(order_id.as_uuid())
-                .bind(return_id)
-                .bind(Json(lines))
-                .bind(reason)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::ReturnAccepted {
-                order_id,
-                return_id,
-                value,
-                ..
-            } => {
-                sqlx::query(
-                    "update order_returns set status = 'accepted', value_minor = $3, decided_at = $4
-                     where order_id = $1 and return_id = $2",
-                )
-                .bind(order_id.as_uuid())
-                .bind(return_id)
-                .bind(value.amount_minor())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                // Returned once every ordered unit came back.
-                sqlx::query(
-                    "update orders set fulfilment_state = $2, updated_at = $3
-                     where order_id = $1 and not exists (
-                       select 1 from order_lines l where l.order_id = $1 and l.quantity > (
-                         select coalesce(sum((x->>'quantity')::int), 0)
-                         from order_returns r, jsonb_array_elements(r.lines) x
-                         where r.order_id = $1 and r.status = 'accepted' and x->>'sku' = l.sku))",
-                )
-                .bind(order_id.as_uuid())
-                .bind(FulfilmentState::Returned.as_str())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::ReturnRefused {
-                order_id,
-                return_id,
-                ..
-            } => {
-                sqlx::query(
-                    "update order_returns set status = 'refused', decided_at = $3
-                     where order_id = $1 and return_id = $2",
-                )
-                .bind(order_id.as_uuid())
-                .bind(return_id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::RefundProcessed {
-                order_id, amount, ..
-            } => {
-                sqlx::query(
-                    "update orders set refunded_minor = refunded_minor + $2, updated_at = $3,
-                       payment_state = case
-                         when refunded_minor + $2 >= total_minor - coalesce(credit_applied_minor, 0)
-                         then $4 else $5 end
-                     where order_id = $1",
-                )
-                .bind(order_id.as_uuid())
-                .bind(amount.amount_minor())
-                .bind(at)
-                .bind(PaymentState::Refunded.as_str())
-                .bind(PaymentState::PartiallyRefunded.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::OrderSplitIntoFulfilments {
-                order_id,
-                fulfilments,
-            } => {
-                for part in &fulfilments {
-                    sqlx::query(
-                        "insert into order_fulfilments (order_id, seller_id, lines, state)
-                         values ($1, $2, $3, $4) on conflict do nothing",
-                    )
-                    .bind(order_id.as_uuid())
-                    .bind(part.seller_id.as_uuid())
-                    .bind(Json(&part.lines))
-                    .bind(FulfilmentState::Unfulfilled.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            OrderEvent::FulfilmentShipped {
-                order_id,
-                seller_id,
-                carrier,
-                tracking_number,
-            } => {
-                sqlx::query(
-                    "update order_fulfilments set state = $3, carrier = $4, tracking_number = $5,
-                       shipped_at = $6
-                     where order_id = $1 and seller_id = $2",
-                )
-                .bind(order_id.as_uuid())
-                .bind(seller_id.as_uuid())
-                .bind(FulfilmentState::Shipped.as_str())
-                .bind(carrier)
-                .bind(tracking_number)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::FulfilmentDelivered {
-                order_id,
-                seller_id,
-            } => {
-                sqlx::query(
-                    "update order_fulfilments set state = $3, delivered_at = $4
-                     where order_id = $1 and seller_id = $2",
-                )
-                .bind(order_id.as_uuid())
-                .bind(seller_id.as_uuid())
-                .bind(FulfilmentState::Delivered.as_str())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::OrderDelivered { order_id } => {
-                sqlx::query(
-                    "update orders set status = $3, delivered_at = $2, updated_at = $2,
-                       fulfilment_state = $4,
-                       order_state = case when payment_state = $5 then $6 else order_state end
-                     where order_id = $1",
-                )
-                .bind(order_id.as_uuid())
-                .bind(at)
-                .bind(OrderStatus::Delivered.as_str())
-                .bind(FulfilmentState::Delivered.as_str())
-                .bind(PaymentState::Captured.as_str())
-                .bind(OrderState::Completed.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-            OrderEvent::OrderCancelled {
-                order_id,
-                reason,
-                refund,
-            } => {
-                sqlx::query(
-                    "update orders set status = $5, cancelled_at = $2, cancel_reason = $3,
-                       refund_minor = $4, updated_at = $2, order_state = $6
-                     where order_id = $1",
-                )
-                .bind(order_id.as_uuid())
-                .bind(at)
-                .bind(reason)
-                .bind(refund.map(|m| m.amount_minor()))
-                .bind(OrderStatus::Cancelled.as_str())
-                .bind(OrderState::Cancelled.as_str())
+                .bind(n as i32 + 1)
+                .bind(line.sku.as_str())
+                .bind(&line.name)
+                .bind(line.unit_price.amount_minor())
+                .bind(line.quantity.get() as i32)
+                .bind(line.line_total.amount_minor())
                 .execute(&mut *tx)
                 .await?;
             }
         }
-        Ok(())
+        OrderEvent::OrderPaid {
+            order_id,
+            payment_reference,
+            payment_method,
+            ..
+        } => {
+            sqlx::query(
+                "update orders set status = $5, paid_at = $2, payment_reference = $3,
+                   payment_method = $4, updated_at = $2, payment_state = $6
+                 where order_id = $1",
+            )
+            .bind(order_id.as_uuid())
+            .bind(at)
+            .bind(payment_reference)
+            .bind(payment_method.as_str())
+            .bind(OrderStatus::Paid.as_str())
+            .bind(PaymentState::Captured.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::OrderShipped {
+            order_id,
+            carrier,
+            tracking_number,
+        } => {
+            sqlx::query(
+                "update orders set status = $5, shipped_at = $2, carrier = $3,
+                   tracking_number = $4, updated_at = $2, fulfilment_state = $6
+                 where order_id = $1",
+            )
+            .bind(order_id.as_uuid())
+            .bind(at)
+            .bind(carrier)
+            .bind(tracking_number)
+            .bind(OrderStatus::Shipped.as_str())
+            .bind(FulfilmentState::Shipped.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::PaymentRequested {
+            order_id,
+            provider_order_id,
+            ..
+        } => {
+            sqlx::query(
+                "update orders set provider_order_id = $2, updated_at = $3 where order_id = $1",
+            )
+            .bind(order_id.as_uuid())
+            .bind(provider_order_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::PaymentAuthorized { order_id, .. } => {
+            sqlx::query(
+                "update orders set payment_state = $2, updated_at = $3 where order_id = $1",
+            )
+            .bind(order_id.as_uuid())
+            .bind(PaymentState::Authorized.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::PaymentFailed {
+            order_id, reason, ..
+        } => {
+            sqlx::query(
+                "update orders set payment_state = $2, payment_failure = $3, updated_at = $4
+                 where order_id = $1",
+            )
+            .bind(order_id.as_uuid())
+            .bind(PaymentState::Failed.as_str())
+            .bind(reason)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::RefundRequested { .. } | OrderEvent::LatePaymentRefunded { .. } => {}
+        OrderEvent::ReturnRequested {
+            order_id,
+            return_id,
+            lines,
+            reason,
+        } => {
+            sqlx::query(
+                "insert into order_returns
+                   (order_id, return_id, status, lines, reason, requested_at)
+                 values ($1, $2, 'requested', $3, $4, $5)",
+            )
+            .bind(order_id.as_uuid())
+            .bind(return_id)
+            .bind(Json(lines))
+            .bind(reason)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::ReturnAccepted {
+            order_id,
+            return_id,
+            value,
+            ..
+        } => {
+            sqlx::query(
+                "update order_returns set status = 'accepted', value_minor = $3, decided_at = $4
+                 where order_id = $1 and return_id = $2",
+            )
+            .bind(order_id.as_uuid())
+            .bind(return_id)
+            .bind(value.amount_minor())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            // Returned once every ordered unit came back.
+            sqlx::query(
+                "update orders set fulfilment_state = $2, updated_at = $3
+                 where order_id = $1 and not exists (
+                   select 1 from order_lines l where l.order_id = $1 and l.quantity > (
+                     select coalesce(sum((x->>'quantity')::int), 0)
+                     from order_returns r, jsonb_array_elements(r.lines) x
+                     where r.order_id = $1 and r.status = 'accepted' and x->>'sku' = l.sku))",
+            )
+            .bind(order_id.as_uuid())
+            .bind(FulfilmentState::Returned.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::ReturnRefused {
+            order_id,
+            return_id,
+            ..
+        } => {
+            sqlx::query(
+                "update order_returns set status = 'refused', decided_at = $3
+                 where order_id = $1 and return_id = $2",
+            )
+            .bind(order_id.as_uuid())
+            .bind(return_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::RefundProcessed {
+            order_id, amount, ..
+        } => {
+            sqlx::query(
+                "update orders set refunded_minor = refunded_minor + $2, updated_at = $3,
+                   payment_state = case
+                     when refunded_minor + $2 >= total_minor - coalesce(credit_applied_minor, 0)
+                     then $4 else $5 end
+                 where order_id = $1",
+            )
+            .bind(order_id.as_uuid())
+            .bind(amount.amount_minor())
+            .bind(at)
+            .bind(PaymentState::Refunded.as_str())
+            .bind(PaymentState::PartiallyRefunded.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::OrderSplitIntoFulfilments {
+            order_id,
+            fulfilments,
+        } => {
+            for part in &fulfilments {
+                sqlx::query(
+                    "insert into order_fulfilments (order_id, seller_id, lines, state)
+                     values ($1, $2, $3, $4) on conflict do nothing",
+                )
+                .bind(order_id.as_uuid())
+                .bind(part.seller_id.as_uuid())
+                .bind(Json(&part.lines))
+                .bind(FulfilmentState::Unfulfilled.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        OrderEvent::FulfilmentShipped {
+            order_id,
+            seller_id,
+            carrier,
+            tracking_number,
+        } => {
+            sqlx::query(
+                "update order_fulfilments set state = $3, carrier = $4, tracking_number = $5,
+                   shipped_at = $6
+                 where order_id = $1 and seller_id = $2",
+            )
+            .bind(order_id.as_uuid())
+            .bind(seller_id.as_uuid())
+            .bind(FulfilmentState::Shipped.as_str())
+            .bind(carrier)
+            .bind(tracking_number)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::FulfilmentDelivered {
+            order_id,
+            seller_id,
+        } => {
+            sqlx::query(
+                "update order_fulfilments set state = $3, delivered_at = $4
+                 where order_id = $1 and seller_id = $2",
+            )
+            .bind(order_id.as_uuid())
+            .bind(seller_id.as_uuid())
+            .bind(FulfilmentState::Delivered.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::OrderDelivered { order_id } => {
+            sqlx::query(
+                "update orders set status = $3, delivered_at = $2, updated_at = $2,
+                   fulfilment_state = $4,
+                   order_state = case when payment_state = $5 then $6 else order_state end
+                 where order_id = $1",
+            )
+            .bind(order_id.as_uuid())
+            .bind(at)
+            .bind(OrderStatus::Delivered.as_str())
+            .bind(FulfilmentState::Delivered.as_str())
+            .bind(PaymentState::Captured.as_str())
+            .bind(OrderState::Completed.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        OrderEvent::OrderCancelled {
+            order_id,
+            reason,
+            refund,
+        } => {
+            sqlx::query(
+                "update orders set status = $5, cancelled_at = $2, cancel_reason = $3,
+                   refund_minor = $4, updated_at = $2, order_state = $6
+                 where order_id = $1",
+            )
+            .bind(order_id.as_uuid())
+            .bind(at)
+            .bind(reason)
+            .bind(refund.map(|m| m.amount_minor()))
+            .bind(OrderStatus::Cancelled.as_str())
+            .bind(OrderState::Cancelled.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
     }
+    Ok(())
 }
 
 /// A priced order line.

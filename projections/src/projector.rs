@@ -1,5 +1,6 @@
 //! Applying events to projections exactly once, and waiting for a position.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,39 +72,91 @@ impl Projector {
     }
 
     /// Applies `events` inside the caller's transaction, with de-duplication.
+    ///
+    /// Set-based: one statement reads (and locks) the de-duplication rows of every stream in
+    /// the batch, each projection gets its fresh events in one [`Projection::apply_batch`],
+    /// and one statement moves the versions forward. A concurrent feed delivering the same
+    /// events waits on those row locks and then finds them applied.
     pub async fn apply_in(
         &self,
         tx: &mut sqlx::PgConnection,
         events: &[RecordedEvent],
     ) -> Result<usize, ProjectionError> {
-        let mut applied = 0;
+        // Which projection reads which event.
+        let mut wanted: Vec<Vec<&RecordedEvent>> = vec![Vec::new(); self.projections.len()];
+        let mut keys: BTreeMap<(&'static str, &str), i64> = BTreeMap::new();
         for event in events {
             let category = event.category();
-            for projection in &self.projections {
-                if !projection.categories().contains(&category) {
-                    continue;
+            for (i, projection) in self.projections.iter().enumerate() {
+                if projection.categories().contains(&category) {
+                    wanted[i].push(event);
+                    keys.insert((projection.name(), event.stream_id.as_str()), 0);
                 }
-                // Moves the version forward only; no row back means "seen already".
-                let fresh: Option<(i64,)> = sqlx::query_as(
-                    "insert into projection_streams (projection, stream_id, version)
-                     values ($1, $2, $3)
-                     on conflict (projection, stream_id) do update set version = excluded.version
-                     where projection_streams.version < excluded.version
-                     returning version",
-                )
-                .bind(projection.name())
-                .bind(&event.stream_id)
-                .bind(event.stream_version)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if fresh.is_none() {
+            }
+        }
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        // Rows are created when missing and locked in key order (no deadlock between two
+        // feeds); the answer is each stream's version applied so far (0 for a new one).
+        let (names, streams): (Vec<&str>, Vec<&str>) = keys.keys().copied().unzip();
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "insert into projection_streams (projection, stream_id, version)
+             select projection, stream_id, 0
+             from unnest($1::text[], $2::text[]) with ordinality as k(projection, stream_id, n)
+             order by n
+             on conflict (projection, stream_id)
+             do update set version = projection_streams.version
+             returning projection, stream_id, version",
+        )
+        .bind(&names)
+        .bind(&streams)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (projection, stream, version) in &rows {
+            if let Some(known) = keys.get_mut(&(lookup(&names, projection), stream.as_str())) {
+                *known = *version;
+            }
+        }
+        let before = keys.clone();
+        let mut applied = 0;
+        for (i, projection) in self.projections.iter().enumerate() {
+            let mut fresh = Vec::with_capacity(wanted[i].len());
+            for event in &wanted[i] {
+                let known = keys
+                    .get_mut(&(projection.name(), event.stream_id.as_str()))
+                    .expect("every wanted event has its key");
+                if event.stream_version > *known {
+                    *known = event.stream_version;
+                    fresh.push(*event);
+                } else {
                     tracing::debug!(projection = projection.name(), stream_id = %event.stream_id,
                         version = event.stream_version, "duplicate skipped");
-                    continue;
                 }
-                projection.apply(tx, event).await?;
-                applied += 1;
             }
+            if !fresh.is_empty() {
+                projection.apply_batch(tx, &fresh).await?;
+                applied += fresh.len();
+            }
+        }
+        let moved: Vec<((&str, &str), i64)> = keys
+            .into_iter()
+            .filter(|(key, version)| before.get(key) != Some(version))
+            .collect();
+        if !moved.is_empty() {
+            let names: Vec<&str> = moved.iter().map(|((p, _), _)| *p).collect();
+            let streams: Vec<&str> = moved.iter().map(|((_, s), _)| *s).collect();
+            let versions: Vec<i64> = moved.iter().map(|(_, v)| *v).collect();
+            sqlx::query(
+                "update projection_streams ps set version = k.version
+                 from unnest($1::text[], $2::text[], $3::int8[]) as k(projection, stream_id, version)
+                 where ps.projection = k.projection and ps.stream_id = k.stream_id",
+            )
+            .bind(&names)
+            .bind(&streams)
+            .bind(&versions)
+            .execute(&mut *tx)
+            .await?;
         }
         Ok(applied)
     }
@@ -299,4 +352,9 @@ pub async fn reset(pool: &PgPool) -> Result<(), sqlx::Error> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The `&'static` projection name equal to `name` (names come from the batch's own keys).
+fn lookup(names: &[&'static str], name: &str) -> &'static str {
+    names.iter().copied().find(|n| *n == name).unwrap_or("")
 }

@@ -2,6 +2,8 @@
 //! order until it is paid or cancelled. Fed by the event stream like every read model, so it
 //! survives restarts and can be rebuilt.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::order::{Order, OrderEvent};
@@ -34,28 +36,51 @@ impl Projection for UnpaidOrdersProjection {
         tx: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let Some(order) = decode_known::<OrderEvent>(event)? else {
-            return Ok(());
-        };
-        match order {
-            OrderEvent::OrderPlaced { order_id, .. } => {
-                sqlx::query(
-                    "insert into unpaid_orders (order_id, placed_at) values ($1, $2)
-                     on conflict (order_id) do nothing",
-                )
-                .bind(order_id.as_uuid())
-                .bind(event.recorded_at)
+        self.apply_batch(tx, &[event]).await
+    }
+
+    /// The batch's last word per order, then one insert and one delete.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        // Some(placed_at): waiting for payment; None: paid or cancelled.
+        let mut last: BTreeMap<Uuid, Option<DateTime<Utc>>> = BTreeMap::new();
+        for event in events {
+            match decode_known::<OrderEvent>(event)? {
+                Some(OrderEvent::OrderPlaced { order_id, .. }) => {
+                    last.insert(order_id.as_uuid(), Some(event.recorded_at));
+                }
+                Some(
+                    OrderEvent::OrderPaid { order_id, .. }
+                    | OrderEvent::OrderCancelled { order_id, .. },
+                ) => {
+                    last.insert(order_id.as_uuid(), None);
+                }
+                _ => {}
+            }
+        }
+        let (waiting, settled): (Vec<_>, Vec<_>) = last.into_iter().partition(|(_, p)| p.is_some());
+        if !waiting.is_empty() {
+            let (orders, placed): (Vec<Uuid>, Vec<Option<DateTime<Utc>>>) =
+                waiting.into_iter().unzip();
+            sqlx::query(
+                "insert into unpaid_orders (order_id, placed_at)
+                 select * from unnest($1::uuid[], $2::timestamptz[])
+                 on conflict (order_id) do nothing",
+            )
+            .bind(&orders)
+            .bind(&placed)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !settled.is_empty() {
+            let orders: Vec<Uuid> = settled.into_iter().map(|(o, _)| o).collect();
+            sqlx::query("delete from unpaid_orders where order_id = any($1)")
+                .bind(&orders)
                 .execute(&mut *tx)
                 .await?;
-            }
-            OrderEvent::OrderPaid { order_id, .. }
-            | OrderEvent::OrderCancelled { order_id, .. } => {
-                sqlx::query("delete from unpaid_orders where order_id = $1")
-                    .bind(order_id.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            _ => {}
         }
         Ok(())
     }

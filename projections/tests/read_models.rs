@@ -477,3 +477,172 @@ async fn read_your_writes_and_history_through_the_store_port() {
         .windows(2)
         .all(|w| w[0].global_position < w[1].global_position));
 }
+
+/// Every kind of change the set-based projections fold (cart lines added, changed, removed,
+/// cleared and checked out; registrations between role changes; addresses added, changed,
+/// made default and removed; orders placed, paid, shipped, delivered and cancelled; stock
+/// received, reserved, released, adjusted and its threshold), for several customers at once.
+async fn busy_log(shop: &Shop) {
+    use domain::account::{AccountCommand, Role};
+    use domain::text::DisplayName;
+    use domain::text::{Carrier, PaymentReference, Reason, TrackingNumber};
+    shop.product("MUG", 900, 50).await;
+    shop.product("CUP", 300, 50).await;
+    let mut customers = Vec::new();
+    for _ in 0..3 {
+        customers.push(commands::testing::customer(&shop.handler).await);
+    }
+    let h = &shop.handler;
+    for (n, customer) in customers.iter().copied().enumerate() {
+        let account = domain::AccountId::from_uuid(customer.as_uuid());
+        h.account_command(&ctx(), account, AccountCommand::GrantRole(Role::Seller))
+            .await
+            .unwrap();
+        let name = DisplayName::parse(&format!("Shopper {n}")).unwrap();
+        h.account_command(
+            &ctx(),
+            account,
+            AccountCommand::ChangeProfile { display_name: name },
+        )
+        .await
+        .unwrap();
+        let (second, _) = h
+            .add_address(&ctx(), customer, commands::testing::address(), false)
+            .await
+            .unwrap();
+        h.make_default_address(&ctx(), customer, second)
+            .await
+            .unwrap();
+        h.add_to_cart(&ctx(), customer, sku("MUG"), q(1))
+            .await
+            .unwrap();
+        h.add_to_cart(&ctx(), customer, sku("MUG"), q(2))
+            .await
+            .unwrap();
+        h.add_to_cart(&ctx(), customer, sku("CUP"), q(1))
+            .await
+            .unwrap();
+        h.change_cart_quantity(&ctx(), customer, sku("CUP"), q(4))
+            .await
+            .unwrap();
+        if n == 1 {
+            h.clear_cart(&ctx(), customer).await.unwrap();
+            h.add_to_cart(&ctx(), customer, sku("CUP"), q(2))
+                .await
+                .unwrap();
+            h.add_to_cart(&ctx(), customer, sku("MUG"), q(5))
+                .await
+                .unwrap();
+        }
+        h.remove_from_cart(&ctx(), customer, sku("MUG"))
+            .await
+            .unwrap();
+        let (order, placed) = h
+            .place_order(&ctx(), customer, None, &Default::default())
+            .await
+            .unwrap();
+        let events = shop
+            .store
+            .read_stream(&format!("order-{order}"), 1)
+            .await
+            .unwrap();
+        let total = &events[0].payload["total"];
+        assert!(placed.global_position.is_some());
+        let total = Money::new(
+            total["amount_minor"].as_i64().unwrap(),
+            Currency::parse(total["currency"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        match n {
+            0 => {
+                h.cancel_order(&ctx(), order, None, Reason::parse("changed mind").unwrap())
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                h.pay_order(
+                    &ctx(),
+                    order,
+                    None,
+                    total,
+                    PaymentReference::parse("pay-1").unwrap(),
+                    domain::order::PaymentMethod::Card,
+                )
+                .await
+                .unwrap();
+                h.ship_order(
+                    &ctx(),
+                    order,
+                    None,
+                    Carrier::parse("DHL").unwrap(),
+                    TrackingNumber::parse("T-1").unwrap(),
+                )
+                .await
+                .unwrap();
+                h.deliver_order(&ctx(), order, None).await.unwrap();
+            }
+        }
+        h.add_to_cart(&ctx(), customer, sku("MUG"), q(1))
+            .await
+            .unwrap();
+        h.remove_address(&ctx(), customer, second).await.unwrap();
+        h.account_command(&ctx(), account, AccountCommand::RevokeRole(Role::Seller))
+            .await
+            .unwrap();
+    }
+    h.adjust_stock(
+        &ctx(),
+        sku("MUG"),
+        domain::inventory::StockChange::new(-3).unwrap(),
+        Reason::parse("breakage").unwrap(),
+    )
+    .await
+    .unwrap();
+    h.set_low_stock_threshold(
+        &ctx(),
+        sku("MUG"),
+        domain::inventory::LowStockThreshold::new(7).unwrap(),
+    )
+    .await
+    .unwrap();
+    h.receive_stock(&ctx(), sku("CUP"), q(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn one_batch_equals_the_events_one_by_one() {
+    let shop = shop().await;
+    busy_log(&shop).await;
+    let head = shop.store.head_position().await.unwrap();
+
+    // Event by event: the reference.
+    let applied = shop.catch_up(1).await;
+    let one_by_one = snapshot(&shop.db.pool).await.unwrap();
+    let carts = one_by_one["cart_lines"].as_array().unwrap().len();
+    assert!(carts >= 3, "every customer has a line left: {carts}");
+
+    // The whole log as one batch: the same read models, the same count of changes.
+    projector::reset(&shop.db.pool).await.unwrap();
+    let all = shop.store.read_all(0, 10_000).await.unwrap();
+    assert_eq!(all.last().unwrap().global_position, head);
+    assert_eq!(
+        shop.projector.apply_batch(&all, None).await.unwrap(),
+        applied
+    );
+    assert_eq!(snapshot(&shop.db.pool).await.unwrap(), one_by_one);
+
+    // Batches of odd sizes that overlap what was applied, with events delivered twice inside
+    // one batch: only the fresh ones change anything.
+    projector::reset(&shop.db.pool).await.unwrap();
+    let mut total = 0;
+    let mut start = 0;
+    while start < all.len() {
+        let end = (start + 7).min(all.len());
+        let mut batch: Vec<_> = all[start.saturating_sub(3)..end].to_vec();
+        batch.extend_from_slice(&all[start..end]);
+        batch.sort_by_key(|e| e.global_position);
+        total += shop.projector.apply_batch(&batch, None).await.unwrap();
+        start = end;
+    }
+    assert_eq!(total, applied);
+    assert_eq!(snapshot(&shop.db.pool).await.unwrap(), one_by_one);
+}
