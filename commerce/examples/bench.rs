@@ -6,8 +6,15 @@
 //! ```
 //!
 //! Figures: commands and events appended per second by concurrent shoppers; time from a
-//! command's answer until its read model shows it (idle and under that load); replay rate of
-//! the whole log into empty read models. Uses a throw-away database on `TEST_DATABASE_URL`.
+//! command's answer until its read model shows it (idle and under that load); commands per
+//! second in the first and the last window of the run (a minute, or a third of a shorter run);
+//! a full scan of the log through the store port beside the replay rate of the whole log into
+//! empty read models. Uses a throw-away database on `TEST_DATABASE_URL`.
+//!
+//! `BENCH_SECONDS` (default 15) is the load's length, `BENCH_SHOPPERS` (default 8) the
+//! concurrent shoppers, `BENCH_RATE` a target in commands/s that paces them (default 0: as
+//! fast as they go), `BENCH_REBUILD=0` skips the scan and the rebuild. Lines starting with
+//! `figure` are machine-readable (`scripts/bench` collects them).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -119,7 +126,8 @@ async fn visibility(
     start.elapsed()
 }
 
-fn percentiles(label: &str, mut samples: Vec<Duration>) {
+/// Prints percentiles of `samples`; returns (p50, p99).
+fn percentiles(label: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
     let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
     println!(
@@ -130,12 +138,15 @@ fn percentiles(label: &str, mut samples: Vec<Duration>) {
         at(0.99),
         samples[samples.len() - 1]
     );
+    (at(0.50), at(0.99))
 }
 
 #[tokio::main]
 async fn main() {
     let load_seconds = env_usize("BENCH_SECONDS", LOAD_SECONDS as usize) as u64;
     let shoppers = env_usize("BENCH_SHOPPERS", SHOPPERS);
+    let rate = env_usize("BENCH_RATE", 0);
+    let rebuild = env_usize("BENCH_REBUILD", 1) == 1;
     let db = TestDatabase::create().await;
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.pool.clone()));
     let handler = CommandHandler::new(store.clone());
@@ -220,22 +231,44 @@ async fn main() {
         idle.push(visibility(&handler, &db.pool, &*orders, n).await);
     }
 
-    println!("mode: {mode}; {shoppers} concurrent shoppers for {load_seconds}s, {SKUS} SKUs");
+    let paced = match rate {
+        0 => "as fast as they go".to_owned(),
+        r => format!("paced to {r} commands/s"),
+    };
+    println!(
+        "mode: {mode}; {shoppers} concurrent shoppers for {load_seconds}s ({paced}), {SKUS} SKUs"
+    );
     let head_before = store.head_position().await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let commands = Arc::new(AtomicU64::new(0));
+    // Commands finished in each second of the run.
+    let per_second: Arc<Vec<AtomicU64>> =
+        Arc::new((0..load_seconds + 120).map(|_| AtomicU64::new(0)).collect());
     let started = Instant::now();
     let mut load = Vec::new();
     for w in 0..shoppers {
         let (handler, stop, commands) = (handler.clone(), stop.clone(), commands.clone());
+        let per_second = per_second.clone();
+        // A visit is 5 commands: at `rate` commands/s, each shopper starts one this often.
+        let every =
+            (rate > 0).then(|| Duration::from_secs_f64(5.0 * shoppers as f64 / rate as f64));
         load.push(tokio::spawn(async move {
             let mut n = w;
             let mut latencies = Vec::new();
+            let mut next = Instant::now();
             while !stop.load(Ordering::Relaxed) {
+                if let Some(every) = every {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += every;
+                }
                 let t = Instant::now();
                 let (c, _) = visit(&handler, n).await;
                 latencies.push(t.elapsed() / c as u32);
                 commands.fetch_add(c, Ordering::Relaxed);
+                let second = started.elapsed().as_secs() as usize;
+                if let Some(slot) = per_second.get(second) {
+                    slot.fetch_add(c, Ordering::Relaxed);
+                }
                 n += shoppers;
             }
             latencies
@@ -260,9 +293,29 @@ async fn main() {
         commands.load(Ordering::Relaxed) as f64 / elapsed,
         appended as f64 / elapsed
     );
+    let commands_per_second = commands.load(Ordering::Relaxed) as f64 / elapsed;
     percentiles("command latency (mean per command of a visit)", per_command);
     percentiles("command -> order read model, idle", idle);
-    percentiles("command -> order read model, under load", loaded);
+    let (p50, p99) = percentiles("command -> order read model, under load", loaded);
+    println!("figure e2e_commands_per_second_{mode} {commands_per_second:.0}");
+    println!("figure e2e_p50_ms_{mode} {:.1}", p50.as_secs_f64() * 1000.0);
+    println!("figure e2e_p99_ms_{mode} {:.1}", p99.as_secs_f64() * 1000.0);
+    // The first and the last full window of the load.
+    let window = (load_seconds / 3).clamp(1, 60) as usize;
+    let rate_of = |from: usize| {
+        per_second[from..from + window]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<u64>() as f64
+            / window as f64
+    };
+    let (first, last) = (rate_of(0), rate_of(load_seconds as usize - window));
+    println!(
+        "commands/s in the first {window} s: {first:.0}; in the last {window} s: {last:.0} ({:.2}x)",
+        last / first.max(1.0)
+    );
+    println!("figure first_minute_cmd_rps {first:.0}");
+    println!("figure last_minute_cmd_rps {last:.0}");
 
     let catch_up = Instant::now();
     for p in registry::all() {
@@ -279,16 +332,34 @@ async fn main() {
         let _ = t.await;
     }
 
+    if !rebuild {
+        return;
+    }
+    // A full scan of the log through the store port: what any replay must at least do.
+    let scan = Instant::now();
+    let (mut position, mut scanned) = (0, 0_u64);
+    loop {
+        let batch = store.read_all(position, 10_000).await.unwrap();
+        let Some(last) = batch.last() else { break };
+        position = last.global_position;
+        scanned += batch.len() as u64;
+    }
+    let scan_eps = scanned as f64 / scan.elapsed().as_secs_f64();
     // Rebuild: the whole log into a new generation of every read model, then the switch.
+    let batch = env_usize("BATCH_SIZE", 2_000);
     let outcome =
-        projections::rebuild::rebuild(&db.pool, store.clone(), registry::all(), 500, |_| {})
+        projections::rebuild::rebuild(&db.pool, store.clone(), registry::all(), batch, |_| {})
             .await
             .unwrap();
     let secs = outcome.elapsed.as_secs_f64();
+    let rebuild_eps = outcome.events as f64 / secs;
     println!(
-        "rebuild (zero-downtime, all {} projections): {} events in {secs:.1}s = {:.0} events/s",
+        "rebuild (zero-downtime, all {} projections, batches of {batch}): {} events in {secs:.1}s \
+         = {rebuild_eps:.0} events/s; a scan of the log: {scan_eps:.0} events/s ({:.3}x)",
         outcome.projections.len(),
         outcome.events,
-        outcome.events as f64 / secs
+        rebuild_eps / scan_eps
     );
+    println!("figure rebuild_eps {rebuild_eps:.0}");
+    println!("figure scan_eps {scan_eps:.0}");
 }

@@ -1,6 +1,8 @@
 //! Address-book read model: each customer's addresses, in the order they were added, with the
 //! default marked.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::address::{Address, AddressBook, AddressBookEvent};
@@ -38,8 +40,9 @@ impl Projection for AddressProjection {
         self.apply_batch(tx, &[event]).await
     }
 
-    /// Each run of additions (the bulk of this stream) is one multi-row insert; the other
-    /// changes between runs are one statement each, in order.
+    /// Each run of additions and default choices (the bulk of this stream) is one multi-row
+    /// insert and one update; the other changes between runs are one statement each, in
+    /// order.
     async fn apply_batch(
         &self,
         tx: &mut PgConnection,
@@ -50,30 +53,44 @@ impl Projection for AddressProjection {
             let Some(change) = decode_known::<AddressBookEvent>(event)? else {
                 continue;
             };
-            if let AddressBookEvent::AddressAdded {
-                customer_id,
-                address_id,
-                address,
-            } = change
-            {
-                added.customers.push(customer_id.as_uuid());
-                added.ids.push(address_id.as_uuid());
-                added.positions.push(event.stream_version);
-                added.addresses.push(Json(address));
-                added.at.push(event.recorded_at);
-                continue;
+            match change {
+                AddressBookEvent::AddressAdded {
+                    customer_id,
+                    address_id,
+                    address,
+                } if !added.defaults.contains_key(&customer_id.as_uuid()) => {
+                    added.customers.push(customer_id.as_uuid());
+                    added.ids.push(address_id.as_uuid());
+                    added.positions.push(event.stream_version);
+                    added.addresses.push(Json(address));
+                    added.at.push(event.recorded_at);
+                }
+                AddressBookEvent::DefaultAddressChosen {
+                    customer_id,
+                    address_id,
+                } => {
+                    added.defaults.insert(
+                        customer_id.as_uuid(),
+                        (address_id.as_uuid(), event.recorded_at),
+                    );
+                }
+                other => {
+                    added.flush(tx).await?;
+                    apply_change(tx, other, event.recorded_at).await?;
+                }
             }
-            added.flush(tx).await?;
-            apply_change(tx, change, event.recorded_at).await?;
         }
         added.flush(tx).await?;
         Ok(())
     }
 }
 
-/// Additions waiting to be inserted together.
+/// Additions waiting to be inserted together, then each customer's last default choice.
+/// (An addition after a gathered choice of the same customer writes them first.)
 #[derive(Default)]
 struct Additions {
+    /// Customer to (default address, chosen at).
+    defaults: BTreeMap<Uuid, (Uuid, DateTime<Utc>)>,
     customers: Vec<Uuid>,
     ids: Vec<Uuid>,
     positions: Vec<i64>,
@@ -83,9 +100,35 @@ struct Additions {
 
 impl Additions {
     async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-        if self.ids.is_empty() {
-            return Ok(());
+        let run = std::mem::take(self);
+        if !run.ids.is_empty() {
+            run.insert(tx).await?;
         }
+        if !run.defaults.is_empty() {
+            let mut customers = Vec::new();
+            let mut chosen = Vec::new();
+            let mut at = Vec::new();
+            for (customer, (address, when)) in run.defaults {
+                customers.push(customer);
+                chosen.push(address);
+                at.push(when);
+            }
+            sqlx::query(
+                "update customer_addresses a set is_default = (a.address_id = d.address_id),
+                   updated_at = d.at
+                 from unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) as d(customer_id, address_id, at)
+                 where a.customer_id = d.customer_id",
+            )
+            .bind(&customers)
+            .bind(&chosen)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         sqlx::query(
             "insert into customer_addresses (customer_id, address_id, position, address, updated_at)
              select * from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::jsonb[],
@@ -98,20 +141,19 @@ impl Additions {
         .bind(&self.at)
         .execute(tx)
         .await?;
-        *self = Additions::default();
         Ok(())
     }
 }
 
-/// Applies one change other than an addition.
+/// Applies one change other than an addition or a default choice.
 async fn apply_change(
     tx: &mut PgConnection,
     change: AddressBookEvent,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     match change {
-        // Inserted in runs by the caller.
-        AddressBookEvent::AddressAdded { .. } => {}
+        // Gathered and written by the caller.
+        AddressBookEvent::AddressAdded { .. } | AddressBookEvent::DefaultAddressChosen { .. } => {}
         AddressBookEvent::AddressChanged {
             customer_id,
             address_id,
@@ -137,20 +179,6 @@ async fn apply_change(
             )
             .bind(customer_id.as_uuid())
             .bind(address_id.as_uuid())
-            .execute(&mut *tx)
-            .await?;
-        }
-        AddressBookEvent::DefaultAddressChosen {
-            customer_id,
-            address_id,
-        } => {
-            sqlx::query(
-                "update customer_addresses set is_default = (address_id = $2), updated_at = $3
-                 where customer_id = $1",
-            )
-            .bind(customer_id.as_uuid())
-            .bind(address_id.as_uuid())
-            .bind(at)
             .execute(&mut *tx)
             .await?;
         }

@@ -39,8 +39,9 @@ impl Projection for DashboardProjection {
         self.apply_batch(tx, &[event]).await
     }
 
-    /// Each run of placements (the bulk of this stream) is two multi-row inserts; the other
-    /// changes between runs are applied alone, in order.
+    /// Each run of placements and splits into fulfilments (the bulk of this stream) is two
+    /// multi-row inserts and one update; the other changes between runs are applied alone, in
+    /// order.
     async fn apply_batch(
         &self,
         tx: &mut PgConnection,
@@ -73,11 +74,29 @@ impl Projection for DashboardProjection {
                             .push(line.line_total.currency().as_str().to_owned());
                     }
                 }
-                Some(other) => {
+                Some(OrderEvent::OrderSplitIntoFulfilments {
+                    order_id,
+                    fulfilments,
+                }) if !placed.split.contains(&order_id.as_uuid()) => {
+                    placed.split.insert(order_id.as_uuid());
+                    for part in &fulfilments {
+                        for line in &part.lines {
+                            placed.part_orders.push(order_id.as_uuid());
+                            placed.part_sellers.push(part.seller_id.as_uuid());
+                            placed.part_skus.push(line.sku.as_str().to_owned());
+                        }
+                    }
+                }
+                // Changes this read model shows: what is gathered is written first.
+                Some(
+                    other @ (OrderEvent::OrderCancelled { .. }
+                    | OrderEvent::OrderSplitIntoFulfilments { .. }),
+                ) => {
                     placed.flush(tx).await?;
                     apply_change(tx, other).await?;
                 }
-                None => {}
+                // Payments, shipments and the rest change no dashboard row.
+                Some(_) | None => {}
             }
         }
         placed.flush(tx).await?;
@@ -85,9 +104,14 @@ impl Projection for DashboardProjection {
     }
 }
 
-/// Placements waiting to be inserted together.
+/// Placements waiting to be inserted together, then the splits' sellers set on their lines.
 #[derive(Default)]
 struct Placements {
+    /// Orders whose split is gathered.
+    split: std::collections::HashSet<Uuid>,
+    part_orders: Vec<Uuid>,
+    part_sellers: Vec<Uuid>,
+    part_skus: Vec<String>,
     orders: Vec<Uuid>,
     customers: Vec<Uuid>,
     days: Vec<NaiveDate>,
@@ -104,9 +128,26 @@ struct Placements {
 impl Placements {
     async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         let p = std::mem::take(self);
-        if p.orders.is_empty() {
-            return Ok(());
+        if !p.orders.is_empty() {
+            p.insert(tx).await?;
         }
+        if !p.part_orders.is_empty() {
+            sqlx::query(
+                "update dash_sales d set seller_id = f.seller_id
+                 from unnest($1::uuid[], $2::uuid[], $3::text[]) as f(order_id, seller_id, sku)
+                 where d.order_id = f.order_id and d.sku = f.sku",
+            )
+            .bind(&p.part_orders)
+            .bind(&p.part_sellers)
+            .bind(&p.part_skus)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let p = self;
         sqlx::query(
             "insert into dash_orders (order_id, customer_id, day, total_minor, currency)
              select * from unnest($1::uuid[], $2::uuid[], $3::date[], $4::int8[], $5::text[])

@@ -46,8 +46,8 @@ impl Projection for OrderProjection {
         self.apply_batch(tx, &[event]).await
     }
 
-    /// Placements and payments (the bulk of this stream) are gathered and written with three
-    /// statements; any other change first writes what is gathered, then applies alone, so
+    /// Placements, splits into fulfilments and payments (the bulk of this stream) are
+    /// gathered and written with four statements; any other change first writes what is gathered, then applies alone, so
     /// every order sees its events in order.
     async fn apply_batch(
         &self,
@@ -70,6 +70,12 @@ impl Projection for OrderProjection {
                 {
                     pending.pay(order, event.recorded_at);
                 }
+                OrderEvent::OrderSplitIntoFulfilments { order_id, .. }
+                    if !pending.split.contains(&order_id.as_uuid())
+                        && !pending.paid.contains(&order_id.as_uuid()) =>
+                {
+                    pending.split(order);
+                }
                 other => {
                     pending.flush(tx).await?;
                     apply_one(tx, other, event.recorded_at).await?;
@@ -81,11 +87,15 @@ impl Projection for OrderProjection {
     }
 }
 
-/// Placements and payments gathered from a batch, written placements first.
+/// Placements, splits and payments gathered from a batch, written in that order (an order's
+/// events come in that order too; anything else about a gathered order is written first).
 #[derive(Default)]
 struct Pending {
     placed: Vec<(OrderEvent, DateTime<Utc>)>,
     placed_ids: HashSet<Uuid>,
+    split: HashSet<Uuid>,
+    /// Fulfilments: (order, seller, lines).
+    parts: Vec<(Uuid, Uuid, serde_json::Value)>,
     paid: HashSet<Uuid>,
     /// (order, paid at, payment reference, method).
     payments: Vec<(Uuid, DateTime<Utc>, String, &'static str)>,
@@ -94,7 +104,26 @@ struct Pending {
 impl Pending {
     /// Whether an event of `order` is gathered already.
     fn touches(&self, order: Uuid) -> bool {
-        self.placed_ids.contains(&order) || self.paid.contains(&order)
+        self.placed_ids.contains(&order)
+            || self.split.contains(&order)
+            || self.paid.contains(&order)
+    }
+
+    fn split(&mut self, event: OrderEvent) {
+        if let OrderEvent::OrderSplitIntoFulfilments {
+            order_id,
+            fulfilments,
+        } = event
+        {
+            self.split.insert(order_id.as_uuid());
+            for part in fulfilments {
+                self.parts.push((
+                    order_id.as_uuid(),
+                    part.seller_id.as_uuid(),
+                    serde_json::to_value(&part.lines).unwrap_or_default(),
+                ));
+            }
+        }
     }
 
     fn place(&mut self, event: OrderEvent, at: DateTime<Utc>) {
@@ -126,6 +155,27 @@ impl Pending {
         let pending = std::mem::take(self);
         if !pending.placed.is_empty() {
             insert_placed(tx, &pending.placed).await?;
+        }
+        if !pending.parts.is_empty() {
+            let mut orders = Vec::new();
+            let mut sellers = Vec::new();
+            let mut lines = Vec::new();
+            for (order, seller, part) in pending.parts {
+                orders.push(order);
+                sellers.push(seller);
+                lines.push(part);
+            }
+            sqlx::query(
+                "insert into order_fulfilments (order_id, seller_id, lines, state)
+                 select o, s, l, $4 from unnest($1::uuid[], $2::uuid[], $3::jsonb[]) as f(o, s, l)
+                 on conflict do nothing",
+            )
+            .bind(&orders)
+            .bind(&sellers)
+            .bind(&lines)
+            .bind(FulfilmentState::Unfulfilled.as_str())
+            .execute(&mut *tx)
+            .await?;
         }
         if !pending.payments.is_empty() {
             let mut ids = Vec::new();

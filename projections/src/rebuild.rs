@@ -148,18 +148,20 @@ async fn replay_and_switch(
         .await?;
     let projector = Projector::new(rebuild_pool.clone(), projections.to_vec());
 
-    // Replay while the live generation serves, until a read finds nothing new.
+    // Replay while the live generation serves, until a read finds nothing new. A reader
+    // task keeps the next batches coming while one is applied.
+    let (batches, mut incoming) = tokio::sync::mpsc::channel(2);
+    let reader = tokio::spawn(read_ahead(store.clone(), batch_size, batches));
     let mut position = 0;
     let mut events = 0_u64;
-    loop {
-        let batch = store.read_all(position, batch_size).await?;
+    while let Some(batch) = incoming.recv().await {
+        let (batch, head) = batch?;
         let Some(last) = batch.last() else { break };
         position = last.global_position;
         let mut tx = rebuild_pool.begin().await?;
         projector.apply_in(&mut tx, &batch).await?;
         tx.commit().await?;
         events += batch.len() as u64;
-        let head = store.head_position().await?;
         progress(Progress {
             events,
             position,
@@ -167,6 +169,8 @@ async fn replay_and_switch(
             elapsed: started.elapsed(),
         });
     }
+    drop(incoming);
+    reader.abort();
     rebuild_pool.close().await;
 
     // Switch.
@@ -220,4 +224,35 @@ async fn replay_and_switch(
         elapsed: started.elapsed(),
     });
     Ok(events)
+}
+
+/// Reads the log from the start in batches of `batch_size`, each with the head as it was
+/// then, until a read finds nothing new (that empty batch is sent too) or the receiver goes.
+async fn read_ahead(
+    store: Arc<dyn EventStore>,
+    batch_size: usize,
+    batches: tokio::sync::mpsc::Sender<Result<(Vec<events::RecordedEvent>, i64), RebuildError>>,
+) {
+    let mut position = 0;
+    loop {
+        let read = async {
+            let batch = store.read_all(position, batch_size).await?;
+            let head = store.head_position().await?;
+            Ok::<_, RebuildError>((batch, head))
+        }
+        .await;
+        let done = match &read {
+            Ok((batch, _)) => match batch.last() {
+                Some(last) => {
+                    position = last.global_position;
+                    false
+                }
+                None => true,
+            },
+            Err(_) => true,
+        };
+        if batches.send(read).await.is_err() || done {
+            return;
+        }
+    }
 }
