@@ -9,7 +9,8 @@
 //! 200 bytes to a new stream per append for `BENCH_SECONDS` (default 10) through the
 //! PostgreSQL store, and prints appends per second with latency percentiles; beside it, the
 //! raw limit of the same database: one-row insert transactions into a plain table by the same
-//! number of clients. Uses a throw-away database on `TEST_DATABASE_URL`.
+//! number of clients. Uses a throw-away database on `TEST_DATABASE_URL`. Lines starting with
+//! `figure` are machine-readable (`scripts/bench` collects them).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,5 +125,7 @@ async fn main() {
             at(&latencies, 0.5),
             at(&latencies, 0.99)
         );
+        println!("figure raw_inproc_eps_c{writers} {raw:.0}");
+        println!("figure append_eps_c{writers} {appends:.0}");
     }
 }

@@ -73,6 +73,9 @@ pub struct Config {
     /// Events per projection or relay batch.
     #[arg(long, env = "BATCH_SIZE", default_value_t = 500)]
     pub batch_size: usize,
+    /// Events per batch of a rebuild (larger batches mean fewer statements per event).
+    #[arg(long, env = "REBUILD_BATCH_SIZE", default_value_t = 2_000)]
+    pub rebuild_batch_size: usize,
     /// Idle polling interval of log followers, in milliseconds.
     #[arg(long, env = "POLL_INTERVAL_MS", default_value_t = 20)]
     pub poll_interval_ms: u64,
@@ -792,23 +795,24 @@ pub async fn rebuild(config: &Config, names: &[String], all: bool) -> anyhow::Re
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut last_line = std::time::Instant::now();
-    let outcome = projections::rebuild::rebuild(&pool, store, selected, config.batch_size, |p| {
-        bar.set_length(p.head.max(0) as u64);
-        bar.set_position(p.position.max(0) as u64);
-        if !terminal && last_line.elapsed() > Duration::from_secs(2) {
-            last_line = std::time::Instant::now();
-            let rate = p.events as f64 / p.elapsed.as_secs_f64().max(1e-3);
-            tracing::info!(
-                events = p.events,
-                position = p.position,
-                head = p.head,
-                rate = rate as u64,
-                eta_secs = ((p.head - p.position).max(0) as f64 / rate.max(1.0)) as u64,
-                "rebuilding"
-            );
-        }
-    })
-    .await?;
+    let outcome =
+        projections::rebuild::rebuild(&pool, store, selected, config.rebuild_batch_size, |p| {
+            bar.set_length(p.head.max(0) as u64);
+            bar.set_position(p.position.max(0) as u64);
+            if !terminal && last_line.elapsed() > Duration::from_secs(2) {
+                last_line = std::time::Instant::now();
+                let rate = p.events as f64 / p.elapsed.as_secs_f64().max(1e-3);
+                tracing::info!(
+                    events = p.events,
+                    position = p.position,
+                    head = p.head,
+                    rate = rate as u64,
+                    eta_secs = ((p.head - p.position).max(0) as f64 / rate.max(1.0)) as u64,
+                    "rebuilding"
+                );
+            }
+        })
+        .await?;
     bar.finish_and_clear();
     let secs = outcome.elapsed.as_secs_f64();
     println!(

@@ -647,10 +647,12 @@ async fn commit_group(
             versions.push(version);
             hashes.push(hash);
         }
+        // `= any` gives the planner an index lookup; a join with the unnest alone is planned
+        // as a scan of every stream, which made appends slower as the shop grew.
         sqlx::query(
             "update streams s set version = u.version, last_hash = u.hash
              from unnest($1::text[], $2::bigint[], $3::bytea[]) as u(id, version, hash)
-             where s.stream_id = u.id",
+             where s.stream_id = u.id and s.stream_id = any($1)",
         )
         .bind(&ids)
         .bind(&versions)

@@ -303,3 +303,84 @@ async fn grouped_appends_keep_versions_and_both_chains() {
         .all(|w| w[0].global_position < w[1].global_position));
     assert!(report(&db).await.intact(), "both chains verify");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_killed_mid_batch_lose_no_acknowledged_append() {
+    let db = TestDatabase::create().await;
+    let store = Arc::new(PgEventStore::new(db.pool.clone()));
+    // A crash of the database side, over and over while groups are in flight: every
+    // connection the store uses is terminated, whatever it is doing.
+    let killer_url = db.url.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let pool = sqlx::PgPool::connect(&killer_url).await.unwrap();
+            let mut killed = 0_i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (n,): (i64,) = sqlx::query_as(
+                    "select count(pg_terminate_backend(pid)) from pg_stat_activity
+                     where datname = current_database() and pid <> pg_backend_pid()
+                       and backend_type = 'client backend'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                killed += n;
+                tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+            }
+            killed
+        })
+    };
+    let mut tasks = Vec::new();
+    for n in 0..400_i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = format!("own-{n}");
+            let outcome = store
+                .append(vec![StreamAppend {
+                    stream_id: stream.clone(),
+                    expected: ExpectedVersion::NoStream,
+                    events: vec![event(n), event(n), event(n)],
+                }])
+                .await;
+            (stream, outcome.is_ok())
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        let (stream, ok) = task.await.unwrap();
+        if ok {
+            acknowledged.push(stream);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let killed = killer.await.unwrap();
+    assert!(killed > 0, "connections were killed while appending");
+    assert!(!acknowledged.is_empty(), "some appends went through");
+
+    // Every acknowledged append is there in full; no append is there in part (an append that
+    // failed may still have committed: its answer was lost with the connection).
+    let log = store.read_all(0, 10_000).await.unwrap();
+    let mut per_stream = std::collections::BTreeMap::<String, Vec<i64>>::new();
+    for e in &log {
+        per_stream
+            .entry(e.stream_id.clone())
+            .or_default()
+            .push(e.stream_version);
+    }
+    for stream in &acknowledged {
+        assert_eq!(
+            per_stream.get(stream),
+            Some(&vec![1, 2, 3]),
+            "{stream} is whole"
+        );
+    }
+    for (stream, versions) in &per_stream {
+        assert_eq!(versions, &vec![1, 2, 3], "{stream} is all or nothing");
+    }
+    assert!(log
+        .windows(2)
+        .all(|w| w[0].global_position < w[1].global_position));
+    assert!(report(&db).await.intact(), "both chains verify");
+}

@@ -117,7 +117,7 @@ impl Additions {
                 "update customer_addresses a set is_default = (a.address_id = d.address_id),
                    updated_at = d.at
                  from unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) as d(customer_id, address_id, at)
-                 where a.customer_id = d.customer_id",
+                 where a.customer_id = d.customer_id and a.customer_id = any($1)",
             )
             .bind(&customers)
             .bind(&chosen)

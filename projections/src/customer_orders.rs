@@ -124,7 +124,7 @@ impl Projection for CustomerOrdersProjection {
             sqlx::query(
                 "update customer_orders c set status = m.status
                  from unnest($1::uuid[], $2::text[]) as m(order_id, status)
-                 where c.order_id = m.order_id",
+                 where c.order_id = m.order_id and c.order_id = any($1)",
             )
             .bind(&orders)
             .bind(&statuses)

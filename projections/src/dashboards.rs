@@ -135,7 +135,7 @@ impl Placements {
             sqlx::query(
                 "update dash_sales d set seller_id = f.seller_id
                  from unnest($1::uuid[], $2::uuid[], $3::text[]) as f(order_id, seller_id, sku)
-                 where d.order_id = f.order_id and d.sku = f.sku",
+                 where d.order_id = f.order_id and d.sku = f.sku and d.order_id = any($1)",
             )
             .bind(&p.part_orders)
             .bind(&p.part_sellers)

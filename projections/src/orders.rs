@@ -193,7 +193,7 @@ impl Pending {
                    payment_method = p.method, updated_at = p.at, payment_state = $6
                  from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[])
                    as p(order_id, at, reference, method)
-                 where o.order_id = p.order_id",
+                 where o.order_id = p.order_id and o.order_id = any($1)",
             )
             .bind(&ids)
             .bind(&at)

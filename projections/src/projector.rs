@@ -147,10 +147,12 @@ impl Projector {
             let names: Vec<&str> = moved.iter().map(|((p, _), _)| *p).collect();
             let streams: Vec<&str> = moved.iter().map(|((_, s), _)| *s).collect();
             let versions: Vec<i64> = moved.iter().map(|(_, v)| *v).collect();
+            // An upsert finds each row through the primary key whatever the table's size (an
+            // update joined with the unnest was planned as a scan of the whole table).
             sqlx::query(
-                "update projection_streams ps set version = k.version
-                 from unnest($1::text[], $2::text[], $3::int8[]) as k(projection, stream_id, version)
-                 where ps.projection = k.projection and ps.stream_id = k.stream_id",
+                "insert into projection_streams (projection, stream_id, version)
+                 select * from unnest($1::text[], $2::text[], $3::int8[])
+                 on conflict (projection, stream_id) do update set version = excluded.version",
             )
             .bind(&names)
             .bind(&streams)
