@@ -47,8 +47,8 @@ impl Projection for OrderProjection {
     }
 
     /// Placements, splits into fulfilments and payments (the bulk of this stream) are
-    /// gathered and written with four statements; any other change first writes what is gathered, then applies alone, so
-    /// every order sees its events in order.
+    /// gathered and written with four statements; any other change first writes what is
+    /// gathered, then applies alone, so every order sees its events in order.
     async fn apply_batch(
         &self,
         tx: &mut PgConnection,
@@ -59,27 +59,15 @@ impl Projection for OrderProjection {
             let Some(order) = decode_known::<OrderEvent>(event)? else {
                 continue;
             };
+            // What is gathered is written first when this event must come after it.
+            if pending.must_follow(&order) {
+                pending.flush(tx).await?;
+            }
             match order {
-                OrderEvent::OrderPlaced { order_id, .. }
-                    if !pending.touches(order_id.as_uuid()) =>
-                {
-                    pending.place(order, event.recorded_at);
-                }
-                OrderEvent::OrderPaid { order_id, .. }
-                    if !pending.paid.contains(&order_id.as_uuid()) =>
-                {
-                    pending.pay(order, event.recorded_at);
-                }
-                OrderEvent::OrderSplitIntoFulfilments { order_id, .. }
-                    if !pending.split.contains(&order_id.as_uuid())
-                        && !pending.paid.contains(&order_id.as_uuid()) =>
-                {
-                    pending.split(order);
-                }
-                other => {
-                    pending.flush(tx).await?;
-                    apply_one(tx, other, event.recorded_at).await?;
-                }
+                OrderEvent::OrderPlaced { .. } => pending.place(order, event.recorded_at),
+                OrderEvent::OrderPaid { .. } => pending.pay(order, event.recorded_at),
+                OrderEvent::OrderSplitIntoFulfilments { .. } => pending.split(order),
+                other => apply_one(tx, other, event.recorded_at).await?,
             }
         }
         pending.flush(tx).await?;
@@ -102,11 +90,23 @@ struct Pending {
 }
 
 impl Pending {
-    /// Whether an event of `order` is gathered already.
-    fn touches(&self, order: Uuid) -> bool {
-        self.placed_ids.contains(&order)
-            || self.split.contains(&order)
-            || self.paid.contains(&order)
+    /// Whether `event` must be applied after what is gathered is written: any event other
+    /// than the three gathered kinds, and one of those kinds that the gathered events of its
+    /// order would otherwise follow (the flush writes placements, then splits, then payments).
+    fn must_follow(&self, event: &OrderEvent) -> bool {
+        let has = |set: &HashSet<Uuid>, id: &domain::OrderId| set.contains(&id.as_uuid());
+        match event {
+            OrderEvent::OrderPlaced { order_id, .. } => {
+                has(&self.placed_ids, order_id)
+                    || has(&self.split, order_id)
+                    || has(&self.paid, order_id)
+            }
+            OrderEvent::OrderSplitIntoFulfilments { order_id, .. } => {
+                has(&self.split, order_id) || has(&self.paid, order_id)
+            }
+            OrderEvent::OrderPaid { order_id, .. } => has(&self.paid, order_id),
+            _ => !self.placed.is_empty() || !self.parts.is_empty() || !self.payments.is_empty(),
+        }
     }
 
     fn split(&mut self, event: OrderEvent) {
@@ -336,89 +336,17 @@ struct LineColumns<'a> {
     totals: Vec<i64>,
 }
 
-/// Applies one event alone (every kind; the batch path gathers placements and payments).
+/// Applies one event of a kind the batch does not gather.
 async fn apply_one(
     tx: &mut PgConnection,
     order: OrderEvent,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     match order {
-        OrderEvent::OrderPlaced {
-            order_id,
-            customer_id,
-            lines,
-            total,
-            shipping_address,
-            billing_address,
-            credit_applied,
-            subtotal,
-            shipping,
-            tax,
-            shipping_method,
-        } => {
-            sqlx::query(
-                "insert into orders (order_id, customer_id, status, total_minor, currency,
-                   placed_at, updated_at, shipping_address, billing_address,
-                   credit_applied_minor, order_state, payment_state, fulfilment_state,
-                   subtotal_minor, shipping_minor, tax_minor, shipping_method)
-                 values ($1, $2, $6, $3, $4, $5, $5, $7, $8, $9, $10, $11, $12,
-                   $13, $14, $15, $16)",
-            )
-            .bind(order_id.as_uuid())
-            .bind(customer_id.as_uuid())
-            .bind(total.amount_minor())
-            .bind(total.currency().as_str())
-            .bind(at)
-            .bind(OrderStatus::Placed.as_str())
-            .bind(shipping_address.map(|a| Json(*a)))
-            .bind(billing_address.map(|a| Json(*a)))
-            .bind(credit_applied.map(|c| c.amount_minor()))
-            .bind(OrderState::Open.as_str())
-            .bind(PaymentState::Pending.as_str())
-            .bind(FulfilmentState::Unfulfilled.as_str())
-            .bind(subtotal.map(|m| m.amount_minor()))
-            .bind(shipping.map(|m| m.amount_minor()))
-            .bind(tax.map(|m| m.amount_minor()))
-            .bind(shipping_method)
-            .execute(&mut *tx)
-            .await?;
-            for (n, line) in lines.iter().enumerate() {
-                sqlx::query(
-                    "insert into order_lines (order_id, line_no, sku, name, unit_price_minor,
-                       quantity, line_total_minor)
-                     values ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(order_id.as_uuid())
-                .bind(n as i32 + 1)
-                .bind(line.sku.as_str())
-                .bind(&line.name)
-                .bind(line.unit_price.amount_minor())
-                .bind(line.quantity.get() as i32)
-                .bind(line.line_total.amount_minor())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        OrderEvent::OrderPaid {
-            order_id,
-            payment_reference,
-            payment_method,
-            ..
-        } => {
-            sqlx::query(
-                "update orders set status = $5, paid_at = $2, payment_reference = $3,
-                   payment_method = $4, updated_at = $2, payment_state = $6
-                 where order_id = $1",
-            )
-            .bind(order_id.as_uuid())
-            .bind(at)
-            .bind(payment_reference)
-            .bind(payment_method.as_str())
-            .bind(OrderStatus::Paid.as_str())
-            .bind(PaymentState::Captured.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
+        // Gathered and written by the caller.
+        OrderEvent::OrderPlaced { .. }
+        | OrderEvent::OrderPaid { .. }
+        | OrderEvent::OrderSplitIntoFulfilments { .. } => {}
         OrderEvent::OrderShipped {
             order_id,
             carrier,
@@ -559,23 +487,6 @@ async fn apply_one(
             .bind(PaymentState::PartiallyRefunded.as_str())
             .execute(&mut *tx)
             .await?;
-        }
-        OrderEvent::OrderSplitIntoFulfilments {
-            order_id,
-            fulfilments,
-        } => {
-            for part in &fulfilments {
-                sqlx::query(
-                    "insert into order_fulfilments (order_id, seller_id, lines, state)
-                     values ($1, $2, $3, $4) on conflict do nothing",
-                )
-                .bind(order_id.as_uuid())
-                .bind(part.seller_id.as_uuid())
-                .bind(Json(&part.lines))
-                .bind(FulfilmentState::Unfulfilled.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
         }
         OrderEvent::FulfilmentShipped {
             order_id,
