@@ -132,8 +132,10 @@ pub fn subscribe(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         // Brokers that hold a fetch for the whole wait (tansu does) would otherwise add up to
-        // librdkafka's default 500 ms to every event's way into the read models.
-        .set("fetch.wait.max.ms", "50")
+        // librdkafka's default 500 ms to every event's way into the read models; at 50 ms the
+        // p99 from command to read model was 144 ms at 300 commands/s, at 10 ms 83 ms. An idle
+        // worker then asks up to 100 times a second, which brokers answer cheaply.
+        .set("fetch.wait.max.ms", "10")
         .create()?;
     consumer.subscribe(&[&config.topic])?;
     Ok(consumer)
