@@ -312,11 +312,11 @@ async fn connections_killed_mid_batch_lose_no_acknowledged_append() {
     // connection the store uses is terminated, whatever it is doing.
     let killer_url = db.url.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killed = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let killer = {
-        let stop = stop.clone();
+        let (stop, killed) = (stop.clone(), killed.clone());
         tokio::spawn(async move {
             let pool = sqlx::PgPool::connect(&killer_url).await.unwrap();
-            let mut killed = 0_i64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let (n,): (i64,) = sqlx::query_as(
                     "select count(pg_terminate_backend(pid)) from pg_stat_activity
@@ -326,42 +326,53 @@ async fn connections_killed_mid_batch_lose_no_acknowledged_append() {
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-                killed += n;
+                killed.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(std::time::Duration::from_millis(15)).await;
             }
-            killed
         })
     };
-    let mut tasks = Vec::new();
-    for n in 0..400_i64 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let stream = format!("own-{n}");
-            let outcome = store
-                .append(vec![StreamAppend {
-                    stream_id: stream.clone(),
-                    expected: ExpectedVersion::NoStream,
-                    events: vec![event(n), event(n), event(n)],
-                }])
-                .await;
-            (stream, outcome.is_ok())
-        }));
-    }
+    // Waves of 20 concurrent appends, at least ten, until at least ten connections were
+    // killed, whatever the machine's speed.
     let mut acknowledged = Vec::new();
-    for task in tasks {
-        let (stream, ok) = task.await.unwrap();
-        if ok {
-            acknowledged.push(stream);
+    let mut n = 0_i64;
+    for wave in 0..500 {
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            n += 1;
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let stream = format!("own-{n}");
+                let outcome = store
+                    .append(vec![StreamAppend {
+                        stream_id: stream.clone(),
+                        expected: ExpectedVersion::NoStream,
+                        events: vec![event(n), event(n), event(n)],
+                    }])
+                    .await;
+                (stream, outcome.is_ok())
+            }));
+        }
+        for task in tasks {
+            let (stream, ok) = task.await.unwrap();
+            if ok {
+                acknowledged.push(stream);
+            }
+        }
+        if wave >= 10 && killed.load(std::sync::atomic::Ordering::Relaxed) >= 10 {
+            break;
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let killed = killer.await.unwrap();
-    assert!(killed > 0, "connections were killed while appending");
+    killer.await.unwrap();
+    assert!(
+        killed.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "connections were killed while appending"
+    );
     assert!(!acknowledged.is_empty(), "some appends went through");
 
     // Every acknowledged append is there in full; no append is there in part (an append that
     // failed may still have committed: its answer was lost with the connection).
-    let log = store.read_all(0, 10_000).await.unwrap();
+    let log = store.read_all(0, 1_000_000).await.unwrap();
     let mut per_stream = std::collections::BTreeMap::<String, Vec<i64>>::new();
     for e in &log {
         per_stream
