@@ -114,7 +114,13 @@ impl Projector {
         .fetch_all(&mut *tx)
         .await?;
         for (projection, stream, version) in &rows {
-            if let Some(known) = keys.get_mut(&(lookup(&names, projection), stream.as_str())) {
+            let name = self
+                .projections
+                .iter()
+                .map(|p| p.name())
+                .find(|n| n == projection)
+                .unwrap_or("");
+            if let Some(known) = keys.get_mut(&(name, stream.as_str())) {
                 *known = *version;
             }
         }
@@ -354,9 +360,4 @@ pub async fn reset(pool: &PgPool) -> Result<(), sqlx::Error> {
         .execute(pool)
         .await?;
     Ok(())
-}
-
-/// The `&'static` projection name equal to `name` (names come from the batch's own keys).
-fn lookup(names: &[&'static str], name: &str) -> &'static str {
-    names.iter().copied().find(|n| *n == name).unwrap_or("")
 }
