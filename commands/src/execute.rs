@@ -23,6 +23,8 @@ pub(crate) struct Loaded<A> {
     pub(crate) state: A,
     pub(crate) version: i64,
     pub(crate) last_position: Option<i64>,
+    /// The version of the newest snapshot saved (or loaded) for this stream; 0 for none.
+    pub(crate) snapshot_version: i64,
 }
 
 impl<A> Loaded<A> {
@@ -65,8 +67,11 @@ impl States {
     }
 }
 
-/// Folds a stream into `A`: from the state kept in `states` (if any) and the events appended
-/// after it, then keeps the result.
+/// Folds a stream into `A`: from the state kept in `states` (if any), else from the stream's
+/// snapshot (if the aggregate takes them and one of its format is kept), then the events
+/// appended after it; keeps the result, and saves a new snapshot once enough events were
+/// folded since the last one. Loads thus cost what was appended since, not the stream's
+/// length, also in a process that just started.
 pub(crate) async fn load<A>(
     store: &dyn EventStore,
     states: &States,
@@ -78,11 +83,10 @@ where
 {
     let kept = states.get::<A>(stream).await;
     let fresh = kept.is_none();
-    let mut loaded = kept.unwrap_or(Loaded {
-        state: A::default(),
-        version: 0,
-        last_position: None,
-    });
+    let mut loaded = match kept {
+        Some(kept) => kept,
+        None => from_snapshot::<A>(store, stream).await?,
+    };
     let recorded = store.read_stream(stream, loaded.version + 1).await?;
     for event in &recorded {
         loaded.state.apply(&decode::<A::Event>(event)?);
@@ -91,10 +95,83 @@ where
         loaded.version = last.stream_version;
         loaded.last_position = Some(last.global_position);
     }
+    if let Some(format) = A::snapshots() {
+        if loaded.version - loaded.snapshot_version >= format.every {
+            save_snapshot(store, stream, &format, &loaded).await;
+            loaded.snapshot_version = loaded.version;
+        }
+    }
     if fresh || !recorded.is_empty() {
         states.keep(stream, loaded.clone()).await;
     }
     Ok(loaded)
+}
+
+/// The state in the stream's snapshot, or the empty state when there is none to use (the
+/// aggregate takes none, none was taken yet, or it is of another format).
+async fn from_snapshot<A: Aggregate>(
+    store: &dyn EventStore,
+    stream: &str,
+) -> Result<Loaded<A>, CommandError> {
+    let empty = Loaded {
+        state: A::default(),
+        version: 0,
+        last_position: None,
+        snapshot_version: 0,
+    };
+    let Some(format) = A::snapshots() else {
+        return Ok(empty);
+    };
+    let Some(snapshot) = store.load_snapshot(stream).await? else {
+        return Ok(empty);
+    };
+    if snapshot.format != format.version {
+        tracing::debug!(
+            stream,
+            format = snapshot.format,
+            "snapshot of another format ignored"
+        );
+        return Ok(empty);
+    }
+    match format.decode(snapshot.state) {
+        Ok(state) => Ok(Loaded {
+            state,
+            version: snapshot.version,
+            last_position: Some(snapshot.position),
+            snapshot_version: snapshot.version,
+        }),
+        Err(e) => {
+            tracing::warn!(stream, error = %e, "unreadable snapshot ignored; replaying the stream");
+            Ok(empty)
+        }
+    }
+}
+
+/// Saves `loaded` as the stream's snapshot. A failure is logged, never the command's: the
+/// next load just reads more events.
+async fn save_snapshot<A>(
+    store: &dyn EventStore,
+    stream: &str,
+    format: &domain::SnapshotFormat<A>,
+    loaded: &Loaded<A>,
+) {
+    let state = match format.encode(&loaded.state) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::warn!(stream, error = %e, "state not encodable as a snapshot");
+            return;
+        }
+    };
+    let snapshot = events::Snapshot {
+        stream_id: stream.to_owned(),
+        format: format.version,
+        version: loaded.version,
+        position: loaded.last_position.unwrap_or(0),
+        state,
+    };
+    if let Err(e) = store.save_snapshot(snapshot).await {
+        tracing::warn!(stream, error = %e, "snapshot not saved");
+    }
 }
 
 /// One attempt at a command: the streams it read (with the versions it read) and the events it

@@ -101,3 +101,14 @@ pub async fn product(handler: &CommandHandler, sku: &str, price_minor: i64, stoc
             .expect("receive stock");
     }
 }
+
+/// Aggregate `id` as `handler` loads it for a command (from its kept state or snapshot, then
+/// the events after), with the version it reflects.
+pub async fn load<A>(handler: &CommandHandler, id: &A::Id) -> (A, i64)
+where
+    A: domain::Aggregate + Clone + Send + Sync + 'static,
+    A::Event: serde::de::DeserializeOwned,
+{
+    let loaded = handler.load::<A>(id).await.expect("load an aggregate");
+    (loaded.state, loaded.version)
+}

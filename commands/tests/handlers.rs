@@ -1,4 +1,4 @@
-//! Command handlers against the in-memory event store.
+//! Command handlers against the in-memory event store, and snapshots against PostgreSQL.
 
 use std::sync::Arc;
 
@@ -575,5 +575,177 @@ async fn loads_read_only_what_was_appended_since_the_last() {
             .await
             .is_err(),
         "nothing is left: the kept state knows of the order"
+    );
+}
+
+/// Snapshots of a long inventory stream (and of a customer's cart stream) against PostgreSQL:
+/// a process that just started loads the state the stream's replay gives, reads only the
+/// events after the snapshot, decides correctly from it, and ignores a snapshot of another
+/// format or one it cannot read.
+#[tokio::test]
+async fn snapshots_equal_a_replay_and_spare_it() {
+    use domain::cart::Cart;
+    use domain::inventory::{Inventory, StockChange};
+    use domain::Aggregate;
+
+    let db = events::testing::TestDatabase::create().await;
+    let store: Arc<dyn EventStore> = Arc::new(events::PgEventStore::new(db.pool.clone()));
+    let handler = CommandHandler::new(store.clone());
+    commands::testing::product(&handler, "MUG", 900, 500).await;
+    let customer = customer(&handler).await;
+    let reason = Reason::parse("stock take").unwrap();
+    let mut orders = Vec::new();
+    for n in 0..110 {
+        handler
+            .add_to_cart(&ctx(), customer, sku("MUG"), qty(1 + n % 3))
+            .await
+            .unwrap();
+        let (order_id, _) = handler
+            .place_order(&ctx(), customer, None, &Default::default())
+            .await
+            .unwrap();
+        orders.push(order_id);
+        if n % 4 == 0 {
+            let change = StockChange::new(if n % 8 == 0 { 3 } else { -1 }).unwrap();
+            handler
+                .adjust_stock(&ctx(), sku("MUG"), change, reason.clone())
+                .await
+                .unwrap();
+        }
+    }
+    for order_id in orders.iter().step_by(5) {
+        handler
+            .cancel_order(&ctx(), *order_id, None, reason.clone())
+            .await
+            .unwrap();
+    }
+
+    let replay = |stream: String| {
+        let store = store.clone();
+        async move {
+            let recorded = store.read_stream(&stream, 1).await.unwrap();
+            (recorded.len() as i64, recorded)
+        }
+    };
+    let (inventory_length, recorded) = replay(Inventory::stream_id(&sku("MUG"))).await;
+    let replayed = Inventory::from_events(
+        &recorded
+            .iter()
+            .map(|e| events::codec::decode(e).unwrap())
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        inventory_length > 160,
+        "a long stream: {inventory_length} events"
+    );
+    let (cart_length, recorded) = replay(Cart::stream_id(&customer)).await;
+    let replayed_cart = Cart::from_events(
+        &recorded
+            .iter()
+            .map(|e| events::codec::decode(e).unwrap())
+            .collect::<Vec<_>>(),
+    );
+    assert!(cart_length > 200, "a long cart: {cart_length} events");
+
+    // Snapshots were taken as the streams grew, at most 100 events apart.
+    let kept: Vec<(String, i64)> =
+        sqlx::query_as("select stream_id, version from snapshots order by stream_id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let inventory_stream = Inventory::stream_id(&sku("MUG"));
+    let cart_stream = Cart::stream_id(&customer);
+    let version_of = |stream: &str| {
+        kept.iter()
+            .find(|(s, _)| s == stream)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no snapshot of {stream} in {kept:?}"))
+    };
+    assert!(inventory_length - version_of(&inventory_stream) < 100);
+    assert!(cart_length - version_of(&cart_stream) < 100);
+    assert!(
+        kept.iter()
+            .all(|(s, _)| s.starts_with("inventory-") || s.starts_with("cart-")),
+        "only aggregates with long streams take snapshots: {kept:?}"
+    );
+
+    // A new process (nothing kept in memory) folds the snapshot and what came after: the
+    // replay's state, at the replay's version.
+    let fresh = CommandHandler::new(store.clone());
+    let (loaded, version) = commands::testing::load::<Inventory>(&fresh, &sku("MUG")).await;
+    assert_eq!((loaded, version), (replayed.clone(), inventory_length));
+    let (loaded, version) = commands::testing::load::<Cart>(&fresh, &customer).await;
+    assert_eq!((loaded, version), (replayed_cart, cart_length));
+
+    // It really starts from the snapshot: one marked with impossible stock (at the stream's
+    // current version) is what a new process sees, since it reads no event before it.
+    let mut marked = replayed.clone();
+    marked.received += 1_000_000;
+    sqlx::query("update snapshots set version = $2, state = $3 where stream_id = $1")
+        .bind(&inventory_stream)
+        .bind(inventory_length)
+        .bind(serde_json::to_value(&marked).unwrap())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let marked_load = CommandHandler::new(store.clone());
+    let (loaded, _) = commands::testing::load::<Inventory>(&marked_load, &sku("MUG")).await;
+    assert_eq!(loaded.received, replayed.received + 1_000_000);
+
+    // A snapshot of another format, or one that does not decode, is ignored: the stream is
+    // replayed (and a snapshot of the current format taken again).
+    for tamper in [
+        "update snapshots set format = format + 1 where stream_id = $1",
+        "update snapshots set state = '{\"bogus\": true}' where stream_id = $1",
+    ] {
+        sqlx::query(tamper)
+            .bind(&inventory_stream)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let after_tamper = CommandHandler::new(store.clone());
+        let (loaded, version) =
+            commands::testing::load::<Inventory>(&after_tamper, &sku("MUG")).await;
+        assert_eq!(
+            (loaded, version),
+            (replayed.clone(), inventory_length),
+            "{tamper}"
+        );
+    }
+    let (format, version): (i32, i64) =
+        sqlx::query_as("select format, version from snapshots where stream_id = $1")
+            .bind(&inventory_stream)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((format, version), (1, inventory_length));
+
+    // Decisions made from a snapshot hold: a new process sells exactly what is available.
+    let seller = CommandHandler::new(store.clone());
+    let available = i64::try_from(replayed.available).unwrap();
+    assert!(available > 0 && available <= i64::from(Quantity::MAX));
+    seller
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(available))
+        .await
+        .unwrap();
+    seller
+        .place_order(&ctx(), customer, None, &Default::default())
+        .await
+        .unwrap();
+    seller
+        .add_to_cart(&ctx(), customer, sku("MUG"), qty(1))
+        .await
+        .unwrap();
+    let refused = seller
+        .place_order(&ctx(), customer, None, &Default::default())
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::Rejected(Rejection::Checkout(
+                CheckoutError::Inventory(InventoryError::InsufficientStock { available: 0, .. })
+            )))
+        ),
+        "{refused:?}"
     );
 }

@@ -27,6 +27,13 @@ pub trait Aggregate: Default {
     /// Evolves the state by one event. Events are facts, so this cannot fail.
     fn apply(&mut self, event: &Self::Event);
 
+    /// How the state is kept in snapshots, for aggregates whose streams grow long (an
+    /// inventory gains an event with every order); `None`, the default, for those whose
+    /// streams stay short, which are always replayed.
+    fn snapshots() -> Option<SnapshotFormat<Self>> {
+        None
+    }
+
     /// Rebuilds the state from its history.
     fn from_events<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self
     where
@@ -49,5 +56,41 @@ pub trait DomainEvent {
     /// Schema version of the payload shape.
     fn schema_version(&self) -> u16 {
         1
+    }
+}
+
+/// How an aggregate's state is written to and read from a snapshot.
+pub struct SnapshotFormat<A> {
+    /// The encoding's version. Bump it whenever the state's shape or what `apply` makes of an
+    /// event changes: snapshots of another version are then ignored and the stream replayed.
+    pub version: u16,
+    /// A new snapshot is taken once this many events were folded since the last one.
+    pub every: i64,
+    encode: fn(&A) -> serde_json::Result<serde_json::Value>,
+    decode: fn(serde_json::Value) -> serde_json::Result<A>,
+}
+
+impl<A: serde::Serialize + serde::de::DeserializeOwned> SnapshotFormat<A> {
+    /// The state as its serde JSON form (which must round-trip: decoding an encoded state
+    /// gives it back equal).
+    pub fn json(version: u16, every: i64) -> Self {
+        SnapshotFormat {
+            version,
+            every,
+            encode: |state| serde_json::to_value(state),
+            decode: |value| serde_json::from_value(value),
+        }
+    }
+}
+
+impl<A> SnapshotFormat<A> {
+    /// Encodes a state.
+    pub fn encode(&self, state: &A) -> serde_json::Result<serde_json::Value> {
+        (self.encode)(state)
+    }
+
+    /// Decodes a state this format encoded.
+    pub fn decode(&self, value: serde_json::Value) -> serde_json::Result<A> {
+        (self.decode)(value)
     }
 }

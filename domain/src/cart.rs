@@ -139,12 +139,12 @@ impl CartError {
 }
 
 /// A cart as rebuilt from its events.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cart {
     /// Lines by SKU, in SKU order.
     pub items: BTreeMap<Sku, Quantity>,
-    /// Orders this cart became, oldest first.
-    pub checked_out: Vec<OrderId>,
+    /// The order this cart last became.
+    pub last_order: Option<OrderId>,
 }
 
 impl Aggregate for Cart {
@@ -153,6 +153,12 @@ impl Aggregate for Cart {
     type Event = CartEvent;
     type Error = CartError;
     const CATEGORY: &'static str = "cart";
+
+    fn snapshots() -> Option<crate::SnapshotFormat<Self>> {
+        // A customer's cart stream lives as long as the account: every line change of every
+        // order they ever placed.
+        Some(crate::SnapshotFormat::json(1, 100))
+    }
 
     fn decide(&self, command: CartCommand) -> Result<Vec<CartEvent>, CartError> {
         match command {
@@ -234,7 +240,7 @@ impl Aggregate for Cart {
             CartEvent::CartCleared { .. } => self.items.clear(),
             CartEvent::CartCheckedOut { order_id, .. } => {
                 self.items.clear();
-                self.checked_out.push(*order_id);
+                self.last_order = Some(*order_id);
             }
         }
     }
@@ -385,7 +391,7 @@ mod tests {
         let mut state = given;
         state.apply(&then[0]);
         assert!(state.items.is_empty());
-        assert_eq!(state.checked_out, vec![order]);
+        assert_eq!(state.last_order, Some(order));
     }
 
     #[test]
@@ -395,5 +401,14 @@ mod tests {
             order_id: OrderId::generate(),
         });
         assert_eq!(then, Err(CartError::CartEmpty));
+    }
+
+    #[test]
+    fn a_snapshot_decodes_to_the_state_it_encodes() {
+        let mut state = Cart::from_events(&[added("A", 2), added("B", 1)]);
+        state.last_order = Some(OrderId::generate());
+        let format = Cart::snapshots().expect("carts take snapshots");
+        let encoded = format.encode(&state).unwrap();
+        assert_eq!(format.decode(encoded).unwrap(), state);
     }
 }

@@ -271,6 +271,7 @@ pub fn cancel_order(
         let released = stock.decide(InventoryCommand::Release {
             sku: line.sku.clone(),
             order_id: placed.order_id,
+            quantity: line.quantity,
         })?;
         inventory.insert(line.sku.clone(), released);
     }

@@ -1,8 +1,10 @@
 //! Stock per SKU. Reservations are made by orders and released when an order is cancelled, so
 //! the stock check and the reservation are one decision on one stream: stock never goes
 //! negative, whatever the concurrency, because appends to the stream are version-checked.
-
-use std::collections::BTreeMap;
+//!
+//! The state is a handful of counters, whatever the length of the stream (it gains an event
+//! with every order): which order holds what is the order's to know, and the order stream,
+//! written in the same append, allows one placement and one cancellation per order.
 
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +78,8 @@ pub enum InventoryCommand {
         sku: Sku,
         /// The order whose reservation ends.
         order_id: OrderId,
+        /// The units it holds (its line's quantity).
+        quantity: Quantity,
     },
     /// Correct the count after a stock take, breakage or loss.
     Adjust {
@@ -187,10 +191,7 @@ pub enum InventoryError {
         /// Units available now.
         available: u64,
     },
-    /// The order already holds a reservation on this SKU.
-    #[error("order {0} already holds a reservation")]
-    AlreadyReserved(OrderId),
-    /// The order holds no reservation on this SKU.
+    /// Fewer units are reserved than a release gives back: no order can hold them.
     #[error("order {0} holds no reservation")]
     NoReservation(OrderId),
     /// Receiving would overflow the stock counter.
@@ -214,7 +215,6 @@ impl InventoryError {
     pub fn code(&self) -> &'static str {
         match self {
             InventoryError::InsufficientStock { .. } => "insufficient_stock",
-            InventoryError::AlreadyReserved(_) => "already_reserved",
             InventoryError::NoReservation(_) => "no_reservation",
             InventoryError::StockOverflow => "stock_overflow",
             InventoryError::BelowReserved { .. } => "stock_below_reserved",
@@ -222,15 +222,18 @@ impl InventoryError {
     }
 }
 
+/// Events folded between two snapshots of an inventory.
+const SNAPSHOT_EVERY: i64 = 100;
+
 /// Stock of one SKU as rebuilt from its events.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
     /// Units received in total.
     pub received: u64,
     /// Units available for new reservations.
     pub available: u64,
-    /// Units held per order.
-    pub reservations: BTreeMap<OrderId, Quantity>,
+    /// Units held by orders, all orders together.
+    pub reserved: u64,
     /// Net units added (or, negative, taken away) by corrections.
     pub adjusted: i64,
     /// Low once at most this many units are available; `None` until a seller says.
@@ -243,6 +246,10 @@ impl Aggregate for Inventory {
     type Event = InventoryEvent;
     type Error = InventoryError;
     const CATEGORY: &'static str = "inventory";
+
+    fn snapshots() -> Option<crate::SnapshotFormat<Self>> {
+        Some(crate::SnapshotFormat::json(1, SNAPSHOT_EVERY))
+    }
 
     fn decide(&self, command: InventoryCommand) -> Result<Vec<InventoryEvent>, InventoryError> {
         match command {
@@ -257,9 +264,6 @@ impl Aggregate for Inventory {
                 order_id,
                 quantity,
             } => {
-                if self.reservations.contains_key(&order_id) {
-                    return Err(InventoryError::AlreadyReserved(order_id));
-                }
                 if u64::from(quantity.get()) > self.available {
                     return Err(InventoryError::InsufficientStock {
                         sku,
@@ -313,11 +317,14 @@ impl Aggregate for Inventory {
                 order_id,
                 quantity,
             }]),
-            InventoryCommand::Release { sku, order_id } => {
-                let quantity = *self
-                    .reservations
-                    .get(&order_id)
-                    .ok_or(InventoryError::NoReservation(order_id))?;
+            InventoryCommand::Release {
+                sku,
+                order_id,
+                quantity,
+            } => {
+                if u64::from(quantity.get()) > self.reserved {
+                    return Err(InventoryError::NoReservation(order_id));
+                }
                 Ok(vec![InventoryEvent::StockReleased {
                     sku,
                     order_id,
@@ -333,17 +340,13 @@ impl Aggregate for Inventory {
                 self.received += u64::from(quantity.get());
                 self.available += u64::from(quantity.get());
             }
-            InventoryEvent::StockReserved {
-                order_id, quantity, ..
-            } => {
+            InventoryEvent::StockReserved { quantity, .. } => {
                 self.available = self.available.saturating_sub(u64::from(quantity.get()));
-                self.reservations.insert(*order_id, *quantity);
+                self.reserved += u64::from(quantity.get());
             }
-            InventoryEvent::StockReleased {
-                order_id, quantity, ..
-            } => {
+            InventoryEvent::StockReleased { quantity, .. } => {
                 self.available += u64::from(quantity.get());
-                self.reservations.remove(order_id);
+                self.reserved = self.reserved.saturating_sub(u64::from(quantity.get()));
             }
             InventoryEvent::StockReturned { quantity, .. } => {
                 self.available += u64::from(quantity.get());
@@ -399,8 +402,7 @@ mod tests {
             })
             .unwrap();
         let state = Inventory::from_events(&[received(3), then[0].clone()]);
-        assert_eq!(state.available, 0);
-        assert_eq!(state.reservations.get(&order), Some(&qty(3)));
+        assert_eq!((state.available, state.reserved), (0, 3));
     }
 
     #[test]
@@ -435,25 +437,6 @@ mod tests {
     }
 
     #[test]
-    fn reserve_twice_for_one_order_is_refused() {
-        let order = OrderId::generate();
-        let given = Inventory::from_events(&[
-            received(5),
-            InventoryEvent::StockReserved {
-                sku: sku(),
-                order_id: order,
-                quantity: qty(1),
-            },
-        ]);
-        let then = given.decide(InventoryCommand::Reserve {
-            sku: sku(),
-            order_id: order,
-            quantity: qty(1),
-        });
-        assert_eq!(then, Err(InventoryError::AlreadyReserved(order)));
-    }
-
-    #[test]
     fn release_returns_the_reserved_units() {
         let order = OrderId::generate();
         let reserved = InventoryEvent::StockReserved {
@@ -466,6 +449,7 @@ mod tests {
             .decide(InventoryCommand::Release {
                 sku: sku(),
                 order_id: order,
+                quantity: qty(2),
             })
             .unwrap();
         assert_eq!(
@@ -477,16 +461,16 @@ mod tests {
             }]
         );
         let state = Inventory::from_events(&[received(5), reserved, then[0].clone()]);
-        assert_eq!(state.available, 5);
-        assert!(state.reservations.is_empty());
+        assert_eq!((state.available, state.reserved), (5, 0));
     }
 
     #[test]
-    fn release_without_reservation_is_refused() {
+    fn releasing_more_than_orders_hold_is_refused() {
         let order = OrderId::generate();
         let then = Inventory::from_events(&[received(1)]).decide(InventoryCommand::Release {
             sku: sku(),
             order_id: order,
+            quantity: qty(1),
         });
         assert_eq!(then, Err(InventoryError::NoReservation(order)));
     }
@@ -518,11 +502,7 @@ mod tests {
         let mut state = given.clone();
         state.apply(&down[0]);
         assert_eq!((state.available, state.adjusted), (0, -2));
-        assert_eq!(
-            state.reservations.get(&order),
-            Some(&qty(3)),
-            "orders keep theirs"
-        );
+        assert_eq!(state.reserved, 3, "orders keep theirs");
         let up = state.decide(adjust(4)).unwrap();
         state.apply(&up[0]);
         assert_eq!((state.available, state.adjusted), (4, 2));
@@ -544,5 +524,26 @@ mod tests {
         assert_eq!(state.decide(set), Ok(vec![]));
         assert!(LowStockThreshold::new(-1).is_err());
         assert!(LowStockThreshold::new(0).is_ok());
+    }
+
+    #[test]
+    fn a_snapshot_decodes_to_the_state_it_encodes() {
+        let order = OrderId::generate();
+        let state = Inventory::from_events(&[
+            received(7),
+            InventoryEvent::StockReserved {
+                sku: sku(),
+                order_id: order,
+                quantity: qty(3),
+            },
+            InventoryEvent::LowStockThresholdSet {
+                sku: sku(),
+                threshold: 2,
+            },
+        ]);
+        let format = Inventory::snapshots().expect("inventories take snapshots");
+        let encoded = format.encode(&state).unwrap();
+        assert_eq!(format.decode(encoded).unwrap(), state);
+        assert!(format.decode(serde_json::json!({"received": -1})).is_err());
     }
 }

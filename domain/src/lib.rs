@@ -38,5 +38,5 @@ pub mod values;
 pub mod wallet;
 pub mod wishlist;
 
-pub use aggregate::{Aggregate, DomainEvent};
+pub use aggregate::{Aggregate, DomainEvent, SnapshotFormat};
 pub use values::{AccountId, CustomerId, Money, OrderId, Quantity, Sku, ValueError};

@@ -37,4 +37,4 @@ pub use envelope::{
 };
 pub use memory::MemoryEventStore;
 pub use postgres::PgEventStore;
-pub use store::{wait_for_appends, AppendSignal, EventStore, StoreError};
+pub use store::{wait_for_appends, AppendSignal, EventStore, Snapshot, StoreError};

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use crate::envelope::{AppendOutcome, RecordedEvent, StreamAppend};
-use crate::store::{check_distinct, version_matches, EventStore, StoreError};
+use crate::store::{check_distinct, version_matches, EventStore, Snapshot, StoreError};
 
 /// An event store held in a mutex; appends are serialized, so the log is trivially ordered.
 #[derive(Debug, Default)]
@@ -20,6 +20,7 @@ pub struct MemoryEventStore {
 struct Inner {
     log: Vec<RecordedEvent>,
     versions: HashMap<String, i64>,
+    snapshots: HashMap<String, Snapshot>,
 }
 
 impl MemoryEventStore {
@@ -128,5 +129,18 @@ impl EventStore for MemoryEventStore {
 
     async fn head_position(&self) -> Result<i64, StoreError> {
         Ok(self.lock().log.len() as i64)
+    }
+
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.lock().snapshots.get(stream_id).cloned())
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let kept = inner.snapshots.get(&snapshot.stream_id);
+        if kept.is_none_or(|k| k.format != snapshot.format || k.version < snapshot.version) {
+            inner.snapshots.insert(snapshot.stream_id.clone(), snapshot);
+        }
+        Ok(())
     }
 }

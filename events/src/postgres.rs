@@ -35,7 +35,7 @@ use sqlx::{ConnectOptions, PgPool};
 use uuid::Uuid;
 
 use crate::envelope::{AppendOutcome, Metadata, RecordedEvent, StreamAppend};
-use crate::store::{check_distinct, version_matches, EventStore, StoreError};
+use crate::store::{check_distinct, version_matches, EventStore, Snapshot, StoreError};
 
 /// The engine's whole schema (event store, checkpoints, read models), from `migrations/`.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
@@ -295,6 +295,43 @@ impl EventStore for PgEventStore {
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<crate::verify::Report, StoreError> {
         Ok(crate::verify::verify(&self.pool, progress).await?)
+    }
+
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        let row: Option<(i32, i64, i64, serde_json::Value)> = sqlx::query_as(
+            "select format, version, position, state from snapshots where stream_id = $1",
+        )
+        .bind(stream_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(format, version, position, state)| {
+            Some(Snapshot {
+                stream_id: stream_id.to_owned(),
+                format: u16::try_from(format).ok()?,
+                version,
+                position,
+                state,
+            })
+        }))
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into snapshots (stream_id, format, version, position, state) \
+             values ($1, $2, $3, $4, $5) \
+             on conflict (stream_id) do update set format = excluded.format, \
+               version = excluded.version, position = excluded.position, \
+               state = excluded.state, taken_at = now() \
+             where snapshots.format <> excluded.format or snapshots.version < excluded.version",
+        )
+        .bind(&snapshot.stream_id)
+        .bind(i32::from(snapshot.format))
+        .bind(snapshot.version)
+        .bind(snapshot.position)
+        .bind(&snapshot.state)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn head_position(&self) -> Result<i64, StoreError> {

@@ -167,6 +167,21 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(found)
     }
 
+    /// The snapshot kept for `stream_id`, if any. Snapshots live beside the log, never in it:
+    /// they are a cache of a fold that can be dropped at any time (the stream is then replayed)
+    /// and are covered by no hash chain. The default keeps none.
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        let _ = stream_id;
+        Ok(None)
+    }
+
+    /// Keeps `snapshot` in place of the stream's older one (a newer one already kept, of the
+    /// same format, stays). The default drops it.
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let _ = snapshot;
+        Ok(())
+    }
+
     /// Recomputes the store's hash chains (tamper evidence). Stores that keep none answer
     /// [`StoreError::Unsupported`].
     async fn verify(
@@ -178,6 +193,22 @@ pub trait EventStore: Send + Sync + 'static {
             "hash chains are kept by the PostgreSQL event store only; this engine runs on another store",
         ))
     }
+}
+
+/// An aggregate's state folded from the first `version` events of a stream, so a load reads
+/// only what came after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The stream folded.
+    pub stream_id: String,
+    /// Version of the state's encoding; a reader expecting another ignores the snapshot.
+    pub format: u16,
+    /// The stream version the state reflects.
+    pub version: i64,
+    /// Global position of the event at `version`.
+    pub position: i64,
+    /// The encoded state.
+    pub state: serde_json::Value,
 }
 
 /// Checks that no stream is named twice in one append.
