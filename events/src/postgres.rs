@@ -17,7 +17,7 @@
 //! # Group commit
 //! Appends of one process go through one writer task. Whatever arrived while a transaction was
 //! committing goes into the next one, together: one transaction, one WAL flush and the same
-//! seven statements for the whole group. Each append is still checked on its own against the
+//! five round trips for the whole group. Each append is still checked on its own against the
 //! versions the appends before it in the group leave, so a conflict refuses that append alone
 //! and names the current version. An append is answered only after its group committed. A
 //! group that fails as a whole (an event id already stored) is retried one append at a time,
@@ -468,10 +468,10 @@ async fn commit_alone(
 /// leave, as if they had been committed one by one in this order). An `Err` means the
 /// transaction failed and nothing was written.
 ///
-/// Statements: lock and read every stream of the group (one upsert, in stream-id order, so
-/// concurrent groups never deadlock), take the append lock and read the last global hash (see
-/// the module docs), insert every event (one statement), move every stream (one statement),
-/// commit.
+/// Round trips: begin; lock and read every stream of the group (one upsert, in stream-id
+/// order, so concurrent groups never deadlock); take the append lock and read the last global
+/// hash (one function call, see the module docs); insert every event and move every stream
+/// (one statement); commit.
 async fn commit_group(
     pool: &PgPool,
     group: &[&[StreamAppend]],
@@ -537,17 +537,13 @@ async fn commit_group(
         .map(|(n, _)| group[*n].iter().map(|a| a.events.len()).sum::<usize>())
         .sum();
     if total > 0 {
-        // Serialize position assignment until commit (see the module docs). Under this lock
-        // the newest event is also the global chain's predecessor.
-        sqlx::query("select pg_advisory_xact_lock($1)")
+        // Serialize position assignment until commit (see the module docs), in the same round
+        // trip as reading the global chain's newest link, its predecessor under this lock.
+        let (previous,): (Option<Vec<u8>>,) = sqlx::query_as("select commerce_append_head($1)")
             .bind(APPEND_LOCK)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-        let previous: Option<(Option<Vec<u8>>,)> =
-            sqlx::query_as("select global_hash from events order by global_position desc limit 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let mut global = chain::from_column(previous.as_ref().and_then(|(h,)| h.as_deref()));
+        let mut global = chain::from_column(previous.as_deref());
         let recorded_at = chain::to_micros(Utc::now());
         // Each stream's hash chain continues from what is stored, through the accepted appends.
         let mut stream_hash: std::collections::HashMap<&str, chain::Hash> = streams
@@ -606,46 +602,6 @@ async fn commit_group(
             }
             counts.push(count);
         }
-        let positions: Vec<(i64,)> = sqlx::query_as(
-            "insert into events
-                (event_id, stream_id, stream_version, event_type, schema_version, payload,
-                 metadata, hash, global_hash, recorded_at)
-             select e.id, e.stream, e.version, e.type, e.schema, e.payload, e.metadata,
-                    e.hash, e.global_hash, $10
-             from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[],
-                         $6::jsonb[], $7::jsonb[], $8::bytea[], $9::bytea[])
-                  with ordinality
-                  as e(id, stream, version, type, schema, payload, metadata, hash, global_hash, n)
-             order by e.n
-             returning global_position",
-        )
-        .bind(&event_ids)
-        .bind(&stream_ids)
-        .bind(&versions)
-        .bind(&types)
-        .bind(&schemas)
-        .bind(&payloads)
-        .bind(&metadata)
-        .bind(&hashes)
-        .bind(&global_hashes)
-        .bind(recorded_at)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
-                StoreError::InvalidAppend("an event id is already stored".into())
-            }
-            _ => StoreError::from(e),
-        })?;
-        // Positions come back in insert order, which is the events' order above.
-        let mut positions = positions.into_iter().map(|(p,)| p);
-        for ((n, _), count) in accepted.iter().zip(counts) {
-            let last = positions.by_ref().take(count).max();
-            if let Some(Ok(outcome)) = outcomes.get_mut(*n) {
-                outcome.last_position = last;
-            }
-        }
-
         // Every stream that moved, to its last version and hash.
         let mut moved_ids = Vec::new();
         let mut moved_versions = Vec::new();
@@ -676,26 +632,64 @@ async fn commit_group(
                 last.insert(id, (*version, hash));
             }
         }
-        let mut ids = Vec::with_capacity(last.len());
-        let mut versions = Vec::with_capacity(last.len());
-        let mut hashes = Vec::with_capacity(last.len());
+        let mut last_ids = Vec::with_capacity(last.len());
+        let mut last_versions = Vec::with_capacity(last.len());
+        let mut last_hashes = Vec::with_capacity(last.len());
         for (id, (version, hash)) in last {
-            ids.push(id);
-            versions.push(version);
-            hashes.push(hash);
+            last_ids.push(id);
+            last_versions.push(version);
+            last_hashes.push(hash);
         }
-        // `= any` gives the planner an index lookup; a join with the unnest alone is planned
-        // as a scan of every stream, which made appends slower as the shop grew.
-        sqlx::query(
-            "update streams s set version = u.version, last_hash = u.hash
-             from unnest($1::text[], $2::bigint[], $3::bytea[]) as u(id, version, hash)
-             where s.stream_id = u.id and s.stream_id = any($1)",
+        // Insert every event and move every stream in one statement. `= any` gives the
+        // planner an index lookup for the streams; a join with the unnest alone is planned as
+        // a scan of every stream, which made appends slower as the shop grew.
+        let positions: Vec<(i64,)> = sqlx::query_as(
+            "with moved as (
+                 update streams s set version = u.version, last_hash = u.hash
+                 from unnest($11::text[], $12::bigint[], $13::bytea[]) as u(id, version, hash)
+                 where s.stream_id = u.id and s.stream_id = any($11)
+             )
+             insert into events
+                (event_id, stream_id, stream_version, event_type, schema_version, payload,
+                 metadata, hash, global_hash, recorded_at)
+             select e.id, e.stream, e.version, e.type, e.schema, e.payload, e.metadata,
+                    e.hash, e.global_hash, $10
+             from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[],
+                         $6::jsonb[], $7::jsonb[], $8::bytea[], $9::bytea[])
+                  with ordinality
+                  as e(id, stream, version, type, schema, payload, metadata, hash, global_hash, n)
+             order by e.n
+             returning global_position",
         )
-        .bind(&ids)
+        .bind(&event_ids)
+        .bind(&stream_ids)
         .bind(&versions)
+        .bind(&types)
+        .bind(&schemas)
+        .bind(&payloads)
+        .bind(&metadata)
         .bind(&hashes)
-        .execute(&mut *tx)
-        .await?;
+        .bind(&global_hashes)
+        .bind(recorded_at)
+        .bind(&last_ids)
+        .bind(&last_versions)
+        .bind(&last_hashes)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
+                StoreError::InvalidAppend("an event id is already stored".into())
+            }
+            _ => StoreError::from(e),
+        })?;
+        // Positions come back in insert order, which is the events' order above.
+        let mut positions = positions.into_iter().map(|(p,)| p);
+        for ((n, _), count) in accepted.iter().zip(counts) {
+            let last = positions.by_ref().take(count).max();
+            if let Some(Ok(outcome)) = outcomes.get_mut(*n) {
+                outcome.last_position = last;
+            }
+        }
     }
     tx.commit().await?;
     Ok(outcomes)

@@ -192,10 +192,11 @@ async fn an_event_without_a_hash_is_caught() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chains_stay_intact_under_concurrent_writers() {
     let db = TestDatabase::create().await;
-    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.pool.clone()));
     let writers: Vec<_> = (0..8)
         .map(|w| {
-            let store = store.clone();
+            // A store each, as eight processes would have: their transactions race for the
+            // append lock, and each must chain onto what the one before it committed.
+            let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.pool.clone()));
             tokio::spawn(async move {
                 for i in 0..25 {
                     let mut batch = vec![StreamAppend {
