@@ -1,7 +1,8 @@
-//! Crash safety of the Kafka pipeline: the relay and projection workers run as separate
-//! processes and are killed with SIGKILL while commands flow, then restarted. Afterwards the
-//! read models must equal a fresh projection of the event log: nothing lost, nothing applied
-//! twice.
+//! The engine's roles as separate processes. Crash safety of the Kafka pipeline: the relay and
+//! projection workers are killed with SIGKILL while commands flow, then restarted. Afterwards
+//! the read models must equal a fresh projection of the event log: nothing lost, nothing
+//! applied twice. And liveness and readiness of an API process whose projections or broker
+//! are missing.
 
 mod common;
 
@@ -300,4 +301,95 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
         through_kafka, fresh,
         "read models differ from a fresh projection of the log"
     );
+}
+
+/// `/health/ready` of an API process: 503 `not_ready` (with `Retry-After`) while no projection
+/// worker runs and the log grows past `READY_MAX_LAG`, 200 once a worker caught up; 503 when
+/// its broker does not answer. `/health/live` is 200 throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_projection_lag_and_the_broker() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db).with("READY_MAX_LAG", "3");
+    let mut server = Process::start("serve", &env);
+    let base = server.base_url().await;
+    let http = reqwest::Client::new();
+    let probe = |path: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let response = http.get(format!("{base}{path}")).send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, body)
+        }
+    };
+
+    // An empty log: nothing to be behind on.
+    let (status, _, body) = probe("/health/ready").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["database"]["ok"], true);
+    assert_eq!(body["checks"]["projections"]["ok"], true);
+    assert!(
+        body["checks"].get("broker").is_none(),
+        "no broker configured"
+    );
+
+    // Events nobody projects (no worker runs): more than 3 behind is not ready.
+    let api = Api::new(base.clone());
+    for n in 0..3 {
+        api.register(&format!("lag-{n}@example.org"), "a long password 1")
+            .await;
+    }
+    assert!(head(&db.pool).await > 3);
+    let (status, retry_after, body) = probe("/health/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "not_ready");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body["checks"]["database"]["ok"], true);
+    assert_eq!(body["checks"]["projections"]["ok"], false);
+    let behind = body["checks"]["projections"]["behind"].as_array().unwrap();
+    assert!(
+        behind
+            .iter()
+            .any(|b| b["projection"] == "accounts" && b["lag_events"].as_i64() > Some(3)),
+        "{body}"
+    );
+    let (status, _, body) = probe("/health/live").await;
+    assert_eq!((status, &body["status"]), (200, &json!("live")));
+
+    // A worker catches up: ready again.
+    let _worker = Process::start("project", &env);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _, body) = probe("/health/ready").await;
+        if status == 200 {
+            assert_eq!(body["status"], "ready");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // An API process whose broker does not answer is not ready, but alive.
+    let unreachable = EngineEnv::embedded(&db).with("KAFKA_BROKERS", "127.0.0.1:1");
+    let mut orphan = Process::start("serve", &unreachable);
+    let orphan_base = orphan.base_url().await;
+    let response = http
+        .get(format!("{orphan_base}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["checks"]["broker"]["ok"], false, "{body}");
+    assert_eq!(body["checks"]["database"]["ok"], true, "{body}");
+    let response = http
+        .get(format!("{orphan_base}/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
 }

@@ -15,6 +15,7 @@
 //! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`sellers`], [`fulfilments`], [`dashboards`], [`payments`], [`returns`],
 //!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
+//! - [`health`]: liveness and readiness;
 //! - [`cache`]: `ETag`, `Cache-Control` and `304` for public catalog reads;
 //! - [`serve`]: the HTTP/1.1 server loop.
 
@@ -28,6 +29,7 @@ pub mod dashboards;
 pub mod error;
 pub mod extract;
 pub mod fulfilments;
+pub mod health;
 pub mod payments;
 pub mod pricing;
 pub mod read;
@@ -79,6 +81,8 @@ pub struct AppState {
     pub searches: cache::AnswerCache,
     /// Wakes read-your-writes waits when a projection batch commits; `None`: they poll.
     pub projected: Option<events::AppendSignal>,
+    /// What `/health/ready` checks besides the database.
+    pub readiness: health::Readiness,
 }
 
 /// Largest request body accepted.
@@ -87,6 +91,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Every route of the API with its access rule.
 pub fn routes() -> routes::Routes {
     catalog::routes()
+        .merge(health::routes())
         .merge(categories::routes())
         .merge(write::routes())
         .merge(read::routes())

@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use axum::Json;
 use projections::{carts, catalog, customer_orders, orders, projector, Projection};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -43,7 +43,6 @@ pub fn routes() -> Routes {
             Access::Roles(ORDER_READERS),
             get_order,
         )
-        .add(Method::GET, "/health", Access::Public, health)
 }
 
 /// Parameters every query accepts.
@@ -253,10 +252,4 @@ async fn list_orders(
     Ok(Json(
         customer_orders::list_customer_orders(&state.read_pool, customer, limit, after).await?,
     ))
-}
-
-/// `GET /health`: 200 when the database answers.
-async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    sqlx::query("select 1").execute(&state.read_pool).await?;
-    Ok(Json(json!({ "status": "ok" })))
 }

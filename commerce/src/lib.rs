@@ -67,6 +67,10 @@ pub struct Config {
     /// Longest a query waits for `min_position`, in milliseconds.
     #[arg(long, env = "READ_WAIT_MAX_MS", default_value_t = 5000)]
     pub read_wait_max_ms: u64,
+    /// `/health/ready` fails while a projection is more than this many events behind the head
+    /// of the log (0: projection lag does not count).
+    #[arg(long, env = "READY_MAX_LAG", default_value_t = 10_000)]
+    pub ready_max_lag: i64,
     /// How long a search's answer is kept and served again, in milliseconds (0: never).
     #[arg(long, env = "SEARCH_CACHE_MS", default_value_t = 1000)]
     pub search_cache_ms: u64,
@@ -428,6 +432,27 @@ fn parse_money(raw: &str) -> Result<domain::Money, String> {
     domain::Money::new(amount, currency).map_err(|e| e.to_string())
 }
 
+/// What `/health/ready` checks: the broker when Kafka is configured, projection lag unless
+/// `READY_MAX_LAG` is 0.
+fn readiness(config: &Config) -> anyhow::Result<api::health::Readiness> {
+    let broker = match config.kafka() {
+        Some(kafka) => {
+            let probe = Arc::new(kafka::admin::BrokerProbe::new(&kafka)?);
+            let check: api::health::Probe = Arc::new(move || {
+                let probe = probe.clone();
+                Box::pin(async move { probe.check(Duration::from_secs(2)).await })
+            });
+            Some(check)
+        }
+        None => None,
+    };
+    Ok(api::health::Readiness {
+        broker,
+        max_lag: Some(config.ready_max_lag).filter(|lag| *lag > 0),
+        projections: projections::registry::all(),
+    })
+}
+
 /// Serves the HTTP API on `listener` until `shutdown`.
 pub async fn serve(
     config: &Config,
@@ -456,6 +481,7 @@ pub async fn serve(
         return_window: Duration::from_secs(config.return_window_days.saturating_mul(86_400)),
         searches: api::cache::AnswerCache::new(Duration::from_millis(config.search_cache_ms)),
         projected: Some(projected),
+        readiness: readiness(config)?,
     };
     let timeouts = tokio::spawn(processes::payment_timeouts(
         state.commands.clone(),

@@ -222,8 +222,9 @@ pub async fn has_reached(
     Ok(true)
 }
 
-/// The position below which `projection` is known to have applied everything.
-async fn watermark(pool: &PgPool, projection: &dyn Projection) -> Result<i64, sqlx::Error> {
+/// The position at or below which `projection` is known to have applied everything (it
+/// moves up as [`has_reached`] finds more applied).
+pub async fn watermark(pool: &PgPool, projection: &dyn Projection) -> Result<i64, sqlx::Error> {
     Ok(sqlx::query_as::<_, (i64,)>(
         "select position from projection_watermarks where projection = $1",
     )
