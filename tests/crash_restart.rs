@@ -393,3 +393,191 @@ async fn readiness_follows_projection_lag_and_the_broker() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 }
+
+/// One sample of a Prometheus text exposition: name, labels, value.
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+/// Parses the samples of a Prometheus text exposition (label values may hold braces, as
+/// route patterns do).
+fn samples(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (name, rest) = match line.find(['{', ' ']) {
+            Some(i) => (&line[..i], &line[i..]),
+            None => continue,
+        };
+        let mut labels = Vec::new();
+        let mut rest = rest;
+        if let Some(body) = rest.strip_prefix('{') {
+            let mut chars = body.char_indices();
+            let (mut key, mut value, mut in_value, mut end) =
+                (String::new(), String::new(), false, 0);
+            while let Some((i, c)) = chars.next() {
+                match (in_value, c) {
+                    (false, '}') => {
+                        end = i + 1;
+                        break;
+                    }
+                    (false, '=' | ',') => {}
+                    (false, '"') => in_value = true,
+                    (false, c) => key.push(c),
+                    (true, '\\') => {
+                        if let Some((_, escaped)) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    (true, '"') => {
+                        labels.push((std::mem::take(&mut key), std::mem::take(&mut value)));
+                        in_value = false;
+                    }
+                    (true, c) => value.push(c),
+                }
+            }
+            rest = &body[end..];
+        }
+        if let Ok(value) = rest.trim().parse() {
+            out.push(Sample {
+                name: name.to_owned(),
+                labels,
+                value,
+            });
+        }
+    }
+    out
+}
+
+/// The sum of the samples named `name` carrying every label of `with`.
+fn total(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> Option<f64> {
+    let matching: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| {
+            with.iter()
+                .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|s| s.value)
+        .collect();
+    (!matching.is_empty()).then(|| matching.iter().sum())
+}
+
+/// `/metrics` of a running engine counts requests by route and status, commands by outcome
+/// code, append groups and their events, and shows each projection's lag, back to zero once
+/// it caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_commands_appends_and_projection_lag() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let endpoint = engine
+        .metrics
+        .clone()
+        .expect("the engine prints its metrics endpoint");
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("LAMP", 2500, 2).await;
+    let first = api.customer().await;
+    first.buy("LAMP", 2).await;
+    let second = api.customer().await;
+    second
+        .ok(
+            Method::POST,
+            &format!("/customers/{}/cart/items", second.id()),
+            Some(json!({"sku": "LAMP", "quantity": 1})),
+        )
+        .await;
+    let (status, body) = second
+        .post(&format!("/customers/{}/orders", second.id()), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("insufficient_stock"))
+    );
+
+    let http = reqwest::Client::new();
+    let scrape = || async {
+        let response = http.get(&endpoint).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        samples(&response.text().await.unwrap())
+    };
+    let orders = "POST /customers/{customer_id}/orders";
+    let route = [
+        ("route", "/customers/{customer_id}/orders"),
+        ("method", "POST"),
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let seen = scrape().await;
+        let orders = [("projection", "orders")];
+        let caught_up = total(&seen, "commerce_projection_lag_events", &orders) == Some(0.0)
+            && total(&seen, "commerce_projection_lag_seconds", &orders) == Some(0.0);
+        if caught_up {
+            break seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "projection lag never 0"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    let requests = |status: &str| {
+        let mut with = route.to_vec();
+        with.push(("status", status));
+        total(&seen, "commerce_http_requests_total", &with)
+    };
+    assert_eq!(requests("201").or(requests("200")), Some(1.0));
+    assert_eq!(requests("422"), Some(1.0));
+    assert_eq!(
+        total(
+            &seen,
+            "commerce_http_request_duration_seconds_count",
+            &route
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        total(
+            &seen,
+            "commerce_commands_total",
+            &[("command", orders), ("outcome", "accepted")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        total(
+            &seen,
+            "commerce_commands_total",
+            &[("command", orders), ("outcome", "insufficient_stock")]
+        ),
+        Some(1.0)
+    );
+    // Every event this process appended, counted once (the admin came from the command line,
+    // another process).
+    let (by_engine,): (i64,) = sqlx::query_as(
+        "select count(*) from events where metadata->>'actor' is distinct from 'cli:admin-create'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let appended = total(&seen, "commerce_append_events_total", &[]).unwrap_or(0.0);
+    assert_eq!(appended, by_engine as f64);
+    assert!(total(&seen, "commerce_append_group_size_count", &[]).unwrap_or(0.0) >= 1.0);
+    assert!(total(&seen, "commerce_append_commit_seconds_bucket", &[]).is_some());
+    assert!(
+        total(
+            &seen,
+            "commerce_projection_events_total",
+            &[("projection", "orders")]
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    );
+    assert_eq!(total(&seen, "commerce_build_info", &[]), Some(1.0));
+}

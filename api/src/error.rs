@@ -109,6 +109,9 @@ impl IntoResponse for ApiError {
             map.extend(self.extra);
         }
         let mut response = (self.status, axum::Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(crate::observe::ErrorCode(self.code));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -15,7 +15,7 @@
 //! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`sellers`], [`fulfilments`], [`dashboards`], [`payments`], [`returns`],
 //!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
-//! - [`health`]: liveness and readiness;
+//! - [`health`]: liveness and readiness; [`observe`]: request metrics;
 //! - [`cache`]: `ETag`, `Cache-Control` and `304` for public catalog reads;
 //! - [`serve`]: the HTTP/1.1 server loop.
 
@@ -30,6 +30,7 @@ pub mod error;
 pub mod extract;
 pub mod fulfilments;
 pub mod health;
+pub mod observe;
 pub mod payments;
 pub mod pricing;
 pub mod read;
@@ -141,6 +142,7 @@ pub fn router(mut state: AppState) -> Router {
     let cors = cors(&state.cors_origins);
     let router = routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
+        .layer(axum::middleware::from_fn(observe::record))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(security::clean_uri))
         .layer(axum::middleware::from_fn(security::headers))

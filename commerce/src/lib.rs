@@ -11,6 +11,7 @@
 //! | `payment-simulator` | the payment provider simulator on its own                    |
 //! | `up`      | all of the above in one process                                        |
 
+pub mod exporter;
 pub mod processes;
 
 use std::net::SocketAddr;
@@ -61,6 +62,10 @@ pub struct Config {
     /// Replication factor of the topic when the engine creates it.
     #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
     pub kafka_replication_factor: i32,
+    /// Address of the Prometheus endpoint `/metrics` (port 0 picks a free port; empty: no
+    /// metrics).
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: String,
     /// Address the HTTP API listens on (port 0 picks a free port).
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
@@ -356,6 +361,17 @@ impl AuthSettings {
 }
 
 impl Config {
+    /// Where `/metrics` is served; `None` when `METRICS_ADDR` is empty.
+    pub fn metrics_endpoint(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let raw = self.metrics_addr.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.parse()
+            .map(Some)
+            .with_context(|| format!("METRICS_ADDR {raw:?} is not a host:port address"))
+    }
+
     /// Kafka settings, when brokers are configured.
     pub fn kafka(&self) -> Option<KafkaConfig> {
         self.kafka_brokers

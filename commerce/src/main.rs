@@ -122,6 +122,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let config = cli.config;
     let shutdown = commerce::shutdown_on_signal();
     let done = std::process::ExitCode::SUCCESS;
+    if matches!(
+        cli.command,
+        Role::Up | Role::Serve | Role::Relay | Role::Project | Role::Notify | Role::Rebuild { .. }
+    ) {
+        commerce::exporter::start(config.metrics_endpoint()?, shutdown.clone()).await?;
+    }
     match cli.command {
         Role::Rebuild { names, all } => {
             commerce::rebuild(&config, &names, all).await.map(|()| done)

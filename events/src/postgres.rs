@@ -22,6 +22,10 @@
 //! and names the current version. An append is answered only after its group committed. A
 //! group that fails as a whole (an event id already stored) is retried one append at a time,
 //! so only the culprit fails. Several processes still serialize on the advisory lock.
+//!
+//! Metrics: `commerce_append_group_size` (appends per transaction),
+//! `commerce_append_commit_seconds` (one group, begin to commit), `commerce_append_events_total`
+//! and `commerce_append_conflicts_total`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -431,7 +435,23 @@ async fn write_groups(pool: PgPool, mut pending: tokio::sync::mpsc::Receiver<Pen
             }
         }
         let appends: Vec<&[StreamAppend]> = group.iter().map(|p| p.appends.as_slice()).collect();
-        match commit_group(&pool, &appends).await {
+        let started = std::time::Instant::now();
+        let committed = commit_group(&pool, &appends).await;
+        metrics::histogram!("commerce_append_group_size").record(group.len() as f64);
+        metrics::histogram!("commerce_append_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if let Ok(outcomes) = &committed {
+            let events: usize = outcomes
+                .iter()
+                .zip(&appends)
+                .filter(|(outcome, _)| outcome.is_ok())
+                .map(|(_, a)| a.iter().map(|s| s.events.len()).sum::<usize>())
+                .sum();
+            metrics::counter!("commerce_append_events_total").increment(events as u64);
+            let conflicts = outcomes.iter().filter(|o| o.is_err()).count();
+            metrics::counter!("commerce_append_conflicts_total").increment(conflicts as u64);
+        }
+        match committed {
             Ok(outcomes) => {
                 for (p, outcome) in group.into_iter().zip(outcomes) {
                     let _ = p.done.send(outcome);

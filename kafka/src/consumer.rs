@@ -11,7 +11,9 @@
 //! leave and rejoin the group, so the partition is assigned afresh. Apache Kafka's own
 //! liveness checks should never leave it anything to do; it is there because a coordinator
 //! was seen (tansu, under load) to settle a rebalance with a partition assigned to nobody,
-//! which would otherwise stall that partition's read models for good.
+//! which would otherwise stall that partition's read models for good. Every 5 s it also sets
+//! `commerce_kafka_consumer_lag{partition}` (records not yet committed by the group) and, for
+//! each projection, `commerce_projection_lag_events` (their sum).
 
 use std::time::Duration;
 
@@ -43,6 +45,8 @@ pub struct Watchdog {
     topic: String,
     /// Per partition: the committed offset last seen and since when.
     seen: HashMap<i32, (i64, Instant)>,
+    /// Records waiting for the group, all partitions together, as last seen.
+    lag: i64,
 }
 
 impl Watchdog {
@@ -57,6 +61,7 @@ impl Watchdog {
             observer,
             topic: config.topic.clone(),
             seen: HashMap::new(),
+            lag: 0,
         })
     }
 
@@ -77,12 +82,17 @@ impl Watchdog {
         let committed = self.observer.committed_offsets(wanted, timeout)?;
         let now = Instant::now();
         let mut stalled = Vec::new();
+        let mut lag = 0;
         for p in partitions {
             let (low, high) = self.observer.fetch_watermarks(&self.topic, p, timeout)?;
             let at = match committed.find_partition(&self.topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o,
                 _ => low,
             };
+            let behind = (high - at).max(0);
+            lag += behind;
+            metrics::gauge!("commerce_kafka_consumer_lag", "partition" => p.to_string())
+                .set(behind as f64);
             let (last, since) = self.seen.entry(p).or_insert((at, now));
             if *last != at || at >= high {
                 (*last, *since) = (at, now);
@@ -91,20 +101,33 @@ impl Watchdog {
                 *since = now;
             }
         }
+        self.lag = lag;
         Ok(stalled)
     }
 }
 
 /// Runs a [`Watchdog`] on its own thread, checking every `every`; sends the stalled
 /// partitions. Stops when the receiver is dropped.
-fn watch(config: &KafkaConfig, every: Duration) -> Result<mpsc::Receiver<Vec<i32>>, KafkaError> {
+fn watch(
+    config: &KafkaConfig,
+    every: Duration,
+    projections: Vec<&'static str>,
+) -> Result<mpsc::Receiver<Vec<i32>>, KafkaError> {
     let mut watchdog = Watchdog::new(config)?;
     let (tx, rx) = mpsc::channel(1);
     std::thread::Builder::new()
         .name("kafka-watchdog".into())
         .spawn(move || loop {
             std::thread::sleep(every);
-            match watchdog.stalled(STALL_AFTER) {
+            let looked = watchdog.stalled(STALL_AFTER);
+            if looked.is_ok() {
+                // Every worker of the group feeds every projection: the group's lag is theirs.
+                for name in &projections {
+                    metrics::gauge!("commerce_projection_lag_events", "projection" => *name)
+                        .set(watchdog.lag as f64);
+                }
+            }
+            match looked {
                 Ok(stalled) if stalled.is_empty() => {}
                 Ok(stalled) => {
                     if tx.blocking_send(stalled).is_err() {
@@ -148,7 +171,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), KafkaError> {
     let consumer = subscribe(config)?;
-    let mut stalls = watch(config, Duration::from_secs(5))?;
+    let names = projector.projections().iter().map(|p| p.name()).collect();
+    let mut stalls = watch(config, Duration::from_secs(5), names)?;
     tracing::info!(topic = %config.topic, group = %config.group_id, "projection worker started");
     loop {
         let first = tokio::select! {

@@ -130,7 +130,25 @@ impl Relay {
         (acked, refused)
     }
 
-    /// Runs until `shutdown` fires.
+    /// Metrics after a batch was published up to `last`: `commerce_relay_events_total`,
+    /// `commerce_relay_lag_events` (events in the log not yet published) and
+    /// `commerce_relay_lag_seconds` (age of the newest event published).
+    async fn record_lag(&self, batch: &[events::RecordedEvent], last: i64) {
+        let published = batch.iter().filter(|e| e.global_position <= last);
+        let (count, newest) = published.fold((0_u64, None), |(n, newest), e| {
+            (n + 1, newest.max(Some(e.recorded_at)))
+        });
+        metrics::counter!("commerce_relay_events_total").increment(count);
+        if let Some(newest) = newest {
+            let lag = (chrono::Utc::now() - newest).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::gauge!("commerce_relay_lag_seconds").set(lag);
+        }
+        if let Ok(head) = self.store.head_position().await {
+            metrics::gauge!("commerce_relay_lag_events").set((head - last) as f64);
+        }
+    }
+
+    /// Publishes the log from the checkpoint; runs until `shutdown` fires.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), KafkaError> {
         let mut position = self.checkpoint().await?;
         // Woken by the commit where the store can push it; `poll_interval` otherwise.
@@ -149,6 +167,8 @@ impl Relay {
                 }
             };
             if batch.is_empty() {
+                metrics::gauge!("commerce_relay_lag_events").set(0.0);
+                metrics::gauge!("commerce_relay_lag_seconds").set(0.0);
                 tokio::select! {
                     () = events::wait_for_appends(appended.as_mut(), self.options.poll_interval) => {}
                     () = shutdown.cancelled() => {}
@@ -159,7 +179,10 @@ impl Relay {
             if let Some(last) = acked {
                 // Checkpoint failures are retried on the next round; resending is safe.
                 match self.save_checkpoint(last).await {
-                    Ok(()) => position = last,
+                    Ok(()) => {
+                        position = last;
+                        self.record_lag(&batch, last).await;
+                    }
                     Err(e) => tracing::error!(error = %e, "relay cannot save its checkpoint"),
                 }
                 tracing::debug!(position, events = batch.len(), "relayed");

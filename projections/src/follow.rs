@@ -56,6 +56,7 @@ pub async fn follow_log(
             }
         };
         if batch.is_empty() {
+            projector.record_caught_up();
             tokio::select! {
                 () = events::wait_for_appends(appended.as_mut(), poll_interval) => {}
                 () = shutdown.cancelled() => return,
@@ -77,6 +78,9 @@ pub async fn follow_log(
             Ok(_) => {
                 position = last;
                 backoff = Duration::from_millis(100);
+                if let Ok(head) = store.head_position().await {
+                    projector.record_lag_events(head - position);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, position, "projection batch failed; retrying");

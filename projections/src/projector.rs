@@ -68,7 +68,48 @@ impl Projector {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.record_batch(events);
         Ok(applied)
+    }
+
+    /// Metrics of a committed batch: `commerce_projection_events_total{projection}` (events
+    /// delivered, redeliveries included) and `commerce_projection_lag_seconds{projection}`
+    /// (how long ago the batch's newest event was appended).
+    fn record_batch(&self, events: &[RecordedEvent]) {
+        let Some(newest) = events.iter().map(|e| e.recorded_at).max() else {
+            return;
+        };
+        let lag = (chrono::Utc::now() - newest).num_milliseconds().max(0) as f64 / 1000.0;
+        for projection in &self.projections {
+            let delivered = events
+                .iter()
+                .filter(|e| projection.categories().contains(&e.category()))
+                .count();
+            metrics::counter!("commerce_projection_events_total", "projection" => projection.name())
+                .increment(delivered as u64);
+            metrics::gauge!("commerce_projection_lag_seconds", "projection" => projection.name())
+                .set(lag);
+        }
+    }
+
+    /// Records that every projection of this projector has caught up with its feed:
+    /// `commerce_projection_lag_seconds` and `commerce_projection_lag_events` are 0.
+    pub fn record_caught_up(&self) {
+        self.record_lag_events(0);
+    }
+
+    /// Sets `commerce_projection_lag_events{projection}` for every projection of this
+    /// projector (events its feed holds that it has not applied yet), and their lag in seconds
+    /// to 0 when there are none.
+    pub fn record_lag_events(&self, behind: i64) {
+        for projection in &self.projections {
+            metrics::gauge!("commerce_projection_lag_events", "projection" => projection.name())
+                .set(behind as f64);
+            if behind == 0 {
+                metrics::gauge!("commerce_projection_lag_seconds", "projection" => projection.name())
+                    .set(0.0);
+            }
+        }
     }
 
     /// Applies `events` inside the caller's transaction, with de-duplication.

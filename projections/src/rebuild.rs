@@ -13,6 +13,10 @@
 //! Live workers continue from wherever they were: whatever they deliver again is already in
 //! the new generation's de-duplication state and is skipped, whatever is new gets applied. A
 //! projection added later backfills the same way (its tables start empty).
+//!
+//! Progress is also exported as metrics: `commerce_rebuild_position` (the last event replayed),
+//! `commerce_rebuild_head` (the log's head when that batch was read) and
+//! `commerce_rebuild_events_total`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,6 +166,9 @@ async fn replay_and_switch(
         projector.apply_in(&mut tx, &batch).await?;
         tx.commit().await?;
         events += batch.len() as u64;
+        metrics::gauge!("commerce_rebuild_position").set(position as f64);
+        metrics::gauge!("commerce_rebuild_head").set(head as f64);
+        metrics::counter!("commerce_rebuild_events_total").increment(batch.len() as u64);
         progress(Progress {
             events,
             position,

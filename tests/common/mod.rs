@@ -26,6 +26,7 @@ impl EngineEnv {
             vars: vec![
                 ("DATABASE_URL".into(), db.url.clone()),
                 ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
+                ("METRICS_ADDR".into(), "127.0.0.1:0".into()),
                 ("PAYMENT_SIMULATOR_ADDR".into(), "127.0.0.1:0".into()),
                 (
                     "RUST_LOG".into(),
@@ -110,6 +111,8 @@ pub struct Process {
     pub role: String,
     /// The payment simulator the engine started, once [`Process::base_url`] saw it.
     pub simulator: Option<String>,
+    /// The Prometheus endpoint the engine serves, once [`Process::base_url`] saw it.
+    pub metrics: Option<String>,
 }
 
 /// The engine under test: this build's, or `COMMERCE_BIN` (to run a test binary copied
@@ -133,6 +136,7 @@ impl Process {
             child,
             role: role.to_owned(),
             simulator: None,
+            metrics: None,
         }
     }
 
@@ -150,6 +154,7 @@ impl Process {
             child: command.spawn().expect("start commerce"),
             role: role.to_owned(),
             simulator: None,
+            metrics: None,
         }
     }
 
@@ -163,10 +168,14 @@ impl Process {
         let stdout = self.child.stdout.take().expect("stdout piped");
         let mut lines = BufReader::new(stdout).lines();
         let mut simulator = None;
+        let mut metrics = None;
         let found = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("read stdout") {
                 if let Some(url) = line.strip_prefix("commerce: payment simulator on ") {
                     simulator = Some(url.to_owned());
+                }
+                if let Some(url) = line.strip_prefix("commerce: metrics on ") {
+                    metrics = Some(url.to_owned());
                 }
                 if let Some(url) = line.strip_prefix("commerce: listening on ") {
                     return Some(url.to_owned());
@@ -176,6 +185,7 @@ impl Process {
         })
         .await;
         self.simulator = simulator;
+        self.metrics = metrics;
         match found {
             Ok(Some(url)) => url,
             _ => panic!("commerce {} did not start listening", self.role),
