@@ -1,6 +1,7 @@
 //! Accounts and sessions: registration, login, token refresh and logout, the caller's own
 //! account (`/me`), and account administration.
 
+use crate::openapi::Doc;
 use std::collections::BTreeSet;
 
 use axum::extract::State;
@@ -24,15 +25,43 @@ use commands::Missing;
 pub fn routes() -> Routes {
     Routes::default()
         .add(Method::POST, "/auth/register", Access::Public, register)
+        .doc(
+            Doc::new("Register a customer account")
+                .body::<Registration>()
+                .answers::<Registered>(201),
+        )
         .add(Method::POST, "/auth/login", Access::Public, login)
+        .doc(
+            Doc::new("Log in: a short-lived access token and a refresh token")
+                .status(401)
+                .body::<Login>()
+                .answers::<Tokens>(200),
+        )
         .add(Method::POST, "/auth/refresh", Access::Public, refresh)
+        .doc(
+            Doc::new("Trade a refresh token for new tokens (the old one is spent)")
+                .status(401)
+                .body::<RefreshRequest>()
+                .answers::<Tokens>(200),
+        )
         .add(Method::POST, "/auth/logout", Access::Public, logout)
+        .doc(
+            Doc::new("Revoke a refresh token")
+                .body::<RefreshRequest>()
+                .answers_empty(204),
+        )
         .add(Method::GET, "/me", Access::Authenticated, me)
+        .doc(Doc::new("The signed-in account").answers::<AccountInfo>(200))
         .add(
             Method::PUT,
             "/me/profile",
             Access::Authenticated,
             change_profile,
+        )
+        .doc(
+            Doc::new("Change the signed-in account's display name")
+                .body::<ProfileChange>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::PUT,
@@ -40,12 +69,23 @@ pub fn routes() -> Routes {
             Access::Authenticated,
             change_password,
         )
+        .doc(
+            Doc::new("Change the signed-in account's password")
+                .body::<PasswordChange>()
+                .answers::<CommandOutcome>(200),
+        )
         .add(Method::DELETE, "/me", Access::Authenticated, close)
+        .doc(Doc::new("Close the signed-in account").answers::<CommandOutcome>(200))
         .add(
             Method::GET,
             "/admin/accounts",
             Access::Roles(ADMINS),
             list_accounts,
+        )
+        .doc(
+            Doc::new("Accounts")
+                .query::<AccountsQuery>()
+                .answers::<Vec<projections::accounts::AccountView>>(200),
         )
         .add(
             Method::GET,
@@ -53,18 +93,21 @@ pub fn routes() -> Routes {
             Access::Roles(ADMINS),
             get_account,
         )
+        .doc(Doc::new("One account").answers::<AccountInfo>(200))
         .add(
             Method::PUT,
             "/admin/accounts/{account_id}/roles/{role}",
             Access::Roles(ADMINS),
             grant_role,
         )
+        .doc(Doc::new("Grant an account a role").answers::<CommandOutcome>(200))
         .add(
             Method::DELETE,
             "/admin/accounts/{account_id}/roles/{role}",
             Access::Roles(ADMINS),
             revoke_role,
         )
+        .doc(Doc::new("Take a role from an account").answers::<CommandOutcome>(200))
 }
 
 fn unavailable(e: impl std::error::Error) -> ApiError {
@@ -72,7 +115,7 @@ fn unavailable(e: impl std::error::Error) -> ApiError {
 }
 
 /// `POST /auth/register` body. The password is never logged or stored in clear.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     email: String,
@@ -81,7 +124,7 @@ pub struct Registration {
 }
 
 /// Answer to a registration.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Registered {
     /// The new account.
     pub account_id: Uuid,
@@ -140,7 +183,7 @@ async fn register(
 }
 
 /// `POST /auth/login` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     email: String,
@@ -148,7 +191,7 @@ pub struct Login {
 }
 
 /// Tokens issued at login or refresh.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Tokens {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -231,7 +274,7 @@ async fn login(
 }
 
 /// `POST /auth/refresh` and `/auth/logout` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
@@ -291,7 +334,7 @@ async fn logout(
 }
 
 /// An account as shown to itself and to admins.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct AccountInfo {
     /// The account.
     pub account_id: Uuid,
@@ -328,7 +371,7 @@ async fn me(
 }
 
 /// `PUT /me/profile` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileChange {
     display_name: String,
@@ -351,7 +394,7 @@ async fn change_profile(
 }
 
 /// `PUT /me/password` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
@@ -416,7 +459,7 @@ async fn close(
 }
 
 /// `GET /admin/accounts` parameters.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsQuery {
     limit: Option<i64>,

@@ -1,6 +1,7 @@
 //! Address-book routes: a customer's addresses (admins: any customer's), and the addresses a
 //! checkout names.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
@@ -28,11 +29,21 @@ pub fn routes() -> Routes {
             Roles(CUSTOMERS),
             list,
         )
+        .doc(
+            Doc::new("The customer's address book")
+                .query::<Consistency>()
+                .answers::<AddressList>(200),
+        )
         .add(
             Method::POST,
             "/customers/{customer_id}/addresses",
             Roles(CUSTOMERS),
             add,
+        )
+        .doc(
+            Doc::new("Add an address (the first becomes the default)")
+                .body::<NewAddress>()
+                .answers::<AddressAdded>(201),
         )
         .add(
             Method::PUT,
@@ -40,18 +51,25 @@ pub fn routes() -> Routes {
             Roles(CUSTOMERS),
             change,
         )
+        .doc(
+            Doc::new("Change an address")
+                .body::<AddressInput>()
+                .answers::<CommandOutcome>(200),
+        )
         .add(
             Method::DELETE,
             "/customers/{customer_id}/addresses/{address_id}",
             Roles(CUSTOMERS),
             remove,
         )
+        .doc(Doc::new("Remove an address").answers::<CommandOutcome>(200))
         .add(
             Method::PUT,
             "/customers/{customer_id}/addresses/{address_id}/default",
             Roles(CUSTOMERS),
             make_default,
         )
+        .doc(Doc::new("Make an address the default").answers::<CommandOutcome>(200))
 }
 
 /// Validates an address given in a request; errors name the member as `prefix.field`.
@@ -65,7 +83,7 @@ pub(crate) fn parse_address(prefix: &str, input: &AddressInput) -> Result<Addres
 /// `POST /customers/{id}/orders` body: each address by address-book id or in full (none means
 /// the book's default for shipping and the shipping address for billing), and the store
 /// credit to apply.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
     shipping_address_id: Option<Uuid>,
@@ -134,7 +152,7 @@ impl CheckoutBody {
 }
 
 /// `GET /customers/{id}/addresses` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AddressList {
     /// Entries in the order they were added.
     pub items: Vec<AddressView>,
@@ -153,7 +171,7 @@ async fn list(
 }
 
 /// `POST /customers/{id}/addresses` body: an address, and whether it becomes the default.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAddress {
     #[serde(flatten)]
@@ -163,7 +181,7 @@ pub struct NewAddress {
 }
 
 /// Answer to `POST /customers/{id}/addresses`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AddressAdded {
     /// The new entry.
     pub address_id: Uuid,

@@ -1,5 +1,6 @@
 //! Auditors' routes: an order's complete history and store verification.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
@@ -24,13 +25,19 @@ pub fn routes() -> Routes {
             Access::Roles(ORDER_READERS),
             history,
         )
+        .doc(
+            Doc::new("An order's history: every event of its streams, in log order")
+                .answers::<serde_json::Value>(200),
+        )
         .add(
             Method::GET,
             "/audit/verify",
             Access::Roles(AUDITORS),
             verify,
         )
+        .doc(Doc::new("Recompute the event store's hash chains").answers::<serde_json::Value>(200))
         .add(Method::GET, "/events/schemas", Access::Public, schemas)
+        .doc(Doc::new("The JSON Schemas of every event type").answers::<serde_json::Value>(200))
 }
 
 /// The JSON Schema of every event type and version: the back-office contract.

@@ -5,6 +5,7 @@
 //! `404`. An archived product is not listed; `GET /products/{sku}` shows it only to its seller
 //! and admins (`404` to everyone else), with the stock figures sellers see.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -34,14 +35,44 @@ pub fn routes() -> Routes {
     use Access::{Public, Roles};
     Routes::default()
         .add(Method::GET, "/products", Public, list_products)
+        .doc(
+            Doc::new("Search and browse the catalog")
+                .query::<ProductsQuery>()
+                .header("If-None-Match")
+                .status(304)
+                .answers::<ProductsAnswer>(200),
+        )
         .add(Method::GET, "/products/{sku}", Public, get_product)
+        .doc(
+            Doc::new("One product")
+                .query::<Consistency>()
+                .header("If-None-Match")
+                .status(304)
+                .answers::<catalog::ProductView>(200),
+        )
         .add(Method::POST, "/products", Roles(SELLERS), create_product)
+        .doc(
+            Doc::new("List a new product (a seller's waits for an admin's approval)")
+                .body::<CreateProduct>()
+                .answers::<commands::CommandOutcome>(201),
+        )
         .add(Method::PUT, "/products/{sku}", Roles(SELLERS), edit_product)
+        .doc(
+            Doc::new("Edit a product's content")
+                .header("If-Match")
+                .body::<ContentInput>()
+                .answers::<commands::CommandOutcome>(200),
+        )
         .add(
             Method::PUT,
             "/products/{sku}/price",
             Roles(SELLERS),
             change_price,
+        )
+        .doc(
+            Doc::new("Change a product's price")
+                .body::<MoneyInput>()
+                .answers::<commands::CommandOutcome>(200),
         )
         .add(
             Method::POST,
@@ -49,11 +80,21 @@ pub fn routes() -> Routes {
             Roles(SELLERS),
             receive_stock,
         )
+        .doc(
+            Doc::new("Receive stock")
+                .body::<QuantityInput>()
+                .answers::<commands::CommandOutcome>(200),
+        )
         .add(
             Method::POST,
             "/products/{sku}/stock/adjustments",
             Roles(SELLERS),
             adjust_stock,
+        )
+        .doc(
+            Doc::new("Correct the stock count")
+                .body::<Adjustment>()
+                .answers::<commands::CommandOutcome>(200),
         )
         .add(
             Method::PUT,
@@ -61,11 +102,21 @@ pub fn routes() -> Routes {
             Roles(SELLERS),
             set_low_stock_threshold,
         )
+        .doc(
+            Doc::new("Say from how few units the stock is low")
+                .body::<Threshold>()
+                .answers::<commands::CommandOutcome>(200),
+        )
         .add(
             Method::POST,
             "/products/{sku}/archival",
             Roles(SELLERS),
             archive_product,
+        )
+        .doc(
+            Doc::new("Archive a product (no longer sold)")
+                .body::<Archival>()
+                .answers::<commands::CommandOutcome>(200),
         )
         .add(
             Method::DELETE,
@@ -73,11 +124,17 @@ pub fn routes() -> Routes {
             Roles(SELLERS),
             restore_product,
         )
+        .doc(Doc::new("Restore an archived product").answers::<commands::CommandOutcome>(200))
         .add(
             Method::GET,
             "/seller/products",
             Roles(SELLERS),
             list_seller_products,
+        )
+        .doc(
+            Doc::new("The seller's products, drafts included")
+                .query::<SellerProductsQuery>()
+                .answers::<catalog::ProductPage<catalog::SellerProductView>>(200),
         )
         .add(
             Method::GET,
@@ -85,17 +142,31 @@ pub fn routes() -> Routes {
             Roles(ADMINS),
             waiting_for_approval,
         )
+        .doc(
+            Doc::new("Products waiting for approval")
+                .query::<ApprovalsQuery>()
+                .answers::<catalog::ProductPage<catalog::SellerProductView>>(200),
+        )
         .add(
             Method::POST,
             "/admin/products/{sku}/approval",
             Roles(ADMINS),
             approve_product,
         )
+        .doc(
+            Doc::new("Approve a product's pending content")
+                .answers::<commands::CommandOutcome>(200),
+        )
         .add(
             Method::POST,
             "/admin/products/{sku}/rejection",
             Roles(ADMINS),
             reject_product,
+        )
+        .doc(
+            Doc::new("Reject a product's pending content")
+                .body::<Archival>()
+                .answers::<commands::CommandOutcome>(200),
         )
 }
 
@@ -124,7 +195,7 @@ fn editor(actor: &Actor) -> Editor {
 }
 
 /// A specification line in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpecificationInput {
     name: String,
@@ -132,7 +203,7 @@ pub struct SpecificationInput {
 }
 
 /// An image in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageInput {
     url: String,
@@ -141,7 +212,7 @@ pub struct ImageInput {
 
 /// The descriptive content of a product, as `POST /products` and `PUT /products/{sku}` take
 /// it (the whole of it: what is left out is empty).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContentInput {
     name: String,
@@ -177,7 +248,7 @@ impl ContentInput {
 }
 
 /// `POST /products` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
     sku: String,
@@ -253,7 +324,7 @@ async fn receive_stock(
 }
 
 /// `POST /products/{sku}/stock/adjustments` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Adjustment {
     change: i64,
@@ -281,7 +352,7 @@ async fn adjust_stock(
 }
 
 /// `PUT /products/{sku}/low-stock-threshold` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
     threshold: i64,
@@ -303,7 +374,7 @@ async fn set_low_stock_threshold(
 }
 
 /// `POST /products/{sku}/archival` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Archival {
     reason: String,
@@ -337,7 +408,7 @@ async fn restore_product(
 
 /// `GET /products` parameters: a search (`q`, `websearch` syntax), filters, an order and a
 /// page. `category` keeps the products of that category and of every category below it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductsQuery {
     q: Option<String>,
@@ -455,7 +526,7 @@ fn decode_cursor(raw: &str) -> Result<search::After, ApiError> {
 }
 
 /// `GET /products`: a page of results with its facets and where the next page starts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct ProductsAnswer {
     #[serde(flatten)]
     page: search::SearchPage,
@@ -530,7 +601,7 @@ async fn get_product(
 }
 
 /// `GET /seller/products` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SellerProductsQuery {
     /// Admins: whose products (default: the caller's own).
@@ -568,7 +639,7 @@ async fn list_seller_products(
 }
 
 /// `GET /admin/product-approvals` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsQuery {
     limit: Option<i64>,

@@ -1,6 +1,7 @@
 //! Category routes: the public tree with product counts, and admins defining and removing
 //! categories.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -23,11 +24,23 @@ use crate::AppState;
 pub fn routes() -> Routes {
     Routes::default()
         .add(Method::GET, "/categories", Access::Public, tree)
+        .doc(
+            Doc::new("The category tree")
+                .query::<Consistency>()
+                .header("If-None-Match")
+                .status(304)
+                .answers::<serde_json::Value>(200),
+        )
         .add(
             Method::PUT,
             "/admin/categories/{slug}",
             Access::Roles(ADMINS),
             define,
+        )
+        .doc(
+            Doc::new("Define or change a category")
+                .body::<Definition>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::DELETE,
@@ -35,6 +48,7 @@ pub fn routes() -> Routes {
             Access::Roles(ADMINS),
             remove,
         )
+        .doc(Doc::new("Remove an empty category").answers::<CommandOutcome>(200))
 }
 
 fn slug(raw: &str) -> Result<CategorySlug, ApiError> {
@@ -43,7 +57,7 @@ fn slug(raw: &str) -> Result<CategorySlug, ApiError> {
 }
 
 /// `PUT /admin/categories/{slug}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     name: String,
@@ -92,7 +106,7 @@ async fn remove(
 }
 
 /// `GET /categories` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Tree {
     /// Root categories, each with its subcategories.
     pub categories: Vec<categories::CategoryNode>,

@@ -2,6 +2,7 @@
 //! GMV, orders by status, new customers and top sellers; the admins' order list with filters.
 //! All from read models (the `dashboards` projection, rebuildable like the others).
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::Method;
 use axum::Json;
@@ -27,17 +28,32 @@ pub fn routes() -> Routes {
             Access::Roles(SELLERS),
             seller,
         )
+        .doc(
+            Doc::new("The seller's sales, stock and orders")
+                .query::<SellerQuery>()
+                .answers::<dashboards::SellerDashboard>(200),
+        )
         .add(
             Method::GET,
             "/admin/dashboard",
             Access::Roles(ADMINS),
             admin,
         )
+        .doc(
+            Doc::new("The shop's sales and what waits for an admin")
+                .query::<AdminQuery>()
+                .answers::<dashboards::AdminDashboard>(200),
+        )
         .add(
             Method::GET,
             "/admin/orders",
             Access::Roles(ADMINS),
             orders_list,
+        )
+        .doc(
+            Doc::new("Orders, filtered")
+                .query::<OrdersQuery>()
+                .answers::<Vec<dashboards::OrderRow>>(200),
         )
 }
 
@@ -78,7 +94,7 @@ fn period(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate)
 }
 
 /// `GET /seller/dashboard` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SellerQuery {
     /// Admins: whose dashboard (default: the caller's own).
@@ -116,7 +132,7 @@ async fn seller(
 }
 
 /// `GET /admin/dashboard` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminQuery {
     from: Option<String>,
@@ -151,7 +167,7 @@ async fn admin(
 }
 
 /// `GET /admin/orders` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrdersQuery {
     status: Option<String>,

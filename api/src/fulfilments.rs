@@ -1,6 +1,7 @@
 //! Seller fulfilment routes: each seller sees and ships only their own part of an order; admins
 //! act on any part (and still ship or deliver a whole order through `/orders/{id}/shipment`).
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
@@ -29,11 +30,21 @@ pub fn routes() -> Routes {
             Access::Roles(SELLERS),
             list,
         )
+        .doc(
+            Doc::new("The seller's fulfilments")
+                .query::<FulfilmentsQuery>()
+                .answers::<Vec<orders::SellerFulfilmentView>>(200),
+        )
         .add(
             Method::POST,
             "/orders/{order_id}/fulfilments/{seller_id}/shipment",
             Access::Roles(SELLERS),
             ship,
+        )
+        .doc(
+            Doc::new("Ship a seller's part of an order")
+                .body::<Shipment>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::POST,
@@ -41,6 +52,7 @@ pub fn routes() -> Routes {
             Access::Roles(SELLERS),
             deliver,
         )
+        .doc(Doc::new("Record the delivery of a seller's part").answers::<CommandOutcome>(200))
 }
 
 /// A seller acts on their own part only; another seller's part answers like an order that
@@ -54,7 +66,7 @@ fn own_part(actor: &Actor, seller: Uuid) -> Result<AccountId, ApiError> {
 }
 
 /// `POST .../shipment` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shipment {
     carrier: String,
@@ -97,7 +109,7 @@ async fn deliver(
 }
 
 /// `GET /seller/fulfilments` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FulfilmentsQuery {
     /// `unfulfilled`, `shipped` or `delivered`.

@@ -8,6 +8,7 @@
 //!   `Retry-After` and the outcome of each check, so traffic goes elsewhere until it recovers.
 //! - `GET /health`: the database check alone (kept for existing monitors).
 
+use crate::openapi::Doc;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -58,8 +59,11 @@ impl Default for Readiness {
 pub fn routes() -> Routes {
     Routes::default()
         .add(Method::GET, "/health", Access::Public, health)
+        .doc(Doc::new("200 when the database answers").answers::<Value>(200))
         .add(Method::GET, "/health/live", Access::Public, live)
+        .doc(Doc::new("Liveness: 200 while the process serves requests").answers::<Value>(200))
         .add(Method::GET, "/health/ready", Access::Public, ready)
+        .doc(Doc::new("Readiness: database, broker and projection lag").answers::<Value>(200))
 }
 
 /// `GET /health`: 200 when the database answers.

@@ -15,7 +15,8 @@
 //! - [`catalog`], [`categories`], [`write`], [`read`], [`accounts`], [`addresses`], [`wallet`], [`wishlist`], [`reviews`], [`sellers`], [`fulfilments`], [`dashboards`], [`payments`], [`returns`],
 //!   [`pricing`], [`audit`]:
 //!   the routes, one `routes()` each, merged in [`routes`];
-//! - [`health`]: liveness and readiness; [`observe`]: request metrics;
+//! - [`health`]: liveness and readiness; [`observe`]: request metrics; [`openapi`]: the
+//!   OpenAPI document and its page;
 //! - [`cache`]: `ETag`, `Cache-Control` and `304` for public catalog reads;
 //! - [`serve`]: the HTTP/1.1 server loop.
 
@@ -31,6 +32,7 @@ pub mod extract;
 pub mod fulfilments;
 pub mod health;
 pub mod observe;
+pub mod openapi;
 pub mod payments;
 pub mod pricing;
 pub mod read;
@@ -93,6 +95,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn routes() -> routes::Routes {
     catalog::routes()
         .merge(health::routes())
+        .merge(openapi::routes())
         .merge(categories::routes())
         .merge(write::routes())
         .merge(read::routes())

@@ -6,6 +6,7 @@
 //! idempotent commands: a webhook delivered twice, or concurrently, has one effect, and one
 //! whose processing was interrupted is picked up again by [`process_pending`].
 
+use crate::openapi::Doc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -38,18 +39,39 @@ pub fn routes() -> Routes {
             Access::Roles(CUSTOMERS),
             start,
         )
+        .doc(
+            Doc::new("Open a payment at the provider for an unpaid order")
+                .answers::<PaymentSession>(201),
+        )
         .add(
             Method::POST,
             "/orders/{order_id}/refunds",
             Access::Roles(ADMINS),
             refund,
         )
+        .doc(
+            Doc::new("Refund (part of) a paid order")
+                .header("Idempotency-Key")
+                .body::<RefundBody>()
+                .answers::<RefundStarted>(201),
+        )
         .add(Method::POST, "/webhooks/razorpay", Access::Public, webhook)
+        .doc(
+            Doc::new("The payment provider's signed notifications")
+                .status(401)
+                .optional_body::<serde_json::Value>()
+                .answers::<serde_json::Value>(200),
+        )
         .add(
             Method::GET,
             "/admin/reconciliation",
             Access::Roles(ADMINS),
             reconciliation,
+        )
+        .doc(
+            Doc::new("Payments and refunds against the provider's records")
+                .query::<ReconciliationQuery>()
+                .answers::<projections::orders::Reconciliation>(200),
         )
 }
 
@@ -63,7 +85,7 @@ fn unavailable() -> ApiError {
 }
 
 /// Answer to `POST /orders/{id}/payment-session`: what a client needs to pay at the provider.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PaymentSession {
     /// The provider (`razorpay`).
     pub provider: &'static str,
@@ -143,7 +165,7 @@ async fn start(
 }
 
 /// `POST /orders/{id}/refunds` body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     amount: crate::write::MoneyInput,
@@ -153,7 +175,7 @@ pub struct RefundBody {
 }
 
 /// Answer to `POST /orders/{id}/refunds`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RefundStarted {
     /// The provider's refund id; `refund.processed` follows.
     pub refund_id: String,
@@ -253,7 +275,7 @@ async fn refund(
 }
 
 /// `GET /admin/reconciliation` parameters.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconciliationQuery {
     limit: Option<i64>,

@@ -1,5 +1,6 @@
 //! Pricing: the checkout preview, and admins' tax rates and shipping methods.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
@@ -25,11 +26,17 @@ pub fn routes() -> Routes {
     use Access::Roles;
     Routes::default()
         .add(Method::GET, "/pricing", Access::Public, get_pricing)
+        .doc(Doc::new("Tax rates and shipping methods").answers::<Value>(200))
         .add(
             Method::POST,
             "/customers/{customer_id}/checkout/preview",
             Roles(CUSTOMERS),
             preview,
+        )
+        .doc(
+            Doc::new("Price the cart as a checkout would, without placing an order")
+                .optional_body::<CheckoutBody>()
+                .answers::<Preview>(200),
         )
         .add(
             Method::PUT,
@@ -37,17 +44,28 @@ pub fn routes() -> Routes {
             Roles(ADMINS),
             set_tax_rate,
         )
+        .doc(
+            Doc::new("Set a tax rate for a country and category")
+                .body::<TaxRate>()
+                .answers::<CommandOutcome>(200),
+        )
         .add(
             Method::DELETE,
             "/admin/tax-rates/{country}/{category}",
             Roles(ADMINS),
             remove_tax_rate,
         )
+        .doc(Doc::new("Remove a tax rate").answers::<CommandOutcome>(200))
         .add(
             Method::PUT,
             "/admin/shipping-methods/{method_id}",
             Roles(ADMINS),
             define_shipping_method,
+        )
+        .doc(
+            Doc::new("Define or change a shipping method")
+                .body::<MethodInput>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::DELETE,
@@ -55,6 +73,7 @@ pub fn routes() -> Routes {
             Roles(ADMINS),
             retire_shipping_method,
         )
+        .doc(Doc::new("Retire a shipping method").answers::<CommandOutcome>(200))
 }
 
 /// `GET /pricing`: tax rates (basis points) and shipping methods, as they stand.
@@ -72,7 +91,7 @@ async fn get_pricing(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
 }
 
 /// Answer to a preview.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Preview {
     /// Sum of the lines.
     pub subtotal: Money,
@@ -116,7 +135,7 @@ fn slug(field: &'static str, raw: &str) -> Result<Slug, ApiError> {
 }
 
 /// `PUT /admin/tax-rates/{country}/{category}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaxRate {
     /// Basis points: 1900 is 19 %.
@@ -150,7 +169,7 @@ async fn remove_tax_rate(
 }
 
 /// A shipping fee in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RateInput {
     /// One fee per order.
@@ -168,7 +187,7 @@ pub enum RateInput {
 }
 
 /// `PUT /admin/shipping-methods/{id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MethodInput {
     name: String,

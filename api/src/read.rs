@@ -5,6 +5,7 @@
 //! smaller) for the projections to catch up; if they do not, 503 `read_model_behind` with
 //! `Retry-After`.
 
+use crate::openapi::Doc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -31,11 +32,21 @@ pub fn routes() -> Routes {
             Access::Roles(CUSTOMERS),
             get_cart,
         )
+        .doc(
+            Doc::new("The customer's cart")
+                .query::<Consistency>()
+                .answers::<carts::CartView>(200),
+        )
         .add(
             Method::GET,
             "/customers/{customer_id}/orders",
             Access::Roles(CUSTOMERS),
             list_orders,
+        )
+        .doc(
+            Doc::new("The customer's orders, newest first")
+                .query::<OrdersQuery>()
+                .answers::<customer_orders::OrderSummaryPage>(200),
         )
         .add(
             Method::GET,
@@ -43,10 +54,15 @@ pub fn routes() -> Routes {
             Access::Roles(ORDER_READERS),
             get_order,
         )
+        .doc(
+            Doc::new("One order")
+                .query::<OrderQuery>()
+                .answers::<Value>(200),
+        )
 }
 
 /// Parameters every query accepts.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Consistency {
     /// Wait until read models include every event up to this global position.
@@ -138,7 +154,7 @@ async fn get_cart(
 }
 
 /// `GET /orders/{id}` parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderQuery {
     min_position: Option<i64>,
@@ -213,7 +229,7 @@ async fn get_order(
 }
 
 /// `GET /customers/{id}/orders` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrdersQuery {
     limit: Option<i64>,

@@ -1,6 +1,7 @@
 //! Returns: customers send delivered units back within the return window; admins accept
 //! (restock and refund, through the provider or to store credit) or refuse.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
@@ -27,11 +28,21 @@ pub fn routes() -> Routes {
             Access::Roles(CUSTOMERS),
             request,
         )
+        .doc(
+            Doc::new("Ask to return units of a delivered order")
+                .body::<ReturnRequest>()
+                .answers::<ReturnCreated>(201),
+        )
         .add(
             Method::POST,
             "/orders/{order_id}/returns/{return_id}/acceptance",
             Access::Roles(ADMINS),
             accept,
+        )
+        .doc(
+            Doc::new("Accept a return: restock and refund")
+                .optional_body::<Acceptance>()
+                .answers::<Accepted>(200),
         )
         .add(
             Method::POST,
@@ -39,10 +50,15 @@ pub fn routes() -> Routes {
             Access::Roles(ADMINS),
             refuse,
         )
+        .doc(
+            Doc::new("Refuse a return")
+                .body::<Refusal>()
+                .answers::<CommandOutcome>(200),
+        )
 }
 
 /// A returned line in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
     sku: String,
@@ -50,7 +66,7 @@ pub struct LineInput {
 }
 
 /// `POST /orders/{id}/returns` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnRequest {
     lines: Vec<LineInput>,
@@ -58,7 +74,7 @@ pub struct ReturnRequest {
 }
 
 /// Answer to `POST /orders/{id}/returns`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ReturnCreated {
     /// The new return.
     pub return_id: Uuid,
@@ -114,7 +130,7 @@ async fn request(
 }
 
 /// `POST .../acceptance` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Acceptance {
     /// `provider` (default) or `store_credit`.
@@ -122,7 +138,7 @@ pub struct Acceptance {
 }
 
 /// Answer to an acceptance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Accepted {
     /// What was refunded (to the provider, or credited).
     pub refund: Money,
@@ -210,7 +226,7 @@ async fn accept(
 }
 
 /// `POST .../refusal` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refusal {
     reason: String,

@@ -1,6 +1,7 @@
 //! Review routes: buyers review products (their own review, one per product), anyone reads a
 //! product's reviews, admins hide and show them.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -32,12 +33,29 @@ pub fn routes() -> Routes {
             Access::Roles(CUSTOMERS),
             submit,
         )
+        .doc(
+            Doc::new("Review a product the customer received")
+                .body::<Submission>()
+                .answers::<CommandOutcome>(200),
+        )
         .add(Method::GET, "/products/{sku}/reviews", Access::Public, list)
+        .doc(
+            Doc::new("A product's reviews")
+                .query::<ReviewsQuery>()
+                .header("If-None-Match")
+                .status(304)
+                .answers::<reviews::ReviewPage>(200),
+        )
         .add(
             Method::POST,
             "/products/{sku}/reviews/{customer_id}/hiding",
             Access::Roles(ADMINS),
             hide,
+        )
+        .doc(
+            Doc::new("Hide a review")
+                .body::<Hiding>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::DELETE,
@@ -45,10 +63,11 @@ pub fn routes() -> Routes {
             Access::Roles(ADMINS),
             show,
         )
+        .doc(Doc::new("Show a hidden review again").answers::<CommandOutcome>(200))
 }
 
 /// `PUT /customers/{id}/reviews/{sku}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Submission {
     rating: i64,
@@ -83,7 +102,7 @@ async fn submit(
 }
 
 /// `GET /products/{sku}/reviews` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewsQuery {
     limit: Option<i64>,
@@ -132,7 +151,7 @@ async fn list(
 }
 
 /// `POST /products/{sku}/reviews/{customer_id}/hiding` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hiding {
     reason: String,

@@ -12,6 +12,7 @@ use axum::routing::{on, MethodFilter};
 use axum::Router;
 use domain::account::Role;
 
+use crate::openapi::Doc;
 use crate::AppState;
 
 /// Who may call a route.
@@ -36,10 +37,11 @@ pub struct RouteSpec {
     pub access: Access,
 }
 
-/// Builds the router and its rule table side by side.
+/// Builds the router, its rule table and its OpenAPI description side by side.
 pub struct Routes {
     router: Router<AppState>,
     specs: Vec<RouteSpec>,
+    docs: Vec<Doc>,
 }
 
 impl Default for Routes {
@@ -47,6 +49,7 @@ impl Default for Routes {
         Routes {
             router: Router::new(),
             specs: Vec::new(),
+            docs: Vec::new(),
         }
     }
 }
@@ -71,13 +74,33 @@ impl Routes {
             path,
             access,
         });
+        self.docs
+            .push(Doc::default().for_handler(std::any::type_name::<H>()));
         self
+    }
+
+    /// Describes the route added last, for the OpenAPI document.
+    pub fn doc(mut self, doc: Doc) -> Self {
+        if let Some(last) = self.docs.last_mut() {
+            *last = doc.for_handler(last.handler());
+        }
+        self
+    }
+
+    /// Every route with its description.
+    pub fn documented(&self) -> Vec<(RouteSpec, Doc)> {
+        self.specs
+            .iter()
+            .cloned()
+            .zip(self.docs.iter().cloned())
+            .collect()
     }
 
     /// Adds every route of `other`.
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
         self.specs.extend(other.specs);
+        self.docs.extend(other.docs);
         self
     }
 

@@ -319,7 +319,10 @@ pub async fn headers(request: Request, next: Next) -> Response {
             "max-age=31536000; includeSubDomains",
         ),
     ] {
-        h.insert(name, HeaderValue::from_static(value));
+        // A page that needs its own policy (the API's docs page) keeps it.
+        if !h.contains_key(name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
     }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,6 +1,7 @@
 //! Seller routes: an account applies to sell and reads its standing; the public reads a
 //! verified store's profile; admins verify, reject, set commissions, suspend and reinstate.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
@@ -24,14 +25,40 @@ pub fn routes() -> Routes {
     use Access::{Authenticated, Public, Roles};
     Routes::default()
         .add(Method::POST, "/me/seller-application", Authenticated, apply)
+        .doc(
+            Doc::new("Apply to sell")
+                .body::<Application>()
+                .answers::<commands::CommandOutcome>(201),
+        )
         .add(Method::GET, "/me/seller", Authenticated, mine)
+        .doc(
+            Doc::new("The signed-in account's seller standing")
+                .status(404)
+                .query::<Consistency>()
+                .answers::<sellers::SellerView>(200),
+        )
         .add(Method::GET, "/sellers/{account_id}", Public, store)
+        .doc(
+            Doc::new("A seller's public store page")
+                .query::<Consistency>()
+                .answers::<sellers::StoreView>(200),
+        )
         .add(Method::GET, "/admin/sellers", Roles(ADMINS), list)
+        .doc(
+            Doc::new("Sellers")
+                .query::<SellersQuery>()
+                .answers::<Vec<sellers::SellerView>>(200),
+        )
         .add(
             Method::POST,
             "/admin/sellers/{account_id}/verification",
             Roles(ADMINS),
             verify,
+        )
+        .doc(
+            Doc::new("Verify a seller, with a commission")
+                .body::<Commission>()
+                .answers::<commands::CommandOutcome>(200),
         )
         .add(
             Method::POST,
@@ -39,11 +66,21 @@ pub fn routes() -> Routes {
             Roles(ADMINS),
             reject,
         )
+        .doc(
+            Doc::new("Reject a seller application")
+                .body::<Why>()
+                .answers::<commands::CommandOutcome>(200),
+        )
         .add(
             Method::PUT,
             "/admin/sellers/{account_id}/commission",
             Roles(ADMINS),
             commission,
+        )
+        .doc(
+            Doc::new("Change a seller's commission")
+                .body::<Commission>()
+                .answers::<commands::CommandOutcome>(200),
         )
         .add(
             Method::POST,
@@ -51,16 +88,22 @@ pub fn routes() -> Routes {
             Roles(ADMINS),
             suspend,
         )
+        .doc(
+            Doc::new("Suspend a seller")
+                .body::<Why>()
+                .answers::<commands::CommandOutcome>(200),
+        )
         .add(
             Method::DELETE,
             "/admin/sellers/{account_id}/suspension",
             Roles(ADMINS),
             reinstate,
         )
+        .doc(Doc::new("Reinstate a suspended seller").answers::<commands::CommandOutcome>(200))
 }
 
 /// `POST /me/seller-application` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
     store_name: String,
@@ -117,7 +160,7 @@ async fn store(
 }
 
 /// `GET /admin/sellers` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SellersQuery {
     status: Option<String>,
@@ -157,14 +200,14 @@ async fn list(
 }
 
 /// `{commission_bp}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Commission {
     commission_bp: i64,
 }
 
 /// `{reason}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Why {
     reason: String,

@@ -1,5 +1,6 @@
 //! Store-credit routes: a customer's own wallet, and admins granting and withdrawing credit.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::Method;
 use axum::Json;
@@ -22,11 +23,21 @@ use crate::AppState;
 pub fn routes() -> Routes {
     Routes::default()
         .add(Method::GET, "/me/wallet", Access::Authenticated, own_wallet)
+        .doc(
+            Doc::new("The signed-in account's store credit")
+                .query::<Consistency>()
+                .answers::<WalletView>(200),
+        )
         .add(
             Method::GET,
             "/admin/accounts/{account_id}/wallet",
             Access::Roles(ADMINS),
             account_wallet,
+        )
+        .doc(
+            Doc::new("An account's store credit")
+                .query::<Consistency>()
+                .answers::<WalletView>(200),
         )
         .add(
             Method::POST,
@@ -34,11 +45,21 @@ pub fn routes() -> Routes {
             Access::Roles(ADMINS),
             grant,
         )
+        .doc(
+            Doc::new("Grant store credit")
+                .body::<CreditChange>()
+                .answers::<CommandOutcome>(200),
+        )
         .add(
             Method::POST,
             "/admin/accounts/{account_id}/wallet/withdrawals",
             Access::Roles(ADMINS),
             withdraw,
+        )
+        .doc(
+            Doc::new("Withdraw store credit")
+                .body::<CreditChange>()
+                .answers::<CommandOutcome>(200),
         )
 }
 
@@ -76,7 +97,7 @@ async fn account_wallet(
 }
 
 /// A grant or withdrawal: how much and why.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditChange {
     amount: MoneyInput,

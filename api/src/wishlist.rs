@@ -1,5 +1,6 @@
 //! Wishlist routes: a customer's own wishlist (admins: anyone's).
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
@@ -25,11 +26,21 @@ pub fn routes() -> Routes {
             Access::Roles(CUSTOMERS),
             get_wishlist,
         )
+        .doc(
+            Doc::new("The customer's wishlist")
+                .query::<Consistency>()
+                .answers::<wishlists::WishlistView>(200),
+        )
         .add(
             Method::POST,
             "/customers/{customer_id}/wishlist/items",
             Access::Roles(CUSTOMERS),
             add_item,
+        )
+        .doc(
+            Doc::new("Add a product to the wishlist")
+                .body::<Item>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::DELETE,
@@ -37,10 +48,11 @@ pub fn routes() -> Routes {
             Access::Roles(CUSTOMERS),
             remove_item,
         )
+        .doc(Doc::new("Remove a product from the wishlist").answers::<CommandOutcome>(200))
 }
 
 /// `POST /customers/{id}/wishlist/items` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     sku: String,

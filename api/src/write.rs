@@ -2,6 +2,7 @@
 //! position of the last event written (`global_position`), which queries accept as
 //! `min_position` to read their own writes.
 
+use crate::openapi::Doc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
@@ -29,11 +30,21 @@ pub fn routes() -> Routes {
             Roles(CUSTOMERS),
             add_to_cart,
         )
+        .doc(
+            Doc::new("Add units of a product to the cart")
+                .body::<AddItem>()
+                .answers::<CommandOutcome>(200),
+        )
         .add(
             Method::PUT,
             "/customers/{customer_id}/cart/items/{sku}",
             Roles(CUSTOMERS),
             change_quantity,
+        )
+        .doc(
+            Doc::new("Change a cart line's quantity")
+                .body::<QuantityInput>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::DELETE,
@@ -41,17 +52,25 @@ pub fn routes() -> Routes {
             Roles(CUSTOMERS),
             remove_from_cart,
         )
+        .doc(Doc::new("Remove a cart line").answers::<CommandOutcome>(200))
         .add(
             Method::DELETE,
             "/customers/{customer_id}/cart",
             Roles(CUSTOMERS),
             clear_cart,
         )
+        .doc(Doc::new("Empty the cart").answers::<CommandOutcome>(200))
         .add(
             Method::POST,
             "/customers/{customer_id}/orders",
             Roles(CUSTOMERS),
             place_order,
+        )
+        .doc(
+            Doc::new("Place an order from the cart (201; 200 when the Idempotency-Key was seen)")
+                .header("Idempotency-Key")
+                .optional_body::<CheckoutBody>()
+                .answers::<OrderPlaced>(201),
         )
         .add(
             Method::POST,
@@ -59,11 +78,23 @@ pub fn routes() -> Routes {
             Roles(ADMINS),
             pay_order,
         )
+        .doc(
+            Doc::new("Record a payment taken outside the provider")
+                .header("If-Match")
+                .body::<Payment>()
+                .answers::<CommandOutcome>(200),
+        )
         .add(
             Method::POST,
             "/orders/{order_id}/shipment",
             Roles(ADMINS),
             ship_order,
+        )
+        .doc(
+            Doc::new("Ship a whole order")
+                .header("If-Match")
+                .body::<Shipment>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::POST,
@@ -71,11 +102,22 @@ pub fn routes() -> Routes {
             Roles(ADMINS),
             deliver_order,
         )
+        .doc(
+            Doc::new("Record an order's delivery")
+                .header("If-Match")
+                .answers::<CommandOutcome>(200),
+        )
         .add(
             Method::POST,
             "/orders/{order_id}/cancellation",
             Roles(CUSTOMERS),
             cancel_order,
+        )
+        .doc(
+            Doc::new("Cancel an order (stock and credit come back)")
+                .header("If-Match")
+                .body::<Cancellation>()
+                .answers::<CommandOutcome>(200),
         )
 }
 
@@ -90,7 +132,7 @@ async fn own_order(state: &AppState, actor: &Actor, order: Uuid) -> Result<Order
 }
 
 /// An amount in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyInput {
     /// Minor units (cents).
@@ -126,14 +168,14 @@ pub(crate) fn ok(outcome: CommandOutcome) -> Accepted {
 }
 
 /// `{"quantity": n}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuantityInput {
     pub(crate) quantity: i64,
 }
 
 /// `POST /customers/{id}/cart/items` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItem {
     sku: String,
@@ -209,7 +251,7 @@ async fn clear_cart(
 }
 
 /// Answer to `POST /customers/{id}/orders`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct OrderPlaced {
     /// The new (or, on an idempotent replay, the existing) order.
     pub order_id: Uuid,
@@ -252,7 +294,7 @@ async fn place_order(
 }
 
 /// `POST /orders/{id}/payment` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
     amount: MoneyInput,
@@ -293,7 +335,7 @@ async fn pay_order(
 }
 
 /// `POST /orders/{id}/shipment` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shipment {
     carrier: String,
@@ -335,7 +377,7 @@ async fn deliver_order(
 }
 
 /// `POST /orders/{id}/cancellation` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cancellation {
     reason: String,

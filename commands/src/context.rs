@@ -37,7 +37,7 @@ impl CommandContext {
 }
 
 /// What an accepted command changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CommandOutcome {
     /// The stream the command addressed.
     pub stream_id: String,

@@ -59,6 +59,7 @@ impl fmt::Display for Country {
 }
 
 /// An address as a client sends it: raw text, checked by [`Address::parse`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {

@@ -156,7 +156,7 @@ async fn change(
 }
 
 /// An account as admins see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct AccountView {
     /// The account.
     pub account_id: Uuid,

@@ -187,13 +187,14 @@ async fn apply_change(
 }
 
 /// One entry of an address book.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct AddressView {
     /// The entry (name it at checkout as `shipping_address_id`).
     pub address_id: Uuid,
     /// Whether checkout uses it when given no address.
     pub is_default: bool,
     /// The address.
+    #[schemars(with = "Address")]
     pub address: Json<Address>,
 }
 

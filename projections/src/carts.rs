@@ -162,7 +162,7 @@ fn customer_of(event: &CartEvent) -> Uuid {
 
 /// A cart line with the product's current name and price (absent when the catalog does not
 /// show the product yet).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CartLineView {
     /// Product SKU.
     pub sku: String,
@@ -177,7 +177,7 @@ pub struct CartLineView {
 }
 
 /// A customer's cart. A customer who never touched a cart has an empty one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CartView {
     /// Owner.
     pub customer_id: Uuid,

@@ -387,7 +387,7 @@ async fn index_content(tx: &mut PgConnection, sku: &str) -> Result<(), sqlx::Err
 }
 
 /// A price as shown to clients: integer minor units and an ISO 4217 code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Price {
     /// Amount in minor units (cents).
     pub amount_minor: i64,
@@ -396,7 +396,7 @@ pub struct Price {
 }
 
 /// One line of a product's specification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpecificationView {
     /// Attribute.
     pub name: String,
@@ -423,7 +423,7 @@ impl From<&domain::product::Image> for ImageView {
 }
 
 /// Content waiting for approval (or refused), as the seller and admins see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DraftContent {
     /// Display name.
     pub name: String,
@@ -438,7 +438,7 @@ pub struct DraftContent {
 }
 
 /// A draft with its standing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DraftView {
     /// The proposed content.
     #[serde(flatten)]
@@ -452,7 +452,7 @@ pub struct DraftView {
 }
 
 /// A product image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageView {
     /// Where it is.
     pub url: String,
@@ -461,7 +461,7 @@ pub struct ImageView {
 }
 
 /// A catalog entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ProductView {
     /// SKU, the product's identity.
     pub sku: String,
@@ -490,7 +490,7 @@ pub struct ProductView {
 }
 
 /// What the seller (and admins) see of a product beyond the public entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SellerProductView {
     /// The catalog entry.
     #[serde(flatten)]
@@ -589,7 +589,7 @@ impl From<ProductRow> for ProductView {
 }
 
 /// One page of the catalog.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProductPage<T = ProductView> {
     /// Products on this page, by SKU.
     pub items: Vec<T>,

@@ -81,7 +81,7 @@ pub(crate) async fn apply(
 }
 
 /// A category with its subcategories and how many products on sale each holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CategoryNode {
     /// Its slug.
     pub slug: String,

@@ -146,7 +146,7 @@ struct Placed {
 }
 
 /// One order in a customer's list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct OrderSummary {
     /// The order.
     pub order_id: Uuid,
@@ -164,7 +164,7 @@ pub struct OrderSummary {
 }
 
 /// One page of a customer's orders, newest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OrderSummaryPage {
     /// Orders on this page.
     pub items: Vec<OrderSummary>,

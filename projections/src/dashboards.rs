@@ -217,7 +217,7 @@ async fn apply_change(tx: &mut PgConnection, event: OrderEvent) -> Result<(), sq
 }
 
 /// Sales on one day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct DaySales {
     /// The UTC day.
     pub day: NaiveDate,
@@ -232,7 +232,7 @@ pub struct DaySales {
 }
 
 /// A product's sales.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct TopProduct {
     /// The product.
     pub sku: String,
@@ -245,7 +245,7 @@ pub struct TopProduct {
 }
 
 /// A product at or below its low-stock threshold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct LowStock {
     /// The product.
     pub sku: String,
@@ -257,7 +257,7 @@ pub struct LowStock {
 
 /// What a seller sees of their business between two days (inclusive); cancelled orders count
 /// nowhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SellerDashboard {
     /// Sales per day and currency.
     pub sales_per_day: Vec<DaySales>,
@@ -275,7 +275,7 @@ pub struct SellerDashboard {
 }
 
 /// An amount in a currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Money {
     /// Minor units.
     pub amount_minor: i64,
@@ -359,7 +359,7 @@ pub async fn seller_dashboard(
 }
 
 /// A count on one day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct DayCount {
     /// The UTC day.
     pub day: NaiveDate,
@@ -368,7 +368,7 @@ pub struct DayCount {
 }
 
 /// Orders in one status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct StatusCount {
     /// The status.
     pub status: String,
@@ -377,7 +377,7 @@ pub struct StatusCount {
 }
 
 /// A seller's sales.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct TopSeller {
     /// The seller's account.
     pub seller_id: Uuid,
@@ -390,7 +390,7 @@ pub struct TopSeller {
 }
 
 /// What admins see of the shop between two days (inclusive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AdminDashboard {
     /// Orders and gross merchandise value (order totals) per day and currency, cancelled
     /// orders left out.
@@ -459,7 +459,7 @@ pub async fn admin_dashboard(
 }
 
 /// An order as the admins' list shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct OrderRow {
     /// The order.
     pub order_id: Uuid,

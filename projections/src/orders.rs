@@ -563,7 +563,7 @@ async fn apply_one(
 }
 
 /// A priced order line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct OrderLineView {
     /// Product SKU.
     pub sku: String,
@@ -578,7 +578,7 @@ pub struct OrderLineView {
 }
 
 /// An order as shown to its customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct OrderView {
     /// The order.
     pub order_id: Uuid,
@@ -623,8 +623,10 @@ pub struct OrderView {
     /// Refund due after cancelling a paid order, in minor units.
     pub refund_minor: Option<i64>,
     /// Delivery address (`null` for orders placed before addresses were recorded).
+    #[schemars(with = "Option<Address>")]
     pub shipping_address: Option<Json<Address>>,
     /// Billing address (`null` for orders placed before addresses were recorded).
+    #[schemars(with = "Option<Address>")]
     pub billing_address: Option<Json<Address>>,
     /// Store credit applied at placement, in minor units; the amount due is the total less
     /// this.
@@ -655,11 +657,12 @@ pub struct OrderView {
 }
 
 /// One seller's part of an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct FulfilmentView {
     /// The seller.
     pub seller_id: Uuid,
     /// Units per SKU: `[{sku, quantity}]`.
+    #[schemars(with = "serde_json::Value")]
     pub lines: Json<serde_json::Value>,
     /// `unfulfilled`, `shipped` or `delivered`.
     pub state: String,
@@ -674,7 +677,7 @@ pub struct FulfilmentView {
 }
 
 /// A seller's part of an order, with what the seller needs to ship it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct SellerFulfilmentView {
     /// The order.
     pub order_id: Uuid,
@@ -685,6 +688,7 @@ pub struct SellerFulfilmentView {
     /// Whether the order was cancelled.
     pub order_state: String,
     /// Where it goes.
+    #[schemars(with = "Option<Address>")]
     pub shipping_address: Option<Json<Address>>,
     /// The seller's part.
     #[serde(flatten)]
@@ -718,13 +722,14 @@ pub async fn seller_fulfilments(
 }
 
 /// A return of (part of) an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct ReturnView {
     /// The return.
     pub return_id: Uuid,
     /// `requested`, `accepted` or `refused`.
     pub status: String,
     /// Units per SKU: `[{sku, quantity}]`.
+    #[schemars(with = "serde_json::Value")]
     pub lines: Json<serde_json::Value>,
     /// Why it was asked for.
     pub reason: String,
@@ -786,7 +791,7 @@ impl OrderView {
 }
 
 /// One order's money, for reconciliation: in minor units of `currency`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct OrderMoney {
     /// The order.
     pub order_id: Uuid,
@@ -805,7 +810,7 @@ pub struct OrderMoney {
 }
 
 /// Sums over every order of one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct MoneyTotals {
     /// ISO 4217 code.
     pub currency: String,
@@ -822,7 +827,7 @@ pub struct MoneyTotals {
 }
 
 /// Per order (newest first, `limit` after the `after` order) and in total per currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Reconciliation {
     /// Totals per currency, over every order.
     pub totals: Vec<MoneyTotals>,

@@ -109,7 +109,7 @@ pub(crate) async fn apply(
 }
 
 /// A product's rating from its visible reviews.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RatingSummary {
     /// Mean stars, to two decimals (`null` without reviews).
     pub average: Option<f64>,
@@ -128,7 +128,7 @@ impl RatingSummary {
 }
 
 /// A review as the catalog shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ReviewView {
     /// The reviewer's display name (`null` once the account is closed).
     pub author: Option<String>,
@@ -149,7 +149,7 @@ pub struct ReviewView {
 }
 
 /// One page of a product's reviews.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReviewPage {
     /// The product's rating.
     pub rating: RatingSummary,

@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::catalog::{ProductView, SELECT_PRODUCTS};
 
 /// How results are ordered. Ties are broken by SKU, so every order is total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SortOrder {
     /// Best match first (by SKU without a query).
@@ -91,7 +91,7 @@ impl SortOrder {
 }
 
 /// Where a page ends: the sort key of its last item. Clients get it as an opaque cursor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct After {
     /// The order the key belongs to.
@@ -187,7 +187,7 @@ pub struct Search {
 }
 
 /// What was searched for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct QueryEcho {
     /// As typed.
     pub text: String,
@@ -196,7 +196,7 @@ pub struct QueryEcho {
 }
 
 /// A category and how many matching products are in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CategoryCount {
     /// Its slug.
     pub slug: String,
@@ -207,7 +207,7 @@ pub struct CategoryCount {
 }
 
 /// A price bucket and how many matching products fall in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PriceBucket {
     /// Lowest price in the bucket, minor units.
     pub min: i64,
@@ -218,7 +218,7 @@ pub struct PriceBucket {
 }
 
 /// A seller and how many matching products they sell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SellerCount {
     /// The seller's account (`null`: products listed by the shop itself).
     pub seller_id: Option<Uuid>,
@@ -229,7 +229,7 @@ pub struct SellerCount {
 }
 
 /// Facet counts of a search.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Facets {
     /// By category, largest first.
     pub categories: Vec<CategoryCount>,
@@ -240,7 +240,7 @@ pub struct Facets {
 }
 
 /// One page of results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SearchPage {
     /// The products on this page, in order.
     pub items: Vec<ProductView>,
@@ -404,7 +404,7 @@ struct Found {
     keys: sqlx::types::Json<Vec<PageKey>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct PageKey {
     sku: String,
     rank: f64,
@@ -598,7 +598,7 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct BucketRow {
     bucket: usize,
     count: i64,

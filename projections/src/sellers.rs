@@ -107,7 +107,7 @@ impl Projection for SellerProjection {
 }
 
 /// A seller as the back office sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct SellerView {
     /// The account.
     pub account_id: Uuid,
@@ -128,7 +128,7 @@ pub struct SellerView {
 }
 
 /// A store as the public sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct StoreView {
     /// The seller's account.
     pub account_id: Uuid,

@@ -97,7 +97,7 @@ impl Projection for WalletProjection {
 }
 
 /// One movement of a wallet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct WalletEntry {
     /// `CreditGranted`, `CreditWithdrawn`, `CreditSpent`, `CreditReturned` or `CreditRefunded`.
     pub kind: String,
@@ -114,7 +114,7 @@ pub struct WalletEntry {
 }
 
 /// An account's store credit: balances and the newest movements.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct WalletView {
     /// The account.
     pub account_id: Uuid,

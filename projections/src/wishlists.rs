@@ -69,7 +69,7 @@ impl Projection for WishlistProjection {
 }
 
 /// One wishlist item as a customer sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct WishlistItemView {
     /// The product.
     pub sku: String,
@@ -90,7 +90,7 @@ pub struct WishlistItemView {
 }
 
 /// A customer's wishlist.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct WishlistView {
     /// Items, the most recently added first.
     pub items: Vec<WishlistItemView>,
