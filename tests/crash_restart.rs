@@ -581,3 +581,57 @@ async fn metrics_count_requests_commands_appends_and_projection_lag() {
     );
     assert_eq!(total(&seen, "commerce_build_info", &[]), Some(1.0));
 }
+
+/// Two API processes sharing Redis (`REDIS_URL`) allow a client's per-minute limit once
+/// between them; without it each allows it on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_processes_share_rate_limits_through_redis() {
+    let db = TestDatabase::create().await;
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("commerce-it:{}:", uuid::Uuid::new_v4().simple());
+    let http = reqwest::Client::new();
+    // How many of 16 requests, alternating between the two processes, are let through.
+    let allowed = |bases: [String; 2]| {
+        let http = http.clone();
+        async move {
+            let mut allowed = 0;
+            for n in 0..16 {
+                let response = http
+                    .get(format!("{}/health", bases[n % 2]))
+                    .send()
+                    .await
+                    .unwrap();
+                match response.status().as_u16() {
+                    200 => allowed += 1,
+                    429 => assert!(response.headers().contains_key("retry-after")),
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            allowed
+        }
+    };
+
+    let shared = EngineEnv::embedded(&db)
+        .with("RATE_LIMIT_PER_MINUTE", "5")
+        .with("REDIS_URL", &redis)
+        .with("REDIS_KEY_PREFIX", &prefix);
+    let mut first = Process::start("serve", &shared);
+    let mut second = Process::start("serve", &shared);
+    let bases = [first.base_url().await, second.base_url().await];
+    assert_eq!(allowed(bases).await, 5, "one limit for both processes");
+
+    let apart = EngineEnv::embedded(&db).with("RATE_LIMIT_PER_MINUTE", "5");
+    let mut third = Process::start("serve", &apart);
+    let mut fourth = Process::start("serve", &apart);
+    let bases = [third.base_url().await, fourth.base_url().await];
+    assert_eq!(
+        allowed(bases).await,
+        10,
+        "a limit per process without Redis"
+    );
+
+    // REDIS_URL names a server that does not answer: the process refuses to start.
+    let broken = EngineEnv::embedded(&db).with("REDIS_URL", "redis://127.0.0.1:1");
+    let status = Process::start("serve", &broken).child.wait().await.unwrap();
+    assert!(!status.success());
+}

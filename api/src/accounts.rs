@@ -245,6 +245,7 @@ async fn login(
         .limits
         .login_per_email
         .check(&key)
+        .await
         .map_err(too_many)?;
 
     let account_id = match Email::parse(&body.email) {

@@ -66,7 +66,7 @@ impl Actor {
     }
 }
 
-/// Rate limits, per process.
+/// Rate limits: per process, or shared by every instance through Redis.
 pub struct Limits {
     /// Every request, per client IP.
     pub per_ip: RateLimiter,
@@ -103,13 +103,21 @@ impl Default for LimitConfig {
 }
 
 impl Limits {
-    /// Limiters for a configuration.
+    /// Limiters for a configuration, counted in this process.
     pub fn new(config: LimitConfig) -> Self {
+        Self::shared(config, None)
+    }
+
+    /// Limiters for a configuration, counted in `shared` (Redis) when given.
+    pub fn shared(config: LimitConfig, shared: Option<auth::rate::Shared>) -> Self {
+        let limiter = |name, per_minute| {
+            RateLimiter::shared(name, Quota::per_minute(per_minute), shared.clone())
+        };
         Limits {
-            per_ip: RateLimiter::new(Quota::per_minute(config.per_ip)),
-            per_account: RateLimiter::new(Quota::per_minute(config.per_account)),
-            auth_per_ip: RateLimiter::new(Quota::per_minute(config.auth_per_ip)),
-            login_per_email: RateLimiter::new(Quota::per_minute(config.login_per_email)),
+            per_ip: limiter("per_ip", config.per_ip),
+            per_account: limiter("per_account", config.per_account),
+            auth_per_ip: limiter("auth_per_ip", config.auth_per_ip),
+            login_per_email: limiter("login_per_email", config.login_per_email),
         }
     }
 }
@@ -200,7 +208,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     } else {
         &security.limits.per_ip
     };
-    if let Err(wait) = limiter.check(&ip) {
+    if let Err(wait) = limiter.check(&ip).await {
         return too_many(wait).into_response();
     }
 
@@ -232,6 +240,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             .limits
             .per_account
             .check(&actor.account_id.to_string())
+            .await
         {
             return too_many(wait).into_response();
         }

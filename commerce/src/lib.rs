@@ -296,6 +296,13 @@ pub struct AuthSettings {
     /// Comma-separated origins allowed by CORS (unset: same-origin only).
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+    /// Redis keeping the rate limits of every instance (`redis://host:port/db`); unset: each
+    /// process counts its own.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of the rate-limit keys in Redis (instances sharing limits use the same).
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "commerce:rate:")]
+    pub redis_key_prefix: String,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -337,9 +344,20 @@ impl AuthSettings {
         }
     }
 
-    /// Everything the API needs to authenticate and protect itself.
-    pub fn security(&self, pool: &PgPool) -> anyhow::Result<api::security::Security> {
+    /// Everything the API needs to authenticate and protect itself. With `REDIS_URL`, the rate
+    /// limits are shared through that Redis, which must answer now.
+    pub async fn security(&self, pool: &PgPool) -> anyhow::Result<api::security::Security> {
         let key = self.jwt_key()?;
+        let shared = match self.redis_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => {
+                let shared = auth::rate::Shared::connect(url, &self.redis_key_prefix)
+                    .await
+                    .with_context(|| format!("REDIS_URL is set but {url} does not answer"))?;
+                tracing::info!("rate limits shared through Redis");
+                Some(shared)
+            }
+            None => None,
+        };
         Ok(api::security::Security {
             keys: auth::jwt::JwtKeys::new(key, Duration::from_secs(self.access_token_ttl_secs)),
             hasher: auth::password::PasswordHasherService::new(self.argon2())
@@ -349,12 +367,15 @@ impl AuthSettings {
                 pool.clone(),
                 Duration::from_secs(self.refresh_token_ttl_secs),
             ),
-            limits: api::security::Limits::new(api::security::LimitConfig {
-                per_ip: self.rate_limit_per_minute,
-                per_account: self.rate_limit_account_per_minute,
-                auth_per_ip: self.auth_rate_limit_per_minute,
-                login_per_email: self.login_rate_limit_per_minute,
-            }),
+            limits: api::security::Limits::shared(
+                api::security::LimitConfig {
+                    per_ip: self.rate_limit_per_minute,
+                    per_account: self.rate_limit_account_per_minute,
+                    auth_per_ip: self.auth_rate_limit_per_minute,
+                    login_per_email: self.login_rate_limit_per_minute,
+                },
+                shared,
+            ),
             trust_forwarded_for: self.trust_forwarded_for,
         })
     }
@@ -477,7 +498,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = event_store(config, &pool).await?;
-    let security = Arc::new(config.auth.security(&pool)?);
+    let security = Arc::new(config.auth.security(&pool).await?);
     let addr = listener.local_addr()?;
     let gateway = payment_gateway(config, addr, &shutdown).await?;
     // The read models live in PostgreSQL whatever the store: their batches notify on commit.
