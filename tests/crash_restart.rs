@@ -635,3 +635,81 @@ async fn api_processes_share_rate_limits_through_redis() {
     let status = Process::start("serve", &broken).child.wait().await.unwrap();
     assert!(!status.success());
 }
+
+/// The relay (of those whose lines `said` carries) that says it took the lease within `limit`.
+async fn active_within(
+    said: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, String)>,
+    limit: Duration,
+) -> Option<usize> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, said.recv()).await {
+            Ok(Some((n, line))) if line == "commerce: relay active" => return Some(n),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// Two relays: one publishes, the other stands by; killed, the active one is replaced within
+/// five seconds, and every event reaches the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_relay_takes_over_within_seconds() {
+    use tokio::io::AsyncBufReadExt;
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::kafka(&db);
+    let mut server = Process::start("serve", &env);
+    let api = Api::new(server.base_url().await);
+
+    // Each relay's stdout lines, tagged with which relay said them.
+    let (lines, mut said) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+    let mut relays = Vec::new();
+    for n in 0..2 {
+        let mut relay = Process::start("relay", &env);
+        let stdout = relay.child.stdout.take().unwrap();
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                let _ = lines.send((n, line));
+            }
+        });
+        relays.push(Some(relay));
+    }
+    let first = active_within(&mut said, Duration::from_secs(30))
+        .await
+        .expect("one relay takes the lease");
+
+    for n in 0..5 {
+        api.register(&format!("relay-a-{n}@example.org"), "a long password 1")
+            .await;
+    }
+    let published = read_topic(&env, head(&db.pool).await as usize).await;
+    assert_eq!(published.len() as i64, head(&db.pool).await);
+    assert_eq!(
+        active_within(&mut said, Duration::from_millis(500)).await,
+        None,
+        "the other relay stands by"
+    );
+
+    let killed_at = std::time::Instant::now();
+    relays[first].take().unwrap().crash().await;
+    let second = active_within(&mut said, Duration::from_secs(5))
+        .await
+        .expect("the standby takes over within 5 s");
+    assert_ne!(second, first);
+    eprintln!(
+        "figure[failover]: standby active {} ms after the kill",
+        killed_at.elapsed().as_millis()
+    );
+
+    for n in 0..5 {
+        api.register(&format!("relay-b-{n}@example.org"), "a long password 1")
+            .await;
+    }
+    let head = head(&db.pool).await;
+    let published = read_topic(&env, head as usize).await;
+    let distinct: std::collections::BTreeSet<i64> =
+        published.iter().map(|e| e.global_position).collect();
+    assert_eq!(distinct.len() as i64, head, "every event reached the topic");
+}

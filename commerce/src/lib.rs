@@ -573,9 +573,17 @@ pub async fn relay(
         batch_size: config.batch_size,
         poll_interval: config.poll_interval(),
     };
-    Relay::new(store, pool, kafka, options)?
-        .run(shutdown)
-        .await?;
+    let relay = Relay::new(store, pool, kafka, options)?;
+    // Tells operators (and tests) on stdout when this relay takes over publishing.
+    let mut active = relay.active();
+    tokio::spawn(async move {
+        while active.changed().await.is_ok() {
+            if *active.borrow_and_update() {
+                println!("commerce: relay active");
+            }
+        }
+    });
+    relay.run(shutdown).await?;
     Ok(())
 }
 
