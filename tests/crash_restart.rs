@@ -1,5 +1,6 @@
-//! The engine's roles as separate processes. Crash safety of the Kafka pipeline: the relay and
-//! projection workers are killed with SIGKILL while commands flow, then restarted. Afterwards
+//! The engine's roles as separate processes. Crash safety of the Kafka pipeline: two API
+//! processes take commands while relays (one active, one standing by) and projection workers
+//! are killed with SIGKILL, then restarted. Afterwards
 //! the read models must equal a fresh projection of the event log: nothing lost, nothing
 //! applied twice. And liveness and readiness of an API process whose projections or broker
 //! are missing.
@@ -187,10 +188,14 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
     const CUSTOMERS: usize = 300;
     let db = TestDatabase::create().await;
     let env = EngineEnv::kafka(&db);
+    // Two API processes, two relays (one publishing, one standing by) and two workers.
     let mut server = Process::start("serve", &env);
+    let mut second_server = Process::start("serve", &env);
     let api = Api::new(server.base_url().await);
+    let second_api = Api::new(second_server.base_url().await);
     let staff = Staff::hire(&api, &env).await;
     let mut relay = Process::start("relay", &env);
+    let standby = Process::start("relay", &env);
     let mut workers = vec![
         Process::start("project", &env),
         Process::start("project", &env),
@@ -204,7 +209,13 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
     let load = tokio::spawn(shoppers(
         api.clone(),
         staff.admin.clone(),
-        CUSTOMERS,
+        CUSTOMERS / 2,
+        done.clone(),
+    ));
+    let second_load = tokio::spawn(shoppers(
+        second_api.clone(),
+        staff.admin.clone(),
+        CUSTOMERS - CUSTOMERS / 2,
         done.clone(),
     ));
     let pool = db.pool.clone();
@@ -230,6 +241,7 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
     workers.push(Process::start("project", &env));
 
     load.await.unwrap();
+    second_load.await.unwrap();
     assert_eq!(done.load(Ordering::Relaxed), CUSTOMERS);
     let head = head(&db.pool).await;
     eprintln!("figure[crash]: {head} events appended in all");
@@ -264,10 +276,12 @@ async fn killing_relay_and_workers_mid_stream_loses_and_duplicates_nothing() {
 
     // Stop everything before comparing.
     relay.crash().await;
+    standby.crash().await;
     for w in workers {
         w.crash().await;
     }
     server.child.kill().await.unwrap();
+    second_server.child.kill().await.unwrap();
 
     let through_kafka = projector::snapshot(&db.pool).await.unwrap();
     assert_eq!(through_kafka["orders"].as_array().unwrap().len(), CUSTOMERS);
