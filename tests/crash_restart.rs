@@ -727,3 +727,143 @@ async fn a_standby_relay_takes_over_within_seconds() {
         published.iter().map(|e| e.global_position).collect();
     assert_eq!(distinct.len() as i64, head, "every event reached the topic");
 }
+
+/// Spans an OTLP/HTTP (JSON) endpoint received: every span of every export, flattened.
+#[derive(Clone, Default)]
+struct Collector(Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl Collector {
+    /// Serves `POST /v1/traces` on a free port; returns its base URL.
+    async fn start(&self) -> String {
+        let spans = self.0.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let spans = spans.clone();
+                async move {
+                    let export: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let mut spans = spans.lock().unwrap();
+                    for resource in export["resourceSpans"].as_array().into_iter().flatten() {
+                        for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                            spans.extend(scope["spans"].as_array().into_iter().flatten().cloned());
+                        }
+                    }
+                    axum::Json(json!({}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    /// The spans named `name` in trace `trace_id`, or linked to it when `linked`.
+    fn named(&self, name: &str, trace_id: &str, linked: bool) -> Vec<serde_json::Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s["name"] == name)
+            .filter(|s| {
+                if linked {
+                    s["links"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|l| l["traceId"] == trace_id))
+                } else {
+                    s["traceId"] == trace_id
+                }
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// One trace from the HTTP request (continuing the caller's `traceparent`) through the command
+/// and the append; the event's metadata and its Kafka record carry the trace context, and the
+/// projection batch that applied it, after the trip through Kafka, links to the trace. The
+/// spans are received by a local OTLP/HTTP endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_runs_from_the_request_to_the_projection_batch() {
+    let db = TestDatabase::create().await;
+    let collector = Collector::default();
+    let endpoint = collector.start().await;
+    let env = EngineEnv::kafka(&db)
+        .with("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .with("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .with("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let mut engine = Process::start("up", &env);
+    let base = engine.base_url().await;
+
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let response = reqwest::Client::new()
+        .post(format!("{base}/auth/register"))
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .json(
+            &json!({"email": "traced@example.org", "display_name": "Traced",
+            "password": "a long password 1"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+
+    // The events carry the command's trace context, in the store and on the topic.
+    let stored: Vec<(String,)> = sqlx::query_as(
+        "select metadata->>'traceparent' from events where metadata ? 'traceparent'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(!stored.is_empty());
+    assert!(
+        stored
+            .iter()
+            .all(|(t,)| t.starts_with(&format!("00-{trace_id}-"))),
+        "{stored:?}"
+    );
+    let published = read_topic(&env, stored.len()).await;
+    assert!(published.iter().any(|e| e
+        .metadata
+        .traceparent
+        .as_deref()
+        .is_some_and(|t| t.contains(&trace_id))));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let http = collector.named("http", &trace_id, false);
+        let command = collector.named("command", &trace_id, false);
+        let append = collector.named("append", &trace_id, false);
+        let batch = collector.named("projection_batch", &trace_id, true);
+        if !http.is_empty() && !command.is_empty() && !append.is_empty() && !batch.is_empty() {
+            assert_eq!(
+                http[0]["parentSpanId"], caller_span,
+                "the caller's span is the parent"
+            );
+            assert_eq!(command[0]["parentSpanId"], http[0]["spanId"]);
+            assert_eq!(append[0]["parentSpanId"], command[0]["spanId"]);
+            let link = batch[0]["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["traceId"] == trace_id.as_str())
+                .unwrap()
+                .clone();
+            assert_eq!(
+                link["spanId"], command[0]["spanId"],
+                "linked to the command"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "spans missing: http {}, command {}, append {}, batch {}",
+            http.len(),
+            command.len(),
+            append.len(),
+            batch.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -157,7 +157,18 @@ pub fn router(mut state: AppState) -> Router {
                     .get(REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+                let span = tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id);
+                // A caller's W3C `traceparent` makes this request part of its trace.
+                if let Some(context) = request
+                    .headers()
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(events::trace::context_of)
+                {
+                    use tracing_opentelemetry::OpenTelemetrySpanExt;
+                    let _ = span.set_parent(context);
+                }
+                span
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -32,6 +32,7 @@ impl CommandContext {
             correlation_id: self.correlation_id,
             causation_id: Some(self.causation_id),
             actor: self.actor.clone(),
+            traceparent: events::trace::current_traceparent(),
         }
     }
 }

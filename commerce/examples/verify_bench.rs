@@ -27,6 +27,7 @@ async fn main() {
         correlation_id: Uuid::now_v7(),
         causation_id: Some(Uuid::now_v7()),
         actor: Some("account:bench".into()),
+        traceparent: None,
     };
 
     let started = Instant::now();

@@ -13,6 +13,7 @@
 
 pub mod exporter;
 pub mod processes;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

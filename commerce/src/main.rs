@@ -94,28 +94,71 @@ enum AdminCommand {
     },
 }
 
+impl Role {
+    /// The role's name, as traces record it.
+    fn name(&self) -> &'static str {
+        match self {
+            Role::Up => "up",
+            Role::Serve => "serve",
+            Role::Relay => "relay",
+            Role::Project => "project",
+            Role::Notify => "notify",
+            Role::PaymentSimulator => "payment-simulator",
+            Role::Migrate => "migrate",
+            Role::Admin(_) => "admin",
+            Role::Verify => "verify",
+            Role::Replay(_) => "replay",
+            Role::Rebuild { .. } => "rebuild",
+            Role::Schemas { .. } => "schemas",
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rdkafka=warn,tower_http=info"));
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.log_format == "json" {
-        subscriber.json().init();
-    } else {
-        subscriber.init();
+    let traces = match commerce::telemetry::provider(cli.command.name()) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("commerce: traces: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::Layer;
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        let fmt = if cli.log_format == "json" {
+            fmt.json().boxed()
+        } else {
+            fmt.boxed()
+        };
+        // Logs follow RUST_LOG; exported spans have their own filter (`info` for the engine),
+        // so quiet logs do not cut traces short.
+        tracing_subscriber::registry()
+            .with(fmt.with_filter(filter))
+            .with(traces.as_ref().map(|provider| {
+                commerce::telemetry::layer(provider).with_filter(commerce::telemetry::filter())
+            }))
+            .init();
     }
 
-    match run(cli).await {
+    let code = match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("commerce: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    };
+    // Whatever spans are still batched go out before the process ends.
+    if let Some(traces) = traces {
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
     }
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {

@@ -23,6 +23,7 @@ fn event(n: i64) -> NewEvent {
             correlation_id: Uuid::now_v7(),
             causation_id: Some(Uuid::now_v7()),
             actor: Some("tester".into()),
+            traceparent: None,
         },
     }
 }

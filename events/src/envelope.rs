@@ -14,6 +14,10 @@ pub struct Metadata {
     pub causation_id: Option<Uuid>,
     /// Who issued the command, when known.
     pub actor: Option<String>,
+    /// The W3C trace context of the command that appended the event, when the engine exports
+    /// traces ([`crate::trace`]); absent otherwise, and on events appended before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// An event about to be appended.

@@ -29,6 +29,7 @@ pub mod schemas;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod trace;
 pub mod upcast;
 pub mod verify;
 

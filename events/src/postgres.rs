@@ -140,6 +140,28 @@ impl PgEventStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Hands `appends` to the group-commit writer and waits for its commit.
+    async fn append_grouped(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<AppendOutcome, StoreError> {
+        check_distinct(&appends)?;
+        let Some(writer) = self.writer() else {
+            return commit_alone(&self.pool, appends).await;
+        };
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        if let Err(refused) = writer.send(Pending { appends, done }).await {
+            // The writer's runtime is gone (a store shared across runtimes): commit here.
+            return commit_alone(&self.pool, refused.0.appends).await;
+        }
+        match outcome.await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(
+                "the append writer stopped before answering".into(),
+            )),
+        }
+    }
 }
 
 /// An `events` row as stored (positions, envelope fields), shared by every reader of the table.
@@ -196,21 +218,13 @@ impl EventStore for PgEventStore {
     }
 
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
-        check_distinct(&appends)?;
-        let Some(writer) = self.writer() else {
-            return commit_alone(&self.pool, appends).await;
-        };
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        if let Err(refused) = writer.send(Pending { appends, done }).await {
-            // The writer's runtime is gone (a store shared across runtimes): commit here.
-            return commit_alone(&self.pool, refused.0.appends).await;
-        }
-        match outcome.await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(
-                "the append writer stopped before answering".into(),
-            )),
-        }
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "append",
+            streams = appends.len(),
+            events = appends.iter().map(|a| a.events.len()).sum::<usize>()
+        );
+        self.append_grouped(appends).instrument(span).await
     }
 
     async fn read_stream(

@@ -19,6 +19,7 @@ fn event(n: i64) -> NewEvent {
             correlation_id: Uuid::now_v7(),
             causation_id: None,
             actor: Some("tester".into()),
+            traceparent: None,
         },
     }
 }

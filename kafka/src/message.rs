@@ -4,7 +4,8 @@
 //!   share a partition and keep their order;
 //! - value: the JSON envelope ([`events::RecordedEvent`]);
 //! - headers: `event_id`, `event_type`, `schema_version`, `stream_id`, `stream_version`,
-//!   `global_position`, `correlation_id`, `content_type`.
+//!   `global_position`, `correlation_id`, `content_type`, and `traceparent` (W3C trace
+//!   context) when the command that appended the event was traced.
 
 use events::RecordedEvent;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -26,14 +27,22 @@ pub fn headers(event: &RecordedEvent) -> OwnedHeaders {
         ("correlation_id", &correlation),
         ("content_type", "application/json"),
     ];
-    pairs
-        .iter()
-        .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (k, v)| {
+    let headers = pairs.iter().fold(
+        OwnedHeaders::new_with_capacity(pairs.len() + 1),
+        |h, (k, v)| {
             h.insert(Header {
                 key: k,
                 value: Some(v.as_bytes()),
             })
-        })
+        },
+    );
+    match event.metadata.traceparent.as_deref() {
+        Some(traceparent) => headers.insert(Header {
+            key: "traceparent",
+            value: Some(traceparent.as_bytes()),
+        }),
+        None => headers,
+    }
 }
 
 /// The record value: the envelope as JSON.

@@ -64,12 +64,13 @@ pub async fn follow_log(
             continue;
         }
         let last = batch.last().map_or(position, |e| e.global_position);
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "projection_batch",
             from = position,
             to = last,
             events = batch.len()
         );
+        events::trace::link_events(&span, &batch);
         match projector
             .apply_batch(&batch, Some(LOG_CHECKPOINT))
             .instrument(span)
