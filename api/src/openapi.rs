@@ -140,13 +140,25 @@ fn header_parameter(name: &str) -> Value {
            "description": description, "schema": schema})
 }
 
-/// The schema of a path parameter, from its name: ids are UUIDs, everything else a string
-/// (SKUs, slugs, roles, countries), which the handler validates.
+/// The schema of a path parameter, from its name, as the handlers validate it: ids are UUIDs;
+/// SKUs, slugs, countries and roles have their value objects' shapes (the handlers still check
+/// everything: a value outside these answers 400 or 404).
 fn path_parameter(name: &str) -> Value {
-    let schema = if name == "id" || name.ends_with("_id") {
-        json!({"type": "string", "format": "uuid"})
-    } else {
-        json!({"type": "string", "minLength": 1})
+    let schema = match name {
+        "sku" => json!({"type": "string", "minLength": 1, "maxLength": 64,
+            "pattern": "^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$"}),
+        "slug" | "category" => json!({"type": "string", "minLength": 1, "maxLength": 64,
+            "pattern": "^[a-z0-9-]+$"}),
+        "method_id" => json!({"type": "string", "minLength": 1, "maxLength": 32,
+            "pattern": "^[a-z0-9_-]+$"}),
+        "country" => json!({"type": "string", "pattern": "^[A-Z]{2}$"}),
+        "role" => json!({"type": "string", "enum": ["customer", "seller", "admin", "auditor"]}),
+        "asset" => json!({"type": "string",
+            "enum": ["swagger-ui-bundle.js", "swagger-ui.css", "init.js"]}),
+        _ if name == "id" || name.ends_with("_id") => {
+            json!({"type": "string", "format": "uuid"})
+        }
+        _ => json!({"type": "string", "minLength": 1}),
     };
     json!({"name": name, "in": "path", "required": true, "schema": schema})
 }

@@ -70,7 +70,7 @@ pub async fn start(addr: Option<SocketAddr>, shutdown: CancellationToken) -> any
     );
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "metrics endpoint listening");
-    println!("commerce: metrics on http://{bound}/metrics");
+    crate::announce(&format!("metrics on http://{bound}/metrics"));
     tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -239,7 +239,7 @@ async fn payment_gateway(
         }
     });
     tracing::warn!(%simulator, "no payment provider configured: payments go through the simulator");
-    println!("commerce: payment simulator on http://{simulator}");
+    announce(&format!("payment simulator on http://{simulator}"));
     Ok(Arc::new(payments::razorpay::Razorpay::new(provider)))
 }
 
@@ -457,6 +457,14 @@ pub async fn event_store(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<d
     }
 }
 
+/// Tells whoever started the process something on stdout (`commerce: <line>`): where it
+/// listens, that a relay took over. Nobody reading stdout any more is no error.
+pub fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "commerce: {line}").and_then(|()| out.flush());
+}
+
 /// Parses `<minor units> <currency>`, e.g. `5000 EUR`.
 fn parse_money(raw: &str) -> Result<domain::Money, String> {
     let (amount, currency) = raw
@@ -553,7 +561,7 @@ pub async fn serve(
     };
     tracing::info!(%addr, "HTTP API listening");
     // A machine-readable line for scripts and tests that bind port 0.
-    println!("commerce: listening on http://{addr}");
+    announce(&format!("listening on http://{addr}"));
     api::serve::serve(listener, api::router(state), shutdown.cancelled_owned()).await?;
     sweeper.abort();
     timeouts.abort();
@@ -580,7 +588,7 @@ pub async fn relay(
     tokio::spawn(async move {
         while active.changed().await.is_ok() {
             if *active.borrow_and_update() {
-                println!("commerce: relay active");
+                announce("relay active");
             }
         }
     });
@@ -675,7 +683,7 @@ pub async fn payment_simulator(config: &Config, shutdown: CancellationToken) -> 
     let listener = TcpListener::bind(config.payments.simulator_addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, %webhook_url, "payment provider simulator");
-    println!("commerce: listening on http://{addr}");
+    announce(&format!("listening on http://{addr}"));
     let settings = payments::simulator::SimulatorConfig {
         key_id: provider.key_id,
         key_secret: provider.key_secret,
