@@ -118,8 +118,14 @@ fn unavailable(e: impl std::error::Error) -> ApiError {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
+    /// The account's email address (unique, case-insensitively).
+    #[schemars(email, length(min = 3, max = 254))]
     email: String,
+    /// One line, 1-100 characters.
+    #[schemars(length(min = 1, max = 100))]
     display_name: String,
+    /// 8 to 256 characters.
+    #[schemars(length(min = 8, max = 256))]
     password: String,
 }
 
@@ -186,7 +192,11 @@ async fn register(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    /// The account's email address.
+    #[schemars(email, length(min = 3, max = 254))]
     email: String,
+    /// Its password.
+    #[schemars(length(min = 1, max = 256))]
     password: String,
 }
 

@@ -136,8 +136,10 @@ async fn own_order(state: &AppState, actor: &Actor, order: Uuid) -> Result<Order
 #[serde(deny_unknown_fields)]
 pub struct MoneyInput {
     /// Minor units (cents).
+    #[schemars(range(min = 0))]
     pub amount_minor: i64,
     /// ISO 4217 code.
+    #[schemars(pattern(r"^[A-Z]{3}$"))]
     pub currency: String,
 }
 
@@ -171,6 +173,8 @@ pub(crate) fn ok(outcome: CommandOutcome) -> Accepted {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuantityInput {
+    /// Units, 1 to 1,000,000.
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub(crate) quantity: i64,
 }
 
@@ -178,7 +182,14 @@ pub struct QuantityInput {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItem {
+    /// The product's SKU.
+    #[schemars(
+        length(min = 1, max = 64),
+        pattern(r"^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$")
+    )]
     sku: String,
+    /// Units, 1 to 1,000,000.
+    #[schemars(range(min = 1, max = 1_000_000))]
     quantity: i64,
 }
 
