@@ -385,6 +385,7 @@ async fn me(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileChange {
+    #[schemars(length(min = 1, max = 100))]
     display_name: String,
 }
 
@@ -408,7 +409,9 @@ async fn change_profile(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    #[schemars(length(min = 1, max = 256))]
     current_password: String,
+    #[schemars(length(min = 8, max = 256))]
     new_password: String,
 }
 

@@ -215,9 +215,11 @@ pub struct ImageInput {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContentInput {
+    #[schemars(length(min = 1, max = 100))]
     name: String,
     #[serde(default)]
     description: String,
+    #[schemars(length(min = 1, max = 64), pattern(r"^[a-z0-9-]+$"))]
     category: String,
     #[serde(default)]
     specifications: Vec<SpecificationInput>,
@@ -251,6 +253,10 @@ impl ContentInput {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
+    #[schemars(
+        length(min = 1, max = 64),
+        pattern(r"^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$")
+    )]
     sku: String,
     price: MoneyInput,
     #[serde(flatten)]
@@ -327,7 +333,9 @@ async fn receive_stock(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Adjustment {
+    #[schemars(range(min = -1_000_000, max = 1_000_000))]
     change: i64,
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 
@@ -355,6 +363,7 @@ async fn adjust_stock(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
+    #[schemars(range(min = 0, max = 1_000_000))]
     threshold: i64,
 }
 
@@ -377,6 +386,7 @@ async fn set_low_stock_threshold(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Archival {
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 

@@ -60,12 +60,14 @@ fn slug(raw: &str) -> Result<CategorySlug, ApiError> {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
+    #[schemars(length(min = 1, max = 100))]
     name: String,
     /// The parent's slug; absent or `null`: a root.
     #[serde(default)]
     parent: Option<String>,
     /// Place among its siblings (default 0; ties go by name).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 100_000))]
     position: i64,
 }
 

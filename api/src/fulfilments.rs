@@ -69,7 +69,9 @@ fn own_part(actor: &Actor, seller: Uuid) -> Result<AccountId, ApiError> {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shipment {
+    #[schemars(length(min = 1, max = 64))]
     carrier: String,
+    #[schemars(length(min = 1, max = 64))]
     tracking_number: String,
 }
 

@@ -169,6 +169,7 @@ async fn start(
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     amount: crate::write::MoneyInput,
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
     /// `provider` (default): back to how it was paid; `store_credit`: into the wallet, at once.
     to: Option<String>,

@@ -139,6 +139,7 @@ fn slug(field: &'static str, raw: &str) -> Result<Slug, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct TaxRate {
     /// Basis points: 1900 is 19 %.
+    #[schemars(range(max = 10_000))]
     rate_bp: u32,
 }
 

@@ -70,6 +70,7 @@ pub struct LineInput {
 #[serde(deny_unknown_fields)]
 pub struct ReturnRequest {
     lines: Vec<LineInput>,
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 
@@ -229,6 +230,7 @@ async fn accept(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refusal {
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 

@@ -70,6 +70,7 @@ pub fn routes() -> Routes {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Submission {
+    #[schemars(range(min = 1, max = 5))]
     rating: i64,
     text: String,
     /// The delivered order that held the product (default: found among the customer's).
@@ -154,6 +155,7 @@ async fn list(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hiding {
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 

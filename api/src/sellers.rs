@@ -106,6 +106,7 @@ pub fn routes() -> Routes {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
+    #[schemars(length(min = 1, max = 100))]
     store_name: String,
     #[serde(default)]
     description: String,
@@ -203,6 +204,7 @@ async fn list(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Commission {
+    #[schemars(range(min = 0, max = 10_000))]
     commission_bp: i64,
 }
 
@@ -210,6 +212,7 @@ pub struct Commission {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Why {
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 

@@ -101,6 +101,7 @@ async fn account_wallet(
 #[serde(deny_unknown_fields)]
 pub struct CreditChange {
     amount: MoneyInput,
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 

@@ -55,6 +55,10 @@ pub fn routes() -> Routes {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
+    #[schemars(
+        length(min = 1, max = 64),
+        pattern(r"^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$")
+    )]
     sku: String,
 }
 

@@ -309,6 +309,7 @@ async fn place_order(
 #[serde(deny_unknown_fields)]
 pub struct Payment {
     amount: MoneyInput,
+    #[schemars(length(min = 1, max = 64))]
     payment_reference: String,
     /// `card` (default), `bank_transfer`, `store_credit` or `cash_on_delivery`.
     payment_method: Option<String>,
@@ -349,7 +350,9 @@ async fn pay_order(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shipment {
+    #[schemars(length(min = 1, max = 64))]
     carrier: String,
+    #[schemars(length(min = 1, max = 64))]
     tracking_number: String,
 }
 
@@ -391,6 +394,7 @@ async fn deliver_order(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cancellation {
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 
