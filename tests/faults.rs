@@ -81,6 +81,39 @@ async fn shop(customer: Api, seen: Arc<Seen>, stop: Arc<AtomicBool>) {
     }
 }
 
+/// Four customers shopping until stopped.
+struct Load {
+    seen: Arc<Seen>,
+    stop: Arc<AtomicBool>,
+    shoppers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Signs up four customers through `api` and sets them shopping.
+    async fn start(api: &Api) -> Load {
+        let seen = Arc::new(Seen::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut shoppers = Vec::new();
+        for _ in 0..4 {
+            let customer = api.customer().await;
+            shoppers.push(tokio::spawn(shop(customer, seen.clone(), stop.clone())));
+        }
+        Load {
+            seen,
+            stop,
+            shoppers,
+        }
+    }
+
+    /// Stops the shoppers and waits for them.
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for shopper in self.shoppers {
+            shopper.await.unwrap();
+        }
+    }
+}
+
 /// Every acknowledged order is in the store.
 async fn all_acknowledged_stored(db: &TestDatabase, seen: &Seen) -> usize {
     let acknowledged = seen.acknowledged.lock().unwrap().clone();
@@ -123,17 +156,8 @@ async fn postgres_restarted_under_load_answers_503_then_recovers_losing_nothing(
     let api = Api::new(engine.base_url().await);
     let staff = Staff::hire(&api, &env).await;
     staff.list("FAULT-1", 100, 100_000).await;
-    let mut customers = Vec::new();
-    for _ in 0..4 {
-        customers.push(api.customer().await);
-    }
-
-    let seen = Arc::new(Seen::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let shoppers: Vec<_> = customers
-        .into_iter()
-        .map(|c| tokio::spawn(shop(c, seen.clone(), stop.clone())))
-        .collect();
+    let load = Load::start(&api).await;
+    let seen = load.seen.clone();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = seen.acknowledged.lock().unwrap().len();
     assert!(before > 0, "orders flow before the restart");
@@ -159,10 +183,7 @@ async fn postgres_restarted_under_load_answers_503_then_recovers_losing_nothing(
         "figure[faults]: orders acknowledged again {} ms after the restart began",
         restarted_at.elapsed().as_millis()
     );
-    stop.store(true, Ordering::Relaxed);
-    for s in shoppers {
-        s.await.unwrap();
-    }
+    load.stop().await;
 
     let statuses = seen.statuses.lock().unwrap().clone();
     eprintln!("figure[faults]: answers by status across the restart: {statuses:?}");
@@ -265,17 +286,8 @@ async fn hang_the_broker(workers_must_recover: bool) {
     staff.list("FAULT-1", 100, 100_000).await;
     let _relay = Process::start("relay", &env);
     let _worker = Process::start("project", &env);
-    let mut customers = Vec::new();
-    for _ in 0..4 {
-        customers.push(api.customer().await);
-    }
-
-    let seen = Arc::new(Seen::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let shoppers: Vec<_> = customers
-        .into_iter()
-        .map(|c| tokio::spawn(shop(c, seen.clone(), stop.clone())))
-        .collect();
+    let load = Load::start(&api).await;
+    let seen = load.seen.clone();
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     broker.signal("-STOP");
@@ -291,10 +303,7 @@ async fn hang_the_broker(workers_must_recover: bool) {
         "commands do not wait for the broker"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    for s in shoppers {
-        s.await.unwrap();
-    }
+    load.stop().await;
     let statuses = seen.statuses.lock().unwrap().clone();
     assert!(statuses.keys().all(|s| *s < 500), "{statuses:?}");
     all_acknowledged_stored(&db, &seen).await;
@@ -396,16 +405,8 @@ async fn each_role_killed_ten_times_under_load_loses_and_duplicates_nothing() {
     staff.list("FAULT-1", 100, 100_000).await;
     let mut relay = Process::start("relay", &env);
     let mut worker = Process::start("project", &env);
-    let mut customers = Vec::new();
-    for _ in 0..4 {
-        customers.push(api.customer().await);
-    }
-    let seen = Arc::new(Seen::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let shoppers: Vec<_> = customers
-        .into_iter()
-        .map(|c| tokio::spawn(shop(c, seen.clone(), stop.clone())))
-        .collect();
+    let load = Load::start(&api).await;
+    let seen = load.seen.clone();
 
     // Ten rounds: the API, the relay and the worker each killed once per round.
     for _ in 0..10 {
@@ -421,10 +422,7 @@ async fn each_role_killed_ten_times_under_load_loses_and_duplicates_nothing() {
         worker = Process::start("project", &env);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::Relaxed);
-    for s in shoppers {
-        s.await.unwrap();
-    }
+    load.stop().await;
     let acknowledged = all_acknowledged_stored(&db, &seen).await;
     eprintln!("figure[faults]: {acknowledged} orders acknowledged across 30 kills, all stored");
     assert!(acknowledged > 20);
