@@ -24,6 +24,7 @@ pub mod envelope;
 pub mod eventstoredb;
 pub mod history;
 pub mod memory;
+pub mod personal;
 pub mod postgres;
 pub mod schemas;
 pub mod store;
