@@ -11,19 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{read_topic, Api, EngineEnv, Process, Staff, TestDatabase};
+use common::{head, read_topic, Api, EngineEnv, Process, Staff, TestDatabase};
 use projections::{projector, registry, Projector};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
-
-async fn head(pool: &PgPool) -> i64 {
-    sqlx::query_as::<_, (i64,)>("select coalesce(max(global_position), 0) from events")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .0
-}
 
 /// Customers shopping: add to cart, place, pay, and every fourth one cancels.
 async fn shoppers(anonymous: Api, admin: Api, count: usize, done: Arc<AtomicUsize>) {

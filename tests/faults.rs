@@ -310,12 +310,7 @@ async fn hang_the_broker(workers_must_recover: bool) {
 
     // The relay catches up: every event of the log is on the topic.
     let resumed = Instant::now();
-    let head: i64 =
-        sqlx::query_as::<_, (i64,)>("select coalesce(max(global_position), 0) from events")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap()
-            .0;
+    let head = common::head(&db.pool).await;
     let (count,): (i64,) = sqlx::query_as("select count(*) from events")
         .fetch_one(&db.pool)
         .await
@@ -342,12 +337,7 @@ async fn hang_the_broker(workers_must_recover: bool) {
 /// Waits until every projection holds the log up to its head, then checks the read models
 /// equal a fresh projection of the log.
 async fn read_models_equal_a_fresh_projection(db: &TestDatabase) {
-    let head: i64 =
-        sqlx::query_as::<_, (i64,)>("select coalesce(max(global_position), 0) from events")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap()
-            .0;
+    let head = common::head(&db.pool).await;
     let store = events::PgEventStore::new(db.pool.clone());
     for projection in registry::all() {
         let caught_up = projector::wait_for(

@@ -150,11 +150,11 @@ async fn projections_within(state: &AppState, max_lag: i64) -> (Result<(), Strin
     let check = async {
         let head = store.head_position().await.map_err(|e| e.to_string())?;
         let mut behind = Vec::new();
+        let due = head - max_lag;
+        if due <= 0 {
+            return Ok(behind);
+        }
         for projection in &state.readiness.projections {
-            let due = head - max_lag;
-            if due <= 0 {
-                continue;
-            }
             let reached = projections::projector::has_reached(
                 store,
                 &state.read_pool,

@@ -366,6 +366,15 @@ pub fn address() -> Value {
         "city": "Springfield", "postal_code": "49007", "country": "US"})
 }
 
+/// The position of the newest event in the log (0 when it is empty).
+pub async fn head(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_as::<_, (i64,)>("select coalesce(max(global_position), 0) from events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .0
+}
+
 /// Polls `check` until it returns true or the deadline passes.
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
