@@ -75,7 +75,13 @@ pub fn routes() -> Routes {
                 .answers::<CommandOutcome>(200),
         )
         .add(Method::DELETE, "/me", Access::Authenticated, close)
-        .doc(Doc::new("Close the signed-in account").answers::<CommandOutcome>(200))
+        .doc(
+            Doc::new(
+                "Close the signed-in account; with `erase=true`, erase its personal data too",
+            )
+            .query::<CloseQuery>()
+            .answers::<CommandOutcome>(200),
+        )
         .add(
             Method::GET,
             "/admin/accounts",
@@ -94,6 +100,18 @@ pub fn routes() -> Routes {
             get_account,
         )
         .doc(Doc::new("One account").answers::<AccountInfo>(200))
+        .add(
+            Method::POST,
+            "/admin/accounts/{account_id}/erasure",
+            Access::Roles(ADMINS),
+            erase,
+        )
+        .doc(
+            Doc::new(
+                "Erase an account's personal data on the holder's request (closing it first)",
+            )
+            .answers::<CommandOutcome>(200),
+        )
         .add(
             Method::PUT,
             "/admin/accounts/{account_id}/roles/{role}",
@@ -454,21 +472,57 @@ async fn change_password(
     Ok(Json(outcome))
 }
 
-/// Closes the caller's account, frees its email and ends its sessions.
+/// `DELETE /me` parameters.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseQuery {
+    /// Erase the account's personal data too (email, names, addresses): for good, in the
+    /// log, on Kafka and in every read model. Default `false`.
+    erase: Option<bool>,
+}
+
+/// Closes the caller's account, frees its email and ends its sessions; with `erase=true`,
+/// erases its personal data too.
 async fn close(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Context(ctx): Context,
+    ApiQuery(q): ApiQuery<CloseQuery>,
 ) -> Result<Json<CommandOutcome>, ApiError> {
-    let outcome = state
-        .commands
-        .close_account(&ctx, AccountId::from_uuid(actor.account_id))
-        .await?;
+    let account_id = AccountId::from_uuid(actor.account_id);
+    let outcome = if q.erase.unwrap_or(false) {
+        erase_account(&state, &ctx, account_id).await?
+    } else {
+        state.commands.close_account(&ctx, account_id).await?
+    };
     state
         .security
         .refresh
         .revoke_account(actor.account_id)
         .await?;
+    Ok(Json(outcome))
+}
+
+/// Erases an account's personal data (closing it first), ends its sessions and forgets its
+/// password hash.
+async fn erase_account(
+    state: &AppState,
+    ctx: &CommandContext,
+    account_id: AccountId,
+) -> Result<CommandOutcome, ApiError> {
+    let outcome = state.commands.erase_account(ctx, account_id).await?;
+    let security = &state.security;
+    security.refresh.revoke_account(account_id.as_uuid()).await?;
+    security.credentials.remove(account_id.as_uuid()).await?;
+    Ok(outcome)
+}
+
+async fn erase(
+    State(state): State<AppState>,
+    Context(ctx): Context,
+    ApiPath(account_id): ApiPath<Uuid>,
+) -> Result<Json<CommandOutcome>, ApiError> {
+    let outcome = erase_account(&state, &ctx, AccountId::from_uuid(account_id)).await?;
     Ok(Json(outcome))
 }
 

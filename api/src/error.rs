@@ -160,6 +160,10 @@ impl From<events::StoreError> for ApiError {
             events::StoreError::Unsupported(what) => {
                 ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported_by_store", what)
             }
+            events::StoreError::Erased(_) => ApiError::unprocessable(
+                "personal_data_erased",
+                "this person's personal data was erased: nothing more is recorded for them",
+            ),
             e if e.is_transient() => ApiError::unavailable(&e),
             e => ApiError::internal(&e),
         }

@@ -38,4 +38,13 @@ impl Credentials {
                 .await?;
         Ok(row.map(|(h,)| h))
     }
+
+    /// Forgets an account's hash (its personal data was erased). Forgetting twice is fine.
+    pub async fn remove(&self, account_id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query("delete from credentials where account_id = $1")
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -110,4 +110,26 @@ impl CommandHandler {
         )
         .await
     }
+
+    /// Erases an account holder's personal data, closing the account first if it is open:
+    /// the close (which frees the email), then the key's destruction, then `AccountErased`.
+    /// Each step is idempotent, so a retry after a crash between them finishes the job, and
+    /// erasing an erased account changes nothing.
+    pub async fn erase_account(
+        &self,
+        ctx: &CommandContext,
+        account_id: AccountId,
+    ) -> Result<CommandOutcome, CommandError> {
+        let account = self.load::<Account>(&account_id).await?.state;
+        match &account.profile {
+            None => return Err(AccountError::NotFound.into()),
+            Some(p) if !p.closed => {
+                self.close_account(ctx, account_id).await?;
+            }
+            Some(_) => {}
+        }
+        self.store.erase_personal_data(account_id.as_uuid()).await?;
+        self.account_command(ctx, account_id, AccountCommand::Erase)
+            .await
+    }
 }

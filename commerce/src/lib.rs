@@ -437,9 +437,23 @@ pub async fn database(config: &Config) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-/// The event store the configuration names: EventStoreDB when `EVENTSTOREDB_URL` is set,
-/// otherwise the PostgreSQL store in `pool`'s database.
+/// The event store the configuration names (EventStoreDB when `EVENTSTOREDB_URL` is set,
+/// otherwise the PostgreSQL store in `pool`'s database), sealing personal fields with the keys
+/// kept in `pool`'s database (see [`events::personal`]).
 pub async fn event_store(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<dyn EventStore>> {
+    let stored = stored_events(config, pool).await?;
+    Ok(Arc::new(events::personal::PersonalStore::new(
+        stored,
+        events::personal::Vault::new(pool.clone()),
+    )))
+}
+
+/// The configured event store as it stores events: personal fields sealed. The relay reads
+/// this, so Kafka records carry the sealed form and an erasure reaches them too.
+pub async fn stored_events(
+    config: &Config,
+    pool: &PgPool,
+) -> anyhow::Result<Arc<dyn EventStore>> {
     match config.eventstoredb() {
         None => Ok(Arc::new(PgEventStore::new(pool.clone()))),
         #[cfg(feature = "eventstoredb")]
@@ -577,7 +591,7 @@ pub async fn relay(
 ) -> anyhow::Result<()> {
     let kafka = config.kafka().context("the relay needs KAFKA_BROKERS")?;
     kafka::admin::ensure_topic(&kafka).await?;
-    let store = event_store(config, &pool).await?;
+    let store = stored_events(config, &pool).await?;
     let options = RelayOptions {
         batch_size: config.batch_size,
         poll_interval: config.poll_interval(),

@@ -50,6 +50,17 @@ impl Email {
     }
 }
 
+impl Email {
+    /// What an erased person's email reads as: `erased-<id>@erased.invalid` (the `.invalid`
+    /// top-level domain never delivers), distinct per person so read models keep their keys.
+    pub fn erased(subject: uuid::Uuid) -> Email {
+        Email(format!("erased-{}@erased.invalid", subject.simple()))
+    }
+}
+
+/// What an erased person's name, or a line of their address, reads as.
+pub const ERASED_TEXT: &str = "(erased)";
+
 impl TryFrom<String> for Email {
     type Error = AccountError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -151,6 +162,8 @@ pub enum AccountCommand {
     RecordPasswordChange,
     /// Close the account for good.
     Close,
+    /// Record that the closed account's personal data was erased (its key destroyed).
+    Erase,
     /// Give a role.
     GrantRole(Role),
     /// Take a role away.
@@ -190,6 +203,12 @@ pub enum AccountEvent {
         /// The account.
         account_id: AccountId,
     },
+    /// The closed account's personal data was erased: the person's key is destroyed, so every
+    /// field sealed for them (email, names, addresses) reads as erased from now on.
+    AccountErased {
+        /// The account.
+        account_id: AccountId,
+    },
     /// A role was granted.
     AccountRoleGranted {
         /// The account.
@@ -213,6 +232,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::AccountProfileChanged { .. } => "AccountProfileChanged",
             AccountEvent::AccountPasswordChanged { .. } => "AccountPasswordChanged",
             AccountEvent::AccountClosed { .. } => "AccountClosed",
+            AccountEvent::AccountErased { .. } => "AccountErased",
             AccountEvent::AccountRoleGranted { .. } => "AccountRoleGranted",
             AccountEvent::AccountRoleRevoked { .. } => "AccountRoleRevoked",
         }
@@ -240,6 +260,9 @@ pub enum AccountError {
     /// The account is closed.
     #[error("account is closed")]
     Closed,
+    /// Erasure needs the account closed first.
+    #[error("account is still open: close it before erasing its personal data")]
+    NotClosed,
 }
 
 impl AccountError {
@@ -252,6 +275,7 @@ impl AccountError {
             AccountError::AlreadyRegistered => "account_already_registered",
             AccountError::NotFound => "account_not_found",
             AccountError::Closed => "account_closed",
+            AccountError::NotClosed => "account_not_closed",
         }
     }
 }
@@ -276,6 +300,8 @@ pub struct Profile {
     pub roles: BTreeSet<Role>,
     /// Closed accounts cannot sign in or change.
     pub closed: bool,
+    /// Its personal data was erased (it is closed too).
+    pub erased: bool,
 }
 
 impl Account {
@@ -336,6 +362,14 @@ impl Aggregate for Account {
                     account_id: p.account_id,
                 }])
             }
+            AccountCommand::Erase => match &self.profile {
+                None => Err(AccountError::NotFound),
+                Some(p) if !p.closed => Err(AccountError::NotClosed),
+                Some(p) if p.erased => Ok(vec![]),
+                Some(p) => Ok(vec![AccountEvent::AccountErased {
+                    account_id: p.account_id,
+                }]),
+            },
             AccountCommand::GrantRole(role) => {
                 let p = self.active()?;
                 if p.roles.contains(&role) {
@@ -373,6 +407,7 @@ impl Aggregate for Account {
                     display_name: display_name.clone(),
                     roles: roles.clone(),
                     closed: false,
+                    erased: false,
                 });
             }
             AccountEvent::AccountProfileChanged { display_name, .. } => {
@@ -384,6 +419,13 @@ impl Aggregate for Account {
             AccountEvent::AccountClosed { .. } => {
                 if let Some(p) = &mut self.profile {
                     p.closed = true;
+                }
+            }
+            AccountEvent::AccountErased { account_id } => {
+                if let Some(p) = &mut self.profile {
+                    p.erased = true;
+                    p.email = Email::erased(account_id.as_uuid());
+                    p.display_name = ERASED_TEXT.to_owned();
                 }
             }
             AccountEvent::AccountRoleGranted { role, .. } => {
@@ -593,6 +635,32 @@ mod tests {
             Account::default().decide(AccountCommand::Close),
             Err(AccountError::NotFound)
         );
+    }
+
+    #[test]
+    fn erasure_needs_a_closed_account_and_happens_once() {
+        let open = Account::from_events(&[registered()]);
+        assert_eq!(
+            open.decide(AccountCommand::Erase),
+            Err(AccountError::NotClosed)
+        );
+        assert_eq!(
+            Account::default().decide(AccountCommand::Erase),
+            Err(AccountError::NotFound)
+        );
+        let mut closed = open.clone();
+        closed.apply(&AccountEvent::AccountClosed { account_id: id(1) });
+        let erased = closed.decide(AccountCommand::Erase).unwrap();
+        assert_eq!(erased, vec![AccountEvent::AccountErased { account_id: id(1) }]);
+        closed.apply(&erased[0]);
+        let profile = closed.profile.as_ref().unwrap();
+        assert!(profile.erased && profile.closed);
+        assert_eq!(profile.email, Email::erased(uuid::Uuid::from_u128(1)));
+        assert_eq!(profile.display_name, ERASED_TEXT);
+        assert_eq!(closed.decide(AccountCommand::Erase), Ok(vec![]));
+        // The placeholder is a valid email of its own, so it passes its value object again.
+        let placeholder = Email::erased(uuid::Uuid::from_u128(1));
+        assert_eq!(Email::parse(placeholder.as_str()), Ok(placeholder));
     }
 
     #[test]

@@ -122,6 +122,7 @@ catalogue! {
     "AccountProfileChanged", 1, Account::CATEGORY, "The display name changed.";
     "AccountPasswordChanged", 1, Account::CATEGORY, "The password was changed (no credential is ever in an event); sessions were ended.";
     "AccountClosed", 1, Account::CATEGORY, "The account was closed; it can no longer sign in.";
+    "AccountErased", 1, Account::CATEGORY, "The closed account's personal data was erased: the person's key is destroyed, so their sealed fields (email, names, addresses) read as erased everywhere from now on.";
     "AccountRoleGranted", 1, Account::CATEGORY, "A role was granted.";
     "AccountRoleRevoked", 1, Account::CATEGORY, "A role was revoked.";
     "EmailClaimed", 1, EmailClaim::CATEGORY, "An account took an email address (stream named by the address's SHA-256).";

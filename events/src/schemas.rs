@@ -131,6 +131,69 @@ fn earlier(event_type: &str, version: u16, added: &[&str], next: &Value) -> Valu
     earlier
 }
 
+/// The schema of a sealed personal value (see [`crate::personal`]).
+fn sealed_schema() -> Value {
+    json!({
+        "description": "A personal value sealed for its subject (XChaCha20-Poly1305, the subject's id as associated data). Readable only with the subject's key; once the subject is erased, for good.",
+        "type": "object",
+        "properties": {
+            "subject": { "description": "Whose value it is (an account id).", "type": "string", "format": "uuid" },
+            "nonce": { "description": "The random 24-byte nonce, base64.", "type": "string" },
+            "ciphertext": { "description": "The ciphertext with its authentication tag, base64.", "type": "string" }
+        },
+        "required": ["subject", "nonce", "ciphertext"],
+        "additionalProperties": false
+    })
+}
+
+/// Marks the member at `field` (a JSON pointer into the payload, through `$ref`s) as personal:
+/// its value is stored either as the plain value (events written before sealing) or sealed.
+fn mark_personal(schema: &mut Value, field: &str) {
+    let segments: Vec<&str> = field.trim_start_matches('/').split('/').collect();
+    let mut at = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let member = format!("{at}/properties/{segment}");
+        if i + 1 == segments.len() {
+            let Some(node) = schema.pointer_mut(&member) else {
+                return;
+            };
+            if node.get("x-personal").is_some() {
+                return;
+            }
+            let mut plain = node.take();
+            let description = plain
+                .as_object_mut()
+                .and_then(|o| o.remove("description"))
+                .and_then(|d| d.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            *node = json!({
+                "description": format!("{description} Personal: stored sealed for its subject, and read as erased once the subject is (see docs/EVENTS.md).").trim_start().to_owned(),
+                "x-personal": true,
+                "anyOf": [plain, { "$ref": "#/$defs/Sealed" }],
+            });
+            if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
+                defs.insert("Sealed".into(), sealed_schema());
+            } else if let Some(root) = schema.as_object_mut() {
+                root.insert("$defs".into(), json!({ "Sealed": sealed_schema() }));
+            }
+            return;
+        }
+        let Some(node) = schema.pointer(&member) else {
+            return;
+        };
+        let reference = node.get("$ref").or_else(|| {
+            node.get("anyOf")?
+                .as_array()?
+                .iter()
+                .find_map(|v| v.get("$ref"))
+        });
+        let Some(reference) = reference.and_then(Value::as_str) else {
+            return;
+        };
+        at = reference.trim_start_matches('#').to_owned();
+    }
+}
+
 /// Every event type at every schema version, in catalogue order.
 pub fn all() -> Vec<EventSchema> {
     let mut generated = Vec::new();
@@ -153,7 +216,7 @@ pub fn all() -> Vec<EventSchema> {
         let Some((_, payload, defs)) = generated.iter().find(|(n, _, _)| n == t.name) else {
             continue;
         };
-        let current = document(
+        let mut current = document(
             t.name,
             t.schema_version,
             t.category,
@@ -161,6 +224,11 @@ pub fn all() -> Vec<EventSchema> {
             payload.clone(),
             defs.clone(),
         );
+        if let Some(personal) = crate::personal::personal_fields(t.name) {
+            for field in personal.fields {
+                mark_personal(&mut current, field);
+            }
+        }
         for (_, version, added) in EARLIER.iter().filter(|(name, _, _)| *name == t.name) {
             out.push(EventSchema {
                 event_type: t.name,
@@ -296,6 +364,30 @@ mod tests {
             .unwrap();
         assert!(v1.schema["properties"].get("shipping_address").is_none());
         assert!(v1.schema["properties"].get("lines").is_some());
+    }
+
+    /// Every personal member is marked, and admits the sealed form beside the plain one.
+    #[test]
+    fn personal_members_admit_their_sealed_form() {
+        let schemas = all();
+        for personal in crate::personal::PERSONAL_FIELDS {
+            let schema = &schemas
+                .iter()
+                .rev()
+                .find(|s| s.event_type == personal.event_type)
+                .unwrap()
+                .schema;
+            assert!(schema["$defs"]["Sealed"].is_object(), "{}", personal.event_type);
+            for field in personal.fields {
+                let member = field.rsplit('/').next().unwrap();
+                let text = schema.to_string();
+                assert!(
+                    text.contains(&format!("\"{member}\":{{\"anyOf\":[")),
+                    "{} {field} is not marked personal",
+                    personal.event_type
+                );
+            }
+        }
     }
 
     /// `docs/events/` holds exactly what the code generates.

@@ -35,6 +35,9 @@ pub enum StoreError {
     /// The backing store failed in a way a retry will not fix.
     #[error("event store failed: {0}")]
     Failed(String),
+    /// The personal data of this person was erased: nothing is sealed for them again.
+    #[error("the personal data of {0} was erased")]
+    Erased(uuid::Uuid),
     /// This store cannot do what was asked (for example, verify hash chains it does not keep).
     #[error("{0}")]
     Unsupported(&'static str),
@@ -191,6 +194,16 @@ pub trait EventStore: Send + Sync + 'static {
         let _ = progress;
         Err(StoreError::Unsupported(
             "hash chains are kept by the PostgreSQL event store only; this engine runs on another store",
+        ))
+    }
+
+    /// Erases `subject`'s personal data: destroys the key their personal fields are sealed
+    /// with (see [`crate::personal`]). Stores that seal nothing answer
+    /// [`StoreError::Unsupported`].
+    async fn erase_personal_data(&self, subject: uuid::Uuid) -> Result<(), StoreError> {
+        let _ = subject;
+        Err(StoreError::Unsupported(
+            "this event store seals no personal data, so it cannot erase it",
         ))
     }
 }

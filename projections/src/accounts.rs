@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::account::Account;
-use domain::account::AccountEvent;
+use domain::account::{AccountEvent, Email, ERASED_TEXT};
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
@@ -135,6 +135,25 @@ async fn change(
             sqlx::query("update accounts set closed = true, updated_at = $2 where account_id = $1")
                 .bind(account_id.as_uuid())
                 .bind(at)
+        }
+        AccountEvent::AccountErased { account_id } => {
+            // The notifier's record of what it sent names the address too.
+            sqlx::query(
+                "update notifications_sent n set recipient = $2
+                 from accounts a where a.account_id = $1 and n.recipient = a.email",
+            )
+            .bind(account_id.as_uuid())
+            .bind(ERASED_TEXT)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "update accounts set email = $2, display_name = $3, updated_at = $4
+                 where account_id = $1",
+            )
+            .bind(account_id.as_uuid())
+            .bind(Email::erased(account_id.as_uuid()).as_str().to_owned())
+            .bind(ERASED_TEXT)
+            .bind(at)
         }
         AccountEvent::AccountRoleGranted { account_id, role } => sqlx::query(
             "update accounts set roles = array(select distinct unnest(roles || $2::text) order by 1),

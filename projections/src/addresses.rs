@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::address::{Address, AddressBook, AddressBookEvent};
+use domain::account::Account;
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
@@ -24,8 +25,9 @@ impl Projection for AddressProjection {
         "addresses"
     }
 
+    /// Account events too: an erasure patches the person's entries.
     fn categories(&self) -> &'static [&'static str] {
-        &[AddressBook::CATEGORY]
+        &[AddressBook::CATEGORY, Account::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -50,6 +52,19 @@ impl Projection for AddressProjection {
     ) -> Result<(), ProjectionError> {
         let mut added = Additions::default();
         for event in events {
+            if event.category() == Account::CATEGORY {
+                if let Some(person) = events::personal::erased_subject(event) {
+                    added.flush(tx).await?;
+                    sqlx::query(
+                        "update customer_addresses set address = address || $2 where customer_id = $1",
+                    )
+                    .bind(person)
+                    .bind(Json(events::personal::erased_address()))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                continue;
+            }
             let Some(change) = decode_known::<AddressBookEvent>(event)? else {
                 continue;
             };

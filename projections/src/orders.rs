@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::address::Address;
 use domain::order::{FulfilmentState, Order, OrderEvent, OrderState, OrderStatus, PaymentState};
+use domain::account::Account;
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
@@ -25,8 +26,9 @@ impl Projection for OrderProjection {
         "orders"
     }
 
+    /// Account events too: an erasure patches the person's order addresses.
     fn categories(&self) -> &'static [&'static str] {
-        &[Order::CATEGORY]
+        &[Order::CATEGORY, Account::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -56,6 +58,21 @@ impl Projection for OrderProjection {
     ) -> Result<(), ProjectionError> {
         let mut pending = Pending::default();
         for event in events {
+            if event.category() == Account::CATEGORY {
+                if let Some(person) = events::personal::erased_subject(event) {
+                    pending.flush(tx).await?;
+                    sqlx::query(
+                        "update orders set shipping_address = shipping_address || $2,
+                           billing_address = billing_address || $2
+                         where customer_id = $1",
+                    )
+                    .bind(person)
+                    .bind(Json(events::personal::erased_address()))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                continue;
+            }
             let Some(order) = decode_known::<OrderEvent>(event)? else {
                 continue;
             };

@@ -112,7 +112,8 @@ impl Projector {
         }
     }
 
-    /// Applies `events` inside the caller's transaction, with de-duplication.
+    /// Applies `events` inside the caller's transaction, with de-duplication, their sealed
+    /// personal fields opened first (see [`events::personal`]).
     ///
     /// Set-based: one statement reads (and locks) the de-duplication rows of every stream in
     /// the batch, each projection gets its fresh events in one [`Projection::apply_batch`],
@@ -123,6 +124,9 @@ impl Projector {
         tx: &mut sqlx::PgConnection,
         events: &[RecordedEvent],
     ) -> Result<usize, ProjectionError> {
+        // Sealed personal fields are opened (or read as erased) whatever fed the batch.
+        let opened = events::personal::open_in(&mut *tx, events).await?;
+        let events = opened.as_deref().unwrap_or(events);
         // Which projection reads which event.
         let mut wanted: Vec<Vec<&RecordedEvent>> = vec![Vec::new(); self.projections.len()];
         let mut keys: BTreeMap<(&'static str, &str), i64> = BTreeMap::new();
