@@ -439,3 +439,240 @@ async fn old_event_versions_read_as_the_current_schema_everywhere() {
         .unwrap()
         .intact());
 }
+
+/// Erasure: a person's email, names and addresses are stored and published sealed; once they
+/// are erased, the log, the topic, the history, the live read models and a fresh projection
+/// all show them as erased, other people's data is untouched, and the chains still verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn erased_personal_data_reads_as_erased_everywhere_and_the_chains_still_verify() {
+    use projections::{projector, registry, Projector};
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::kafka(&db);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("ERA", 500, 5).await;
+    let email = format!("forget-me-{}@example.org", uuid::Uuid::new_v4().simple());
+    let ada_id = api.register(&email, "customer password").await;
+    let (ada, _) = api.login(&email, "customer password").await;
+    ada.add_address().await;
+    let placed = ada.buy("ERA", 1).await;
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+    let bob = api.customer().await;
+    let bobs = bob.buy("ERA", 1).await;
+    let bobs_order = bobs["order_id"].as_str().unwrap().to_owned();
+    let personal = [
+        email.as_str(),
+        "Test User",
+        "Test Customer",
+        "742 Evergreen Terrace",
+        "Springfield",
+        "49007",
+    ];
+
+    // At rest, sealed: no stored payload holds any of it; the engine still reads it.
+    let stored = || async {
+        let (text,): (String,) = sqlx::query_as(
+            "select string_agg(payload::text, ' ' order by global_position) from events",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        text
+    };
+    let at_rest = stored().await;
+    for plain in personal {
+        assert!(!at_rest.contains(plain), "{plain} is stored in the clear");
+    }
+    assert!(
+        at_rest.contains("\"country\": \"US\""),
+        "the country stays readable"
+    );
+    let view = ada
+        .read_at(&format!("/orders/{order}"), &placed["global_position"])
+        .await;
+    assert_eq!(view["shipping_address"]["line1"], "742 Evergreen Terrace");
+    let (_, info) = staff.admin.get(&format!("/admin/accounts/{ada_id}")).await;
+    assert_eq!(info["email"], email.as_str());
+
+    // The holder closes the account with erasure; an admin's request later changes nothing.
+    let (status, erased) = ada.send(Method::DELETE, "/me?erase=true", None, &[]).await;
+    assert_eq!(status, 200, "{erased}");
+    let (status, again) = staff
+        .admin
+        .send(
+            Method::POST,
+            &format!("/admin/accounts/{ada_id}/erasure"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    let erasures: Vec<(String,)> = sqlx::query_as(
+        "select event_type from events where stream_id = $1 order by stream_version",
+    )
+    .bind(format!("account-{ada_id}"))
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        erasures.iter().map(|(t,)| t.as_str()).collect::<Vec<_>>(),
+        ["AccountRegistered", "AccountClosed", "AccountErased"]
+    );
+    let (status, missing) = staff
+        .admin
+        .send(
+            Method::POST,
+            &format!("/admin/accounts/{}/erasure", uuid::Uuid::now_v7()),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (404, Some("account_not_found"))
+    );
+    assert!(
+        stored().await.starts_with(&at_rest),
+        "the stored bytes did not change"
+    );
+
+    // The history and the account answer with placeholders; the other customer's data stays.
+    let (_, history) = staff.admin.get(&format!("/orders/{order}/history")).await;
+    let placed_event = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "OrderPlaced")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        placed_event["payload"]["shipping_address"]["line1"],
+        "(erased)"
+    );
+    assert_eq!(placed_event["payload"]["shipping_address"]["country"], "US");
+    let (_, info) = staff.admin.get(&format!("/admin/accounts/{ada_id}")).await;
+    let placeholder = format!("erased-{}@erased.invalid", ada_id.simple());
+    assert_eq!(
+        (
+            info["email"].as_str(),
+            info["display_name"].as_str(),
+            info["closed"].as_bool()
+        ),
+        (Some(placeholder.as_str()), Some("(erased)"), Some(true))
+    );
+    let (_, bobs_history) = staff
+        .admin
+        .get(&format!("/orders/{bobs_order}/history"))
+        .await;
+    assert!(bobs_history.to_string().contains("742 Evergreen Terrace"));
+    // The account cannot sign in; its email is free for a new account.
+    let (status, _) = api
+        .post(
+            "/auth/login",
+            json!({"email": email, "password": "customer password"}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    api.register(&email, "another password").await;
+
+    // The live read models (fed from Kafka) patched the person's rows.
+    let (head,): (i64,) = sqlx::query_as("select max(global_position) from events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let store = events::PgEventStore::new(db.pool.clone());
+    for p in registry::all() {
+        assert!(
+            projector::wait_for(&store, &db.pool, &*p, head, Duration::from_secs(60))
+                .await
+                .unwrap(),
+            "{}",
+            p.name()
+        );
+    }
+    let (account_email, name): (String, String) =
+        sqlx::query_as("select email, display_name from accounts where account_id = $1")
+            .bind(ada_id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (account_email.as_str(), name.as_str()),
+        (placeholder.as_str(), "(erased)")
+    );
+    let (book, shipping): (Value, Value) = sqlx::query_as(
+        "select a.address, o.shipping_address from customer_addresses a
+         join orders o on o.customer_id = a.customer_id where a.customer_id = $1",
+    )
+    .bind(ada_id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    for address in [&book, &shipping] {
+        assert_eq!(
+            (address["name"].as_str(), address["country"].as_str()),
+            (Some("(erased)"), Some("US"))
+        );
+        assert_eq!(address["line1"], "(erased)");
+    }
+    let (bobs_shipping,): (Value,) =
+        sqlx::query_as("select shipping_address from orders where order_id = $1::uuid")
+            .bind(&bobs_order)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(bobs_shipping["line1"], "742 Evergreen Terrace");
+
+    // On Kafka: sealed records, none holding the plain values, read as erased by the engine.
+    let (count,): (i64,) = sqlx::query_as("select count(*) from events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let mut records = common::read_topic(&env, count as usize).await;
+    let published = serde_json::to_string(&records).unwrap();
+    for plain in personal {
+        assert!(
+            !published.contains(plain),
+            "{plain} is on Kafka in the clear"
+        );
+    }
+    let registered = records
+        .iter()
+        .find(|e| e.event_type == "AccountRegistered" && e.stream_id == format!("account-{ada_id}"))
+        .unwrap();
+    assert!(registered.payload["email"]["ciphertext"].is_string());
+    events::personal::Vault::new(db.pool.clone())
+        .open_events(&mut records)
+        .await
+        .unwrap();
+    let registered = records
+        .iter()
+        .find(|e| e.event_type == "AccountRegistered" && e.stream_id == format!("account-{ada_id}"))
+        .unwrap();
+    assert_eq!(registered.payload["email"], placeholder.as_str());
+    assert!(
+        serde_json::to_string(&records)
+            .unwrap()
+            .contains("742 Evergreen Terrace"),
+        "Bob's opens"
+    );
+
+    // A fresh projection of the log equals the live read models.
+    engine.child.kill().await.unwrap();
+    let live = projector::snapshot(&db.pool).await.unwrap();
+    projector::reset(&db.pool).await.unwrap();
+    let log = {
+        use events::EventStore;
+        store.read_all(0, 1_000_000).await.unwrap()
+    };
+    Projector::new(db.pool.clone(), registry::all())
+        .apply_batch(&log, None)
+        .await
+        .unwrap();
+    assert_eq!(projector::snapshot(&db.pool).await.unwrap(), live);
+
+    // The hash chains cover the stored bytes, which erasure did not touch.
+    let (ok, out) = run_cli(&env, &["verify"]).await;
+    assert!(ok && out.contains("intact"), "{out}");
+}

@@ -76,11 +76,9 @@ pub fn routes() -> Routes {
         )
         .add(Method::DELETE, "/me", Access::Authenticated, close)
         .doc(
-            Doc::new(
-                "Close the signed-in account; with `erase=true`, erase its personal data too",
-            )
-            .query::<CloseQuery>()
-            .answers::<CommandOutcome>(200),
+            Doc::new("Close the signed-in account; with `erase=true`, erase its personal data too")
+                .query::<CloseQuery>()
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::GET,
@@ -107,10 +105,8 @@ pub fn routes() -> Routes {
             erase,
         )
         .doc(
-            Doc::new(
-                "Erase an account's personal data on the holder's request (closing it first)",
-            )
-            .answers::<CommandOutcome>(200),
+            Doc::new("Erase an account's personal data on the holder's request (closing it first)")
+                .answers::<CommandOutcome>(200),
         )
         .add(
             Method::PUT,
@@ -512,7 +508,10 @@ async fn erase_account(
 ) -> Result<CommandOutcome, ApiError> {
     let outcome = state.commands.erase_account(ctx, account_id).await?;
     let security = &state.security;
-    security.refresh.revoke_account(account_id.as_uuid()).await?;
+    security
+        .refresh
+        .revoke_account(account_id.as_uuid())
+        .await?;
     security.credentials.remove(account_id.as_uuid()).await?;
     Ok(outcome)
 }

@@ -450,10 +450,7 @@ pub async fn event_store(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<d
 
 /// The configured event store as it stores events: personal fields sealed. The relay reads
 /// this, so Kafka records carry the sealed form and an erasure reaches them too.
-pub async fn stored_events(
-    config: &Config,
-    pool: &PgPool,
-) -> anyhow::Result<Arc<dyn EventStore>> {
+pub async fn stored_events(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<dyn EventStore>> {
     match config.eventstoredb() {
         None => Ok(Arc::new(PgEventStore::new(pool.clone()))),
         #[cfg(feature = "eventstoredb")]

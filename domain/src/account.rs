@@ -651,7 +651,10 @@ mod tests {
         let mut closed = open.clone();
         closed.apply(&AccountEvent::AccountClosed { account_id: id(1) });
         let erased = closed.decide(AccountCommand::Erase).unwrap();
-        assert_eq!(erased, vec![AccountEvent::AccountErased { account_id: id(1) }]);
+        assert_eq!(
+            erased,
+            vec![AccountEvent::AccountErased { account_id: id(1) }]
+        );
         closed.apply(&erased[0]);
         let profile = closed.profile.as_ref().unwrap();
         assert!(profile.erased && profile.closed);

@@ -425,9 +425,7 @@ fn subject_of(spec: &PersonalFields, payload: &Value) -> Option<Uuid> {
 /// Whether `value` is a sealed value (an object with a ciphertext), as opposed to a legacy
 /// plain one (events written before sealing existed stay as they were).
 fn sealed(value: &Value) -> Option<Sealed> {
-    if value.get("ciphertext").is_none() {
-        return None;
-    }
+    value.get("ciphertext")?;
     serde_json::from_value(value.clone()).ok()
 }
 
@@ -460,11 +458,9 @@ fn open_all(events: &mut [RecordedEvent], keys: &HashMap<Uuid, Vec<u8>>) -> Resu
                 continue;
             };
             *value = match keys.get(&s.subject) {
-                Some(key) => Value::String(open_with(key, &s).map_err(|_| {
-                    StoreError::Decode {
-                        event_id: event.event_id,
-                        reason: format!("the sealed value at {pointer} is malformed or altered"),
-                    }
+                Some(key) => Value::String(open_with(key, &s).map_err(|_| StoreError::Decode {
+                    event_id: event.event_id,
+                    reason: format!("the sealed value at {pointer} is malformed or altered"),
                 })?),
                 None => erased_value(pointer, s.subject),
             };
@@ -492,7 +488,10 @@ impl PersonalStore {
         &self.inner
     }
 
-    async fn opened(&self, mut events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn opened(
+        &self,
+        mut events: Vec<RecordedEvent>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.vault.open_events(&mut events).await?;
         Ok(events)
     }
@@ -634,7 +633,14 @@ mod tests {
         // Stored: sealed, with none of the plain values; the country stays readable.
         let stored = inner.read_all(0, 100).await.unwrap();
         let text = serde_json::to_string(&stored).unwrap();
-        for plain in ["ada@example.org", "Lovelace", "James", "London", "SW1Y", "7946"] {
+        for plain in [
+            "ada@example.org",
+            "Lovelace",
+            "James",
+            "London",
+            "SW1Y",
+            "7946",
+        ] {
             assert!(!text.contains(plain), "{plain} is stored in the clear");
         }
         assert_eq!(stored[1].payload["address"]["country"], "GB");
@@ -646,7 +652,10 @@ mod tests {
             panic!("a registration")
         };
         assert_eq!(email.as_str(), "ada@example.org");
-        let AddressBookEvent::AddressAdded { address: read_address, .. } = decode(&read[1]).unwrap()
+        let AddressBookEvent::AddressAdded {
+            address: read_address,
+            ..
+        } = decode(&read[1]).unwrap()
         else {
             panic!("an address")
         };
@@ -655,16 +664,28 @@ mod tests {
         // Erased: Ada's fields read as placeholders that still decode; Bob's are untouched.
         store.erase_personal_data(ada).await.unwrap();
         let read = store.read_all(0, 100).await.unwrap();
-        let AccountEvent::AccountRegistered { email, display_name, .. } = decode(&read[0]).unwrap()
+        let AccountEvent::AccountRegistered {
+            email,
+            display_name,
+            ..
+        } = decode(&read[0]).unwrap()
         else {
             panic!("a registration")
         };
-        assert_eq!((email, display_name.as_str()), (Email::erased(ada), ERASED_TEXT));
-        let AddressBookEvent::AddressAdded { address: erased, .. } = decode(&read[1]).unwrap()
+        assert_eq!(
+            (email, display_name.as_str()),
+            (Email::erased(ada), ERASED_TEXT)
+        );
+        let AddressBookEvent::AddressAdded {
+            address: erased, ..
+        } = decode(&read[1]).unwrap()
         else {
             panic!("an address")
         };
-        assert_eq!((erased.line1.as_str(), erased.phone.as_str()), (ERASED_TEXT, ERASED_TEXT));
+        assert_eq!(
+            (erased.line1.as_str(), erased.phone.as_str()),
+            (ERASED_TEXT, ERASED_TEXT)
+        );
         assert_eq!(erased.country, address().country);
         let AccountEvent::AccountRegistered { email, .. } = decode(&read[2]).unwrap() else {
             panic!("a registration")
@@ -697,7 +718,10 @@ mod tests {
         let mut sealed = vault.seal(ada, "ada@example.org").await.unwrap();
         vault.seal(bob, "bob@example.org").await.unwrap();
         sealed.subject = bob;
-        assert!(matches!(vault.open(&sealed).await, Err(VaultError::Corrupt(_))));
+        assert!(matches!(
+            vault.open(&sealed).await,
+            Err(VaultError::Corrupt(_))
+        ));
         // In an event, such a value fails the read instead of passing as Bob's.
         let mut event = encode(
             &AccountEvent::AccountRegistered {

@@ -377,7 +377,11 @@ mod tests {
                 .find(|s| s.event_type == personal.event_type)
                 .unwrap()
                 .schema;
-            assert!(schema["$defs"]["Sealed"].is_object(), "{}", personal.event_type);
+            assert!(
+                schema["$defs"]["Sealed"].is_object(),
+                "{}",
+                personal.event_type
+            );
             for field in personal.fields {
                 let member = field.rsplit('/').next().unwrap();
                 let text = schema.to_string();

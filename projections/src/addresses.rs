@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::address::{Address, AddressBook, AddressBookEvent};
 use domain::account::Account;
+use domain::address::{Address, AddressBook, AddressBookEvent};
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;

@@ -4,9 +4,9 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::account::Account;
 use domain::address::Address;
 use domain::order::{FulfilmentState, Order, OrderEvent, OrderState, OrderStatus, PaymentState};
-use domain::account::Account;
 use domain::Aggregate;
 use events::RecordedEvent;
 use serde::Serialize;
