@@ -306,6 +306,8 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("POST", "/auth/refresh", EVERYONE),
     ("POST", "/auth/logout", EVERYONE),
     ("GET", "/health", EVERYONE),
+    ("GET", "/", EVERYONE),
+    ("GET", "/assets/{file}", EVERYONE),
     ("GET", "/health/live", EVERYONE),
     ("GET", "/health/ready", EVERYONE),
     ("GET", "/openapi.json", EVERYONE),

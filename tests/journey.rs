@@ -5,6 +5,7 @@
 mod catalog;
 mod common;
 mod search;
+mod web;
 
 use std::time::{Duration, Instant};
 

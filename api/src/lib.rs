@@ -43,6 +43,7 @@ pub mod security;
 pub mod sellers;
 pub mod serve;
 pub mod wallet;
+pub mod web;
 pub mod wishlist;
 pub mod write;
 
@@ -111,6 +112,7 @@ pub fn routes() -> routes::Routes {
         .merge(payments::routes())
         .merge(returns::routes())
         .merge(pricing::routes())
+        .merge(web::routes())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

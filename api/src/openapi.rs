@@ -155,6 +155,7 @@ fn path_parameter(name: &str) -> Value {
         "role" => json!({"type": "string", "enum": ["customer", "seller", "admin", "auditor"]}),
         "asset" => json!({"type": "string",
             "enum": ["swagger-ui-bundle.js", "swagger-ui.css", "init.js"]}),
+        "file" => json!({"type": "string", "enum": crate::web::ASSETS}),
         _ if name == "id" || name.ends_with("_id") => {
             json!({"type": "string", "format": "uuid"})
         }
