@@ -1,6 +1,6 @@
 //! The web pages in a real browser: `tests/browser/shopper.mjs` (playwright-core driving
 //! Debian's Chromium, axe-core checking every page) walks a shopper from search to a delivered
-//! order and a return, against an engine this test starts and stocks.
+//! order and a return, against the quick start's engine: `commerce up --demo`.
 //!
 //! Part of the `journey` test binary (one binary, one link). Needs `chromium` and the npm
 //! packages of `tests/browser` (`./scripts/test` installs both); fails loudly without them.
@@ -8,10 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::Method;
-use serde_json::json;
-
-use crate::common::{create_admin, Api, EngineEnv, Process, Staff, TestDatabase};
+use crate::common::{eventually, Api, EngineEnv, Process, TestDatabase};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_buys_and_returns_in_a_real_browser() {
@@ -24,36 +21,15 @@ async fn a_shopper_buys_and_returns_in_a_real_browser() {
     );
     let db = TestDatabase::create().await;
     let env = EngineEnv::embedded(&db);
-    let mut engine = Process::start("up", &env);
+    // The quick start's engine: `up --demo` seeds the demo catalog and prints its admin.
+    let mut engine = Process::start("up --demo", &env);
     let base = engine.base_url().await;
+    let (admin_email, admin_password) = engine.demo_admin.clone().expect("the demo admin");
     let api = Api::new(base.clone());
-    let staff = Staff::hire(&api, &env).await;
-    staff
-        .seller
-        .ok(
-            Method::POST,
-            "/products",
-            Some(json!({
-                "sku": "LAMP-BRASS", "name": "Brass desk lamp", "category": "lighting",
-                "description": "A warm reading light with a weighted base.",
-                "price": {"amount_minor": 4900, "currency": "EUR"},
-                "specifications": [{"name": "Material", "value": "Brass"}, {"name": "Bulb", "value": "E27, up to 60 W"}]
-            })),
-        )
-        .await;
-    staff.approve("LAMP-BRASS").await;
-    let stocked = staff
-        .seller
-        .ok(
-            Method::POST,
-            "/products/LAMP-BRASS/stock",
-            Some(json!({"quantity": 5})),
-        )
-        .await;
-    // Listed and searchable before the browser looks.
-    api.read_at("/products/LAMP-BRASS", &stocked["global_position"])
-        .await;
-    let (admin_email, admin_password) = create_admin(&env).await;
+    eventually("the demo catalog", Duration::from_secs(30), || async {
+        api.get("/products/DEMO-LAMP").await.0 == 200
+    })
+    .await;
     let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
 
     let run = tokio::process::Command::new("node")

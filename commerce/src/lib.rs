@@ -11,6 +11,7 @@
 //! | `payment-simulator` | the payment provider simulator on its own                    |
 //! | `up`      | all of the above in one process                                        |
 
+pub mod demo;
 pub mod exporter;
 pub mod processes;
 pub mod telemetry;

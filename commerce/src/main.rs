@@ -25,7 +25,12 @@ struct Cli {
 enum Role {
     /// Run the HTTP API, projections, (with KAFKA_BROKERS) the relay and (with SMTP_URL) the
     /// notifier in one process.
-    Up,
+    Up {
+        /// First seed a demo catalog (three categories, six products, a demo admin whose
+        /// password is printed) unless it is there already.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Run the HTTP API only.
     Serve,
     /// Publish the event log to Kafka (needs KAFKA_BROKERS).
@@ -98,7 +103,7 @@ impl Role {
     /// The role's name, as traces record it.
     fn name(&self) -> &'static str {
         match self {
-            Role::Up => "up",
+            Role::Up { .. } => "up",
             Role::Serve => "serve",
             Role::Relay => "relay",
             Role::Project => "project",
@@ -167,7 +172,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let done = std::process::ExitCode::SUCCESS;
     if matches!(
         cli.command,
-        Role::Up | Role::Serve | Role::Relay | Role::Project | Role::Notify | Role::Rebuild { .. }
+        Role::Up { .. }
+            | Role::Serve
+            | Role::Relay
+            | Role::Project
+            | Role::Notify
+            | Role::Rebuild { .. }
     ) {
         commerce::exporter::start(config.metrics_endpoint()?, shutdown.clone()).await?;
     }
@@ -203,7 +213,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .map(|()| done)
         }
-        Role::Up => commerce::up(&config, shutdown).await.map(|()| done),
+        Role::Up { demo } => {
+            if demo {
+                commerce::demo::seed(&config).await?;
+            }
+            commerce::up(&config, shutdown).await.map(|()| done)
+        }
         Role::Migrate => {
             commerce::database(&config).await?;
             tracing::info!("database is up to date");

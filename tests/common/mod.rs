@@ -113,6 +113,8 @@ pub struct Process {
     pub simulator: Option<String>,
     /// The Prometheus endpoint the engine serves, once [`Process::base_url`] saw it.
     pub metrics: Option<String>,
+    /// `up --demo`'s admin (email, password), once [`Process::base_url`] saw it.
+    pub demo_admin: Option<(String, String)>,
 }
 
 /// The engine under test: this build's, or `COMMERCE_BIN` (to run a test binary copied
@@ -122,11 +124,11 @@ fn engine_binary() -> String {
 }
 
 impl Process {
-    /// Starts `commerce <role>`.
+    /// Starts `commerce <role>` (`role` may carry options: `up --demo`).
     pub fn start(role: &str, env: &EngineEnv) -> Process {
         let mut command = Command::new(engine_binary());
         command
-            .arg(role)
+            .args(role.split_whitespace())
             .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -137,6 +139,7 @@ impl Process {
             role: role.to_owned(),
             simulator: None,
             metrics: None,
+            demo_admin: None,
         }
     }
 
@@ -155,6 +158,7 @@ impl Process {
             role: role.to_owned(),
             simulator: None,
             metrics: None,
+            demo_admin: None,
         }
     }
 
@@ -169,6 +173,7 @@ impl Process {
         let mut lines = BufReader::new(stdout).lines();
         let mut simulator = None;
         let mut metrics = None;
+        let mut demo_admin = None;
         let found = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("read stdout") {
                 if let Some(url) = line.strip_prefix("commerce: payment simulator on ") {
@@ -176,6 +181,11 @@ impl Process {
                 }
                 if let Some(url) = line.strip_prefix("commerce: metrics on ") {
                     metrics = Some(url.to_owned());
+                }
+                if let Some(admin) = line.strip_prefix("commerce: demo admin ") {
+                    demo_admin = admin
+                        .split_once(" password ")
+                        .map(|(e, p)| (e.to_owned(), p.to_owned()));
                 }
                 if let Some(url) = line.strip_prefix("commerce: listening on ") {
                     return Some(url.to_owned());
@@ -186,6 +196,7 @@ impl Process {
         .await;
         self.simulator = simulator;
         self.metrics = metrics;
+        self.demo_admin = demo_admin;
         match found {
             Ok(Some(url)) => url,
             _ => panic!("commerce {} did not start listening", self.role),
