@@ -532,6 +532,19 @@ async fn erased_personal_data_reads_as_erased_everywhere_and_the_chains_still_ve
         (status, missing["code"].as_str()),
         (404, Some("account_not_found"))
     );
+    let (status, own) = staff
+        .admin
+        .send(
+            Method::POST,
+            &format!("/admin/accounts/{}/erasure", staff.admin.id()),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, own["code"].as_str()),
+        (422, Some("cannot_erase_own_account"))
+    );
     assert!(
         stored().await.starts_with(&at_rest),
         "the stored bytes did not change"

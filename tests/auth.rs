@@ -307,6 +307,8 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("POST", "/auth/logout", EVERYONE),
     ("GET", "/health", EVERYONE),
     ("GET", "/", EVERYONE),
+    ("GET", "/seller", EVERYONE),
+    ("GET", "/admin", EVERYONE),
     ("GET", "/assets/{file}", EVERYONE),
     ("GET", "/health/live", EVERYONE),
     ("GET", "/health/ready", EVERYONE),

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::common::{eventually, Api, EngineEnv, Process, TestDatabase};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shopper_buys_and_returns_in_a_real_browser() {
+/// Runs `tests/browser/<script>` against `base` with `vars`; fails the test when it fails.
+/// Screenshots go to `target/screenshots`. Returns what it printed.
+async fn browse(script: &str, base: &str, vars: &[(&str, &str)]) -> String {
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
@@ -19,6 +20,31 @@ async fn a_shopper_buys_and_returns_in_a_real_browser() {
         "the browser tests need {chromium} and tests/browser/node_modules: run ./scripts/test, \
          which installs Debian's chromium and the npm packages"
     );
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    let run = tokio::process::Command::new("node")
+        .arg(script)
+        .current_dir(&browser_dir)
+        .env("BASE", base)
+        .env("SCREENSHOTS", &screenshots)
+        .env("CHROMIUM", &chromium)
+        .envs(vars.iter().copied())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser journey ends within 3 minutes")
+        .expect("node runs (Node.js is on every machine here)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the browser journey {script} failed"
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_buys_and_returns_in_a_real_browser() {
     let db = TestDatabase::create().await;
     let env = EngineEnv::embedded(&db);
     // The quick start's engine: `up --demo` seeds the demo catalog and prints its admin.
@@ -30,26 +56,16 @@ async fn a_shopper_buys_and_returns_in_a_real_browser() {
         api.get("/products/DEMO-LAMP").await.0 == 200
     })
     .await;
-    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-
-    let run = tokio::process::Command::new("node")
-        .arg("shopper.mjs")
-        .current_dir(&browser_dir)
-        .env("BASE", &base)
-        .env("ADMIN_EMAIL", &admin_email)
-        .env("ADMIN_PASSWORD", &admin_password)
-        .env("PRODUCT_NAME", "Brass desk lamp")
-        .env("SCREENSHOTS", &screenshots)
-        .env("CHROMIUM", &chromium)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser journey ends within 3 minutes")
-        .expect("node runs (Node.js is on every machine here)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "the browser journey failed");
+    let stdout = browse(
+        "shopper.mjs",
+        &base,
+        &[
+            ("ADMIN_EMAIL", &admin_email),
+            ("ADMIN_PASSWORD", &admin_password),
+            ("PRODUCT_NAME", "Brass desk lamp"),
+        ],
+    )
+    .await;
     assert!(stdout.contains("the shopper journey passed"));
 
     // What the browser did is in the log: a paid, delivered order with a return requested.
@@ -66,6 +82,82 @@ async fn a_shopper_buys_and_returns_in_a_real_browser() {
         "OrderShipped",
         "OrderDelivered",
         "ReturnRequested",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} missing from {kinds:?}"
+        );
+    }
+    engine.child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_list_approve_ship_refund_and_audit_in_a_real_browser() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let mut engine = Process::start("up --demo", &env);
+    let base = engine.base_url().await;
+    let (admin_email, admin_password) = engine.demo_admin.clone().expect("the demo admin");
+    let api = Api::new(base.clone());
+    let (admin, _) = api.login(&admin_email, &admin_password).await;
+    // A seller and an auditor, made by the admin through the API.
+    let mut staff = Vec::new();
+    for role in ["seller", "auditor"] {
+        let email = format!("{role}-{}@example.org", uuid::Uuid::new_v4().simple());
+        let password = format!("{role} password");
+        let id = api.register(&email, &password).await;
+        admin
+            .ok(
+                reqwest::Method::PUT,
+                &format!("/admin/accounts/{id}/roles/{role}"),
+                None,
+            )
+            .await;
+        staff.push((email, password));
+    }
+    eventually("the demo catalog", Duration::from_secs(30), || async {
+        api.get("/categories")
+            .await
+            .1
+            .to_string()
+            .contains("kitchen")
+    })
+    .await;
+    let stdout = browse(
+        "staff.mjs",
+        &base,
+        &[
+            ("ADMIN_EMAIL", &admin_email),
+            ("ADMIN_PASSWORD", &admin_password),
+            ("SELLER_EMAIL", &staff[0].0),
+            ("SELLER_PASSWORD", &staff[0].1),
+            ("AUDITOR_EMAIL", &staff[1].0),
+            ("AUDITOR_PASSWORD", &staff[1].1),
+        ],
+    )
+    .await;
+    assert!(stdout.contains("the staff journey passed"));
+    let order = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("browser: order id "))
+        .expect("the order's id")
+        .trim()
+        .to_owned();
+    // What the pages did is in the log.
+    let (kinds,): (Vec<String>,) = sqlx::query_as(
+        "select array_agg(event_type order by global_position) from events
+         where stream_id = 'product-WEB-VASE' or stream_id = 'order-' || $1",
+    )
+    .bind(&order)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    for kind in [
+        "ProductCreated",
+        "ProductApproved",
+        "OrderPaid",
+        "FulfilmentShipped",
+        "RefundProcessed",
     ] {
         assert!(
             kinds.iter().any(|k| k == kind),

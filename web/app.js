@@ -3,7 +3,7 @@
 // in this module's memory only: nothing is written to storage, so a script injected elsewhere
 // cannot read them later, and closing the tab ends the session.
 
-const session = { access: null, refresh: null, accountId: null, roles: [] };
+const session = { access: null, refresh: null, accountId: null, roles: [], position: 0 };
 
 // ---- the API ---------------------------------------------------------------------------
 
@@ -33,6 +33,11 @@ async function refreshTokens() {
 
 /** Calls the API; on an expired access token, refreshes once and retries. */
 async function api(method, path, body, { retry = true, headers = {} } = {}) {
+  // Read your writes: a query asks for read models that include this session's last command
+  // (every query accepts `min_position`; the API waits a moment for the projections).
+  if (method === 'GET' && session.position > 0 && !/[?&](min_position|version)=/.test(path)) {
+    path = `${path}${path.includes('?') ? '&' : '?'}min_position=${session.position}`;
+  }
   const init = { method, headers: { ...headers } };
   if (session.access) init.headers.authorization = `Bearer ${session.access}`;
   if (body !== undefined) {
@@ -53,6 +58,9 @@ async function api(method, path, body, { retry = true, headers = {} } = {}) {
     }
   }
   if (!response.ok) throw new ApiError(response.status, value);
+  if (method !== 'GET' && value && Number.isInteger(value.global_position)) {
+    session.position = Math.max(session.position, value.global_position);
+  }
   return value;
 }
 
@@ -143,17 +151,21 @@ function formValues(form) {
 function renderAccountLinks() {
   const links = document.getElementById('account-links');
   const item = (href, text) => h('li', {}, h('a', { href }, text));
+  const shop = section() === 'shop' ? '' : '/';
   if (!signedIn()) {
-    links.replaceChildren(item('#/signin', 'Sign in'), item('#/register', 'Register'), item('#/cart', 'Cart'));
+    links.replaceChildren(item('#/signin', 'Sign in'), item('#/register', 'Register'), item(`${shop}#/cart`, 'Cart'));
     return;
   }
-  links.replaceChildren(
-    item('#/wishlist', 'Wishlist'),
-    item('#/orders', 'Orders'),
-    item('#/account', 'Account'),
-    item('#/cart', 'Cart'),
+  const entries = [
+    session.roles.includes('seller') || session.roles.includes('admin') ? item('/seller#/', 'Seller') : null,
+    session.roles.includes('admin') || session.roles.includes('auditor') ? item('/admin#/', 'Back office') : null,
+    item(`${shop}#/wishlist`, 'Wishlist'),
+    item(`${shop}#/orders`, 'Orders'),
+    item(`${shop}#/account`, 'Account'),
+    item(`${shop}#/cart`, 'Cart'),
     h('li', {}, h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out')),
-  );
+  ];
+  links.replaceChildren(...entries.filter(Boolean));
 }
 
 async function signOut() {
@@ -850,20 +862,42 @@ async function wishlistPage() {
 
 // ---- routing ---------------------------------------------------------------------------
 
-function route() {
+/** The section shown: the storefront (`/`), the seller dashboard or the back office. */
+function section() {
+  if (location.pathname.startsWith('/seller')) return 'seller';
+  if (location.pathname.startsWith('/admin')) return 'admin';
+  return 'shop';
+}
+
+/** Draws the view the address names; `<body data-busy>` is set while a view is drawn. */
+let drawing = 0;
+async function route() {
+  drawing += 1;
+  document.body.dataset.busy = 'true';
+  try {
+    await draw();
+  } finally {
+    drawing -= 1;
+    if (drawing === 0) delete document.body.dataset.busy;
+  }
+}
+
+async function draw() {
   const hash = location.hash || '#/';
   const [path, params = ''] = hash.slice(1).split('?');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === 'signin') return signInPage(params);
+  if (parts[0] === 'register') return registerPage();
+  if (section() !== 'shop') {
+    const pages = await import('./console.js');
+    return section() === 'seller' ? pages.seller(parts) : pages.admin(parts);
+  }
   switch (parts[0]) {
     case undefined:
     case 'search':
       return catalog(params);
     case 'p':
       return product(parts[1]);
-    case 'signin':
-      return signInPage(params);
-    case 'register':
-      return registerPage();
     case 'account':
       return accountPage();
     case 'cart':
@@ -882,8 +916,32 @@ function route() {
 document.getElementById('search').addEventListener('submit', (e) => {
   e.preventDefault();
   const q = document.getElementById('q').value.trim();
-  location.hash = q ? `#/search?q=${encodeURIComponent(q)}` : '#/';
+  const target = q ? `#/search?q=${encodeURIComponent(q)}` : '#/';
+  if (section() === 'shop') {
+    location.hash = target;
+  } else {
+    history.pushState(null, '', `/${target}`);
+    renderAccountLinks();
+    route();
+  }
 });
 window.addEventListener('hashchange', route);
+// Moving between the storefront, the seller dashboard and the back office keeps the page (and
+// so the session, which lives in its memory): the address changes, the page does not reload.
+document.addEventListener('click', (e) => {
+  const link = e.target.closest && e.target.closest('a[href]');
+  const href = link && link.getAttribute('href');
+  if (!href || !/^\/(seller|admin)?#/.test(href) || e.ctrlKey || e.metaKey || e.shiftKey) return;
+  e.preventDefault();
+  history.pushState(null, '', href);
+  renderAccountLinks();
+  route();
+});
+window.addEventListener('popstate', () => {
+  renderAccountLinks();
+  route();
+});
 renderAccountLinks();
 route();
+
+export { session, api, h, money, price, say, show, problem, field, formValues, needSignIn };

@@ -518,9 +518,17 @@ async fn erase_account(
 
 async fn erase(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     Context(ctx): Context,
     ApiPath(account_id): ApiPath<Uuid>,
 ) -> Result<Json<CommandOutcome>, ApiError> {
+    if account_id == actor.account_id {
+        // An admin erasing themselves would lock themselves out mid-session by mistake.
+        return Err(ApiError::unprocessable(
+            "cannot_erase_own_account",
+            "an admin erases their own account with DELETE /me?erase=true",
+        ));
+    }
     let outcome = erase_account(&state, &ctx, AccountId::from_uuid(account_id)).await?;
     Ok(Json(outcome))
 }

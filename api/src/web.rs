@@ -1,4 +1,5 @@
-//! The web pages: the storefront at `/`, a single page written against this API (in `web/`
+//! The web pages: the storefront at `/`, the seller dashboard at `/seller` and the back office
+//! at `/admin`, a single page written against this API (in `web/`
 //! at the top of the repository: plain HTML, CSS and JavaScript modules, no build step),
 //! compiled into the binary so the engine serves it with nothing else running and no CDN.
 
@@ -18,13 +19,20 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      frame-ancestors 'none'";
 
 /// The files `/assets/{file}` serves.
-pub const ASSETS: &[&str] = &["app.js", "style.css"];
+pub const ASSETS: &[&str] = &["app.js", "console.js", "style.css"];
 
 /// The pages' routes, open to anyone (the pages call the API with the signed-in user's token).
 pub fn routes() -> Routes {
     Routes::default()
         .add(Method::GET, "/", Access::Public, page)
         .doc(Doc::new("The storefront (a web page on this API)").answers_empty(200))
+        .add(Method::GET, "/seller", Access::Public, page)
+        .doc(
+            Doc::new("The seller dashboard (the same web page; it asks to sign in)")
+                .answers_empty(200),
+        )
+        .add(Method::GET, "/admin", Access::Public, page)
+        .doc(Doc::new("The back office (the same web page; it asks to sign in)").answers_empty(200))
         .add(Method::GET, "/assets/{file}", Access::Public, asset)
         .doc(Doc::new("The web pages' scripts and styles").answers_empty(200))
 }
@@ -46,6 +54,10 @@ async fn asset(ApiPath(file): ApiPath<String>) -> Result<Response, ApiError> {
         "app.js" => (
             "text/javascript; charset=utf-8",
             include_str!("../../web/app.js"),
+        ),
+        "console.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../web/console.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",
