@@ -486,6 +486,8 @@ const ACCESS: &[(&str, &str, &[Who])] = &[
     ("GET", "/admin/accounts/{account_id}", ADMIN),
     ("PUT", "/admin/accounts/{account_id}/roles/{role}", ADMIN),
     ("DELETE", "/admin/accounts/{account_id}/roles/{role}", ADMIN),
+    ("GET", "/admin/projections", ADMIN),
+    ("POST", "/admin/projections/rebuild", ADMIN),
     // After every other row naming the bystander: it erases them.
     ("POST", "/admin/accounts/{account_id}/erasure", ADMIN),
     ("POST", "/me/seller-application", SIGNED_IN),

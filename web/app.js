@@ -890,7 +890,7 @@ async function draw() {
   if (parts[0] === 'register') return registerPage();
   if (section() !== 'shop') {
     const pages = await import('./console.js');
-    return section() === 'seller' ? pages.seller(parts) : pages.admin(parts);
+    return section() === 'seller' ? pages.seller(parts, params) : pages.admin(parts, params);
   }
   switch (parts[0]) {
     case undefined:
@@ -921,6 +921,7 @@ document.getElementById('search').addEventListener('submit', (e) => {
     location.hash = target;
   } else {
     history.pushState(null, '', `/${target}`);
+    shownPath = location.pathname;
     renderAccountLinks();
     route();
   }
@@ -934,10 +935,16 @@ document.addEventListener('click', (e) => {
   if (!href || !/^\/(seller|admin)?#/.test(href) || e.ctrlKey || e.metaKey || e.shiftKey) return;
   e.preventDefault();
   history.pushState(null, '', href);
+  shownPath = location.pathname;
   renderAccountLinks();
   route();
 });
+// Back and forward between sections (a hash change alone is the `hashchange` listener's:
+// browsers fire both events for it, and drawing twice would replace a page being filled in).
+let shownPath = location.pathname;
 window.addEventListener('popstate', () => {
+  if (location.pathname === shownPath) return;
+  shownPath = location.pathname;
   renderAccountLinks();
   route();
 });

@@ -187,8 +187,208 @@ async function sellerPage() {
 
 // ---- admin -----------------------------------------------------------------------------
 
-async function adminHome() {
+/** The back office's own navigation, above each of its pages. */
+function adminNav() {
+  const link = (href, text) => h('li', {}, h('a', { href }, text));
+  return h(
+    'nav',
+    { 'aria-label': 'Back office', class: 'subnav' },
+    h('ul', { class: 'links' }, link('#/', 'Overview'), link('#/projections', 'Projections'), link('#/accounts', 'Accounts and roles'), link('#/settings', 'Tax and shipping')),
+  );
+}
+
+let following = null;
+
+/** Projections with their lag, and a rebuild whose progress the page follows. */
+async function projectionsPage() {
+  if (needSignIn('#/projections')) return;
+  let status;
+  try {
+    status = await api('GET', '/admin/projections');
+  } catch (error) {
+    show('Projections', adminNav(), problem(error));
+    return;
+  }
+  const start = act(
+    (e) => {
+      const chosen = [...e.target.querySelectorAll('input[name=projection]:checked')].map((c) => c.value);
+      return api('POST', '/admin/projections/rebuild', { projections: chosen });
+    },
+    'Rebuild started.',
+    projectionsPage,
+  );
+  const r = status.rebuild;
+  show(
+    'Projections',
+    adminNav(),
+    h('p', {}, `The log's head is at position ${status.head}.`),
+    h(
+      'form',
+      { onsubmit: start, id: 'rebuild-form' },
+      table(
+        'Read models',
+        ['Rebuild', 'Projection', 'Applied up to', 'Behind'],
+        status.projections.map((p) =>
+          row(
+            h('input', { type: 'checkbox', name: 'projection', value: p.name, id: `p-${p.name}`, 'aria-label': `Rebuild ${p.name}` }),
+            h('label', { for: `p-${p.name}` }, p.name),
+            p.applied_up_to,
+            `${p.lag_events} events`,
+          ),
+        ),
+        'projections',
+      ),
+      h('button', { type: 'submit', disabled: Boolean(r && r.state === 'running') }, 'Rebuild the checked ones (none checked: all)'),
+    ),
+    r
+      ? h(
+          'section',
+          { 'aria-labelledby': 'rebuild-title', id: 'rebuild' },
+          h('h2', { id: 'rebuild-title' }, `Rebuild of ${r.projections.join(', ')}: ${r.state}`),
+          h('progress', { max: Math.max(1, r.head), value: Math.min(r.position, Math.max(1, r.head)), 'aria-label': 'Rebuild progress' }),
+          h('p', {}, `${r.events} events replayed, position ${r.position} of ${r.head}; started ${when(r.started_at)}${r.finished_at ? `, ended ${when(r.finished_at)}` : ''}.`),
+          r.error ? h('p', { class: 'error' }, r.error) : null,
+        )
+      : null,
+  );
+  // A running rebuild is followed live: the page asks again every second.
+  clearTimeout(following);
+  if (r && r.state === 'running') {
+    following = setTimeout(() => {
+      if (location.hash === '#/projections') projectionsPage();
+    }, 1000);
+  }
+}
+
+const ROLES = ['customer', 'seller', 'admin', 'auditor'];
+
+async function accountsPage() {
+  if (needSignIn('#/accounts')) return;
+  let accounts;
+  try {
+    accounts = await api('GET', '/admin/accounts?limit=100');
+  } catch (error) {
+    show('Accounts and roles', adminNav(), problem(error));
+    return;
+  }
+  const change = (a, method) =>
+    act(
+      (e) => {
+        const form = e.target.closest('form');
+        return api(method, `/admin/accounts/${a.account_id}/roles/${form.elements.role.value}`);
+      },
+      method === 'PUT' ? 'Role granted.' : 'Role revoked.',
+      accountsPage,
+    );
+  show(
+    'Accounts and roles',
+    adminNav(),
+    table(
+      'Accounts',
+      ['Name', 'Email', 'Roles', 'Closed', 'Change a role'],
+      accounts.map((a) =>
+        row(
+          a.display_name,
+          a.email,
+          a.roles.join(', '),
+          a.closed ? 'closed' : '',
+          a.closed
+            ? ''
+            : h(
+                'form',
+                { class: 'inline', onsubmit: (e) => e.preventDefault() },
+                h('label', { for: `role-${a.account_id}`, class: 'visually-hidden' }, `Role of ${a.display_name}`),
+                h('select', { id: `role-${a.account_id}`, name: 'role' }, ROLES.map((r) => h('option', { value: r }, r))),
+                h('button', { type: 'button', onclick: change(a, 'PUT') }, 'Grant'),
+                h('button', { type: 'button', onclick: change(a, 'DELETE') }, 'Revoke'),
+              ),
+        ),
+      ),
+      'accounts',
+    ),
+  );
+}
+
+async function settingsPage() {
+  if (needSignIn('#/settings')) return;
+  let pricing;
+  try {
+    pricing = await api('GET', '/pricing');
+  } catch (error) {
+    show('Tax and shipping', adminNav(), problem(error));
+    return;
+  }
+  const setRate = act(
+    (e) => {
+      const v = formValues(e.target);
+      return api('PUT', `/admin/tax-rates/${v.country.toUpperCase()}/${v.category}`, { rate_bp: Math.round(Number(v.rate) * 100) });
+    },
+    'Tax rate set.',
+    settingsPage,
+  );
+  const removeRate = (r) => act(() => api('DELETE', `/admin/tax-rates/${r.country}/${r.category}`), 'Tax rate removed.', settingsPage);
+  const defineMethod = act(
+    (e) => {
+      const v = formValues(e.target);
+      const cents = (x) => ({ amount_minor: Math.round(Number(x) * 100), currency: 'EUR' });
+      return api('PUT', `/admin/shipping-methods/${v.id}`, {
+        name: v.name,
+        countries: v.countries.split(',').map((c) => c.trim().toUpperCase()).filter(Boolean),
+        rate: { kind: 'flat', amount: cents(v.fee) },
+        free_above: v.free_above ? cents(v.free_above) : null,
+      });
+    },
+    'Shipping method saved.',
+    settingsPage,
+  );
+  const retire = (m) => act(() => api('DELETE', `/admin/shipping-methods/${m.id}`), 'Shipping method retired.', settingsPage);
+  show(
+    'Tax and shipping',
+    adminNav(),
+    table(
+      'Tax rates',
+      ['Country', 'Category', 'Rate', ''],
+      pricing.tax_rates.map((r) =>
+        row(r.country, r.category, `${(r.rate_bp / 100).toFixed(2)} %`, h('button', { type: 'button', onclick: removeRate(r), 'aria-label': `Remove the rate of ${r.country}` }, 'Remove')),
+      ),
+      'tax-rates',
+    ),
+    h(
+      'form',
+      { onsubmit: setRate, id: 'tax-form' },
+      h('h2', {}, 'Set a tax rate'),
+      field('Country (two letters)', 'country', { required: true }),
+      field('Tax category', 'category', { required: true, value: 'standard' }),
+      field('Rate in percent', 'rate', { type: 'number', min: 0, max: 100, step: 0.01, required: true }),
+      h('button', { type: 'submit' }, 'Set the rate'),
+    ),
+    table(
+      'Shipping methods',
+      ['Id', 'Name', 'Countries', ''],
+      pricing.shipping_methods.map((m) =>
+        row(m.id, m.name, (m.countries || []).join(', '), h('button', { type: 'button', onclick: retire(m), 'aria-label': `Retire ${m.name}` }, 'Retire')),
+      ),
+      'shipping-methods',
+    ),
+    h(
+      'form',
+      { onsubmit: defineMethod, id: 'method-form' },
+      h('h2', {}, 'Define a shipping method'),
+      field('Id (a-z, 0-9, -)', 'id', { required: true }),
+      field('Name', 'name', { required: true }),
+      field('Countries (comma separated; none: everywhere)', 'countries'),
+      field('Flat fee in EUR', 'fee', { type: 'number', min: 0, step: 0.01, required: true }),
+      field('Free above, in EUR (optional)', 'free_above', { type: 'number', min: 0, step: 0.01 }),
+      h('button', { type: 'submit' }, 'Save the method'),
+    ),
+  );
+}
+
+async function adminHome(params = '') {
   if (needSignIn('#/')) return;
+  const chosen = new URLSearchParams(params);
+  const filters = new URLSearchParams({ limit: '20' });
+  for (const key of ['status', 'from', 'to', 'customer_id']) if (chosen.get(key)) filters.set(key, chosen.get(key));
   let approvals;
   let sellers;
   let orders;
@@ -197,7 +397,7 @@ async function adminHome() {
     [approvals, sellers, orders, verify] = await Promise.all([
       api('GET', '/admin/product-approvals?limit=50'),
       api('GET', '/admin/sellers?status=applied'),
-      api('GET', '/admin/orders?limit=20'),
+      api('GET', `/admin/orders?${filters}`),
       api('GET', '/audit/verify').catch((e) => ({ error: e.message })),
     ]);
   } catch (error) {
@@ -211,6 +411,7 @@ async function adminHome() {
     act((e) => api('POST', `/admin/sellers/${id}/verification`, { commission_bp: Number(e.target.elements.commission.value) }), 'Seller verified.', adminHome);
   show(
     'Back office',
+    adminNav(),
     h('p', { id: 'chains', class: 'badge' }, verify.error ? `Tamper evidence: ${verify.error}` : verify.intact ? `Event log intact (${verify.events} events)` : 'EVENT LOG TAMPERED'),
     h('h2', {}, 'Products waiting for approval'),
     table(
@@ -250,7 +451,28 @@ async function adminHome() {
         ),
       ),
     ),
-    h('h2', {}, 'Latest orders'),
+    h('h2', {}, 'Orders'),
+    h(
+      'form',
+      {
+        class: 'inline',
+        id: 'order-filters',
+        onsubmit: (e) => {
+          e.preventDefault();
+          const v = Object.fromEntries([...new FormData(e.target).entries()].filter(([, x]) => x));
+          location.hash = `#/?${new URLSearchParams(v)}`;
+        },
+      },
+      h('label', { for: 'f-status' }, 'Status'),
+      h('select', { id: 'f-status', name: 'status' }, ['', 'placed', 'paid', 'shipped', 'delivered', 'cancelled'].map((x) => h('option', { value: x, selected: chosen.get('status') === x }, x || 'any'))),
+      h('label', { for: 'f-from' }, 'From'),
+      h('input', { id: 'f-from', name: 'from', type: 'date', value: chosen.get('from') || '' }),
+      h('label', { for: 'f-to' }, 'To'),
+      h('input', { id: 'f-to', name: 'to', type: 'date', value: chosen.get('to') || '' }),
+      h('label', { for: 'f-customer' }, 'Customer id'),
+      h('input', { id: 'f-customer', name: 'customer_id', value: chosen.get('customer_id') || '' }),
+      h('button', { type: 'submit' }, 'Filter'),
+    ),
     table(
       'Orders',
       ['Order', 'Placed', 'Status', 'Total'],
@@ -296,6 +518,7 @@ async function adminOrder(id) {
   const isAdmin = session.roles.includes('admin');
   show(
     `Order ${id.slice(-8)}`,
+    adminNav(),
     h('p', { id: 'order-status', class: 'badge' }, order.status),
     h(
       'dl',
@@ -349,7 +572,10 @@ export function seller(parts) {
 }
 
 /** Routes of the back office. */
-export function admin(parts) {
+export function admin(parts, params) {
   if (parts[0] === 'orders' && parts[1]) return adminOrder(parts[1]);
-  return adminHome();
+  if (parts[0] === 'projections') return projectionsPage();
+  if (parts[0] === 'accounts') return accountsPage();
+  if (parts[0] === 'settings') return settingsPage();
+  return adminHome(params);
 }

@@ -539,6 +539,8 @@ async fn erase(
 pub struct AccountsQuery {
     limit: Option<i64>,
     after: Option<Uuid>,
+    min_position: Option<i64>,
+    wait_ms: Option<u64>,
 }
 
 async fn list_accounts(
@@ -546,6 +548,16 @@ async fn list_accounts(
     ApiQuery(q): ApiQuery<AccountsQuery>,
 ) -> Result<Json<Vec<projections::accounts::AccountView>>, ApiError> {
     let limit = crate::read::page_limit(q.limit)?;
+    let consistency = crate::read::Consistency {
+        min_position: q.min_position,
+        wait_ms: q.wait_ms,
+    };
+    crate::read::consistent(
+        &state,
+        &consistency,
+        &[&projections::accounts::AccountProjection],
+    )
+    .await?;
     Ok(Json(
         projections::accounts::list_accounts(&state.read_pool, limit, q.after).await?,
     ))

@@ -33,6 +33,7 @@ pub mod fulfilments;
 pub mod health;
 pub mod observe;
 pub mod openapi;
+pub mod operations;
 pub mod payments;
 pub mod pricing;
 pub mod read;
@@ -87,6 +88,8 @@ pub struct AppState {
     pub projected: Option<events::AppendSignal>,
     /// What `/health/ready` checks besides the database.
     pub readiness: health::Readiness,
+    /// The rebuild started from the back office, if any.
+    pub rebuilds: operations::Rebuilds,
 }
 
 /// Largest request body accepted.
@@ -113,6 +116,7 @@ pub fn routes() -> routes::Routes {
         .merge(returns::routes())
         .merge(pricing::routes())
         .merge(web::routes())
+        .merge(operations::routes())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

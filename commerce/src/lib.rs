@@ -540,6 +540,7 @@ pub async fn serve(
         searches: api::cache::AnswerCache::new(Duration::from_millis(config.search_cache_ms)),
         projected: Some(projected),
         readiness: readiness(config)?,
+        rebuilds: api::operations::Rebuilds::new(config.rebuild_batch_size),
     };
     let timeouts = tokio::spawn(processes::payment_timeouts(
         state.commands.clone(),

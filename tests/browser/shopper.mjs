@@ -159,6 +159,10 @@ try {
   await shot(page, 'account');
 } catch (error) {
   failures.push(error.stack || String(error));
+  for (const page of browser.contexts().flatMap((c) => c.pages())) {
+    const shown = await page.locator('body').innerText().catch(() => '(gone)');
+    failures.push(`page ${page.url()}:\n${shown.slice(0, 1500)}`);
+  }
 } finally {
   await browser.close();
 }

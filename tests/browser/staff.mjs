@@ -63,12 +63,14 @@ const browser = await chromium.launch({
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
 });
 const failures = [];
+const pages = [];
 try {
   const open = async () => {
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
     const page = await context.newPage();
     page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
     page.on('console', (m) => m.type() === 'error' && failures.push(`console: ${m.text()}`));
+    pages.push(page);
     return page;
   };
 
@@ -155,6 +157,36 @@ try {
     await admin.locator('#payment-state').filter({ hasText: 'partially_refunded' }).waitFor({ timeout: 20000 });
   });
 
+  step('the admin rebuilds the orders projection and follows its progress');
+  await admin.getByRole('link', { name: 'Projections' }).click();
+  await admin.locator('#projections').waitFor();
+  await accessible(admin, 'projections');
+  await admin.getByLabel('Rebuild orders').check();
+  await admin.getByRole('button', { name: /^Rebuild the checked/ }).click();
+  await admin.getByRole('heading', { name: 'Rebuild of orders: done' }).waitFor({ timeout: 60000 });
+  await admin.screenshot({ path: `${SCREENSHOTS}/projections.png`, fullPage: true });
+
+  step('the admin sets a tax rate and a shipping method');
+  await admin.getByRole('link', { name: 'Tax and shipping' }).click();
+  const tax = admin.locator('#tax-form');
+  await tax.getByLabel('Country (two letters)').fill('DE');
+  await tax.getByLabel('Rate in percent').fill('19');
+  await tax.getByRole('button', { name: 'Set the rate' }).click();
+  await admin.locator('#tax-rates').getByRole('cell', { name: '19.00 %', exact: true }).waitFor();
+  const method = admin.locator('#method-form');
+  await method.getByLabel('Id (a-z, 0-9, -)').fill('parcel');
+  await method.getByLabel('Name').fill('Parcel');
+  await method.getByLabel(/^Countries/).fill('DE, AT');
+  await method.getByLabel('Flat fee in EUR').fill('4.90');
+  await method.getByRole('button', { name: 'Save the method' }).click();
+  await admin.locator('#shipping-methods').getByRole('cell', { name: 'Parcel', exact: true }).waitFor();
+  await accessible(admin, 'tax and shipping');
+
+  step('the admin reads accounts and roles');
+  await admin.getByRole('link', { name: 'Accounts and roles' }).click();
+  await admin.locator('#accounts').getByRole('cell', { name: env('SELLER_EMAIL'), exact: true }).waitFor();
+  await accessible(admin, 'accounts');
+
   step('an auditor reads the order timeline');
   const auditor = await open();
   await auditor.goto(`${BASE}/admin#/orders/${order}`);
@@ -170,6 +202,11 @@ try {
   console.log(`browser: order id ${order}`);
 } catch (error) {
   failures.push(error.stack || String(error));
+  // What each page showed, to tell why.
+  for (const page of pages) {
+    const shown = await page.locator('body').innerText().catch(() => '(gone)');
+    failures.push(`page ${page.url()}:\n${shown.slice(0, 1500)}`);
+  }
 } finally {
   await browser.close();
 }
