@@ -380,14 +380,45 @@ async function product(sku) {
     h(
       'section',
       { 'aria-labelledby': 'reviews-title' },
+      signedIn() ? reviewForm(sku) : null,
       h('h2', { id: 'reviews-title' }, `Reviews (${reviews.rating ? reviews.rating.count : 0})`),
       reviews.rating && reviews.rating.count ? h('p', {}, `Average ${reviews.rating.average} of 5`) : h('p', {}, 'No reviews yet.'),
       h(
         'ul',
         { class: 'reviews' },
-        (reviews.reviews || []).map((r) => h('li', {}, h('p', {}, h('strong', {}, `${r.rating}/5`), ` by ${r.author || 'a former customer'}`), h('p', {}, r.text))),
+        (reviews.items || []).map((r) => h('li', {}, h('p', {}, h('strong', {}, `${r.rating}/5`), ` by ${r.author || 'a former customer'}`), h('p', {}, r.text))),
       ),
     ),
+  );
+}
+
+/** A customer's review of a product (the API accepts it only after a delivered order). */
+function reviewForm(sku) {
+  const error = h('div');
+  const submit = async (e) => {
+    e.preventDefault();
+    const v = formValues(e.target);
+    try {
+      await api('PUT', `${me()}/reviews/${encodeURIComponent(sku)}`, { rating: Number(v.rating), text: v.text });
+      say('Thank you: your review is published.');
+      product(sku);
+    } catch (err) {
+      error.replaceChildren(problem(err));
+    }
+  };
+  return h(
+    'form',
+    { onsubmit: submit, id: 'review-form' },
+    h('h3', {}, 'Your review'),
+    error,
+    h(
+      'p',
+      { class: 'field' },
+      h('label', { for: 'f-rating' }, 'Rating'),
+      h('select', { id: 'f-rating', name: 'rating' }, [5, 4, 3, 2, 1].map((n) => h('option', { value: n }, `${n} of 5`))),
+    ),
+    h('p', { class: 'field' }, h('label', { for: 'f-text' }, 'Review'), h('textarea', { id: 'f-text', name: 'text', rows: 3, required: true, maxlength: 5000 })),
+    h('button', { type: 'submit' }, 'Publish the review'),
   );
 }
 

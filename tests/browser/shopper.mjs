@@ -149,6 +149,16 @@ try {
   await page.getByRole('status').filter({ hasText: 'Return requested' }).waitFor();
   await shot(page, 'order-delivered');
 
+  step('a review of the delivered product');
+  await page.getByRole('searchbox', { name: 'Search products' }).fill(PRODUCT);
+  await page.keyboard.press('Enter');
+  await page.getByRole('link', { name: PRODUCT }).click();
+  await page.getByLabel('Rating').selectOption('4');
+  await page.getByLabel('Review', { exact: true }).fill('Lovely light, a little bright.');
+  await page.getByRole('button', { name: 'Publish the review' }).click();
+  await page.getByText('Lovely light, a little bright.').waitFor();
+  await accessible(page, 'product with a review');
+
   step('order history and the account');
   await page.getByRole('link', { name: 'Orders' }).click();
   await page.getByRole('link', { name: orderId.slice(-8) }).waitFor();
@@ -161,7 +171,7 @@ try {
   failures.push(error.stack || String(error));
   for (const page of browser.contexts().flatMap((c) => c.pages())) {
     const shown = await page.locator('body').innerText().catch(() => '(gone)');
-    failures.push(`page ${page.url()}:\n${shown.slice(0, 1500)}`);
+    failures.push(`page ${page.url()}:\n${shown.slice(0, 4000)}`);
   }
 } finally {
   await browser.close();

@@ -205,7 +205,7 @@ try {
   // What each page showed, to tell why.
   for (const page of pages) {
     const shown = await page.locator('body').innerText().catch(() => '(gone)');
-    failures.push(`page ${page.url()}:\n${shown.slice(0, 1500)}`);
+    failures.push(`page ${page.url()}:\n${shown.slice(0, 4000)}`);
   }
 } finally {
   await browser.close();
