@@ -104,20 +104,7 @@ async fn rebuilding_while_commands_flow_matches_a_fresh_projection() {
     assert_eq!(failed, 0, "the API kept answering through both rebuilds");
 
     // Caught up, the live generation equals a fresh projection of the log.
-    let (head,): (i64,) = sqlx::query_as("select max(global_position) from events")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    let store = events::PgEventStore::new(db.pool.clone());
-    for p in registry::all() {
-        assert!(
-            projector::wait_for(&store, &db.pool, &*p, head, Duration::from_secs(60))
-                .await
-                .unwrap(),
-            "{}",
-            p.name()
-        );
-    }
+    common::caught_up(&db.pool).await;
     engine.child.kill().await.unwrap();
     let live = projector::snapshot(&db.pool).await.unwrap();
     assert_eq!(

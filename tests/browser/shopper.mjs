@@ -10,63 +10,13 @@
 //   SCREENSHOTS     where the screenshots go
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 
-import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { BASE, env, step, accessible, shot, api, run } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-};
-const BASE = env('BASE');
-const SCREENSHOTS = env('SCREENSHOTS', 'target/screenshots');
 const PRODUCT = env('PRODUCT_NAME');
-mkdirSync(SCREENSHOTS, { recursive: true });
 
-const step = (text) => console.log(`browser: ${text}`);
-
-/** Fails on serious or critical accessibility violations of the page as it is now. */
-async function accessible(page, name) {
-  // Evaluated through the DevTools protocol: the page's own CSP (script-src 'self') stays on.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
-  });
-  const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  if (bad.length) throw new Error(`${name}: accessibility violations ${JSON.stringify(bad)}`);
-  step(`${name}: axe found no serious or critical violation (${result.length} minor)`);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
-}
-
-async function api(method, path, body, token) {
-  const response = await fetch(`${BASE}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-const browser = await chromium.launch({
-  executablePath: env('CHROMIUM', '/usr/bin/chromium'),
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
-const failures = [];
-try {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
-  page.on('console', (m) => m.type() === 'error' && failures.push(`console: ${m.text()}`));
+await run(async (open) => {
+  const page = await open();
+  const context = page.context();
 
   step('the storefront');
   await page.goto(`${BASE}/`);
@@ -167,17 +117,4 @@ try {
   await page.getByRole('heading', { level: 2, name: 'Store credit' }).waitFor();
   await accessible(page, 'account');
   await shot(page, 'account');
-} catch (error) {
-  failures.push(error.stack || String(error));
-  for (const page of browser.contexts().flatMap((c) => c.pages())) {
-    const shown = await page.locator('body').innerText().catch(() => '(gone)');
-    failures.push(`page ${page.url()}:\n${shown.slice(0, 4000)}`);
-  }
-} finally {
-  await browser.close();
-}
-if (failures.length) {
-  console.error(`browser: FAILED\n${failures.join('\n')}`);
-  process.exit(1);
-}
-step('the shopper journey passed');
+}, 'the shopper journey passed');

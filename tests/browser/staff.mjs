@@ -6,43 +6,7 @@
 // Run by tests/web.rs. Environment: BASE, SCREENSHOTS, CHROMIUM, and the staff's credentials
 // ADMIN_EMAIL/ADMIN_PASSWORD, SELLER_EMAIL/SELLER_PASSWORD, AUDITOR_EMAIL/AUDITOR_PASSWORD.
 
-import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-};
-const BASE = env('BASE');
-const SCREENSHOTS = env('SCREENSHOTS', 'target/screenshots');
-mkdirSync(SCREENSHOTS, { recursive: true });
-const step = (text) => console.log(`browser: ${text}`);
-
-async function accessible(page, name) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
-  });
-  const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  if (bad.length) throw new Error(`${name}: accessibility violations ${JSON.stringify(bad)}`);
-  step(`${name}: axe found no serious or critical violation (${result.length} minor)`);
-}
-
-async function api(method, path, body, token, headers = {}) {
-  const response = await fetch(`${BASE}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+import { BASE, env, step, accessible, shot, api, run } from './common.mjs';
 
 /** Signs in on the page's own sign-in form. */
 async function signIn(page, who) {
@@ -58,22 +22,7 @@ async function redraw(page) {
   await page.locator('body:not([data-busy])').waitFor();
 }
 
-const browser = await chromium.launch({
-  executablePath: env('CHROMIUM', '/usr/bin/chromium'),
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
-const failures = [];
-const pages = [];
-try {
-  const open = async () => {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
-    page.on('console', (m) => m.type() === 'error' && failures.push(`console: ${m.text()}`));
-    pages.push(page);
-    return page;
-  };
-
+await run(async (open) => {
   step('the seller lists a product on /seller');
   const seller = await open();
   await seller.goto(`${BASE}/seller`);
@@ -97,7 +46,7 @@ try {
   await admin.getByRole('heading', { level: 1, name: 'Back office' }).waitFor();
   await admin.locator('#chains').filter({ hasText: 'intact' }).waitFor();
   await accessible(admin, 'back office');
-  await admin.screenshot({ path: `${SCREENSHOTS}/admin.png`, fullPage: true });
+  await shot(admin, 'admin');
   await admin.getByRole('button', { name: 'Approve WEB-VASE' }).click();
   await admin.getByRole('status').filter({ hasText: 'WEB-VASE approved' }).waitFor();
 
@@ -138,7 +87,7 @@ try {
   await seller.getByLabel('Carrier').fill('DPD');
   await seller.getByLabel('Tracking').fill('DPD-777');
   await accessible(seller, 'seller with a part to ship');
-  await seller.screenshot({ path: `${SCREENSHOTS}/seller.png`, fullPage: true });
+  await shot(seller, 'seller');
   await seller.getByRole('button', { name: 'Ship' }).click();
   await seller.getByRole('status').filter({ hasText: 'Shipped.' }).waitFor();
 
@@ -164,7 +113,7 @@ try {
   await admin.getByLabel('Rebuild orders').check();
   await admin.getByRole('button', { name: /^Rebuild the checked/ }).click();
   await admin.getByRole('heading', { name: 'Rebuild of orders: done' }).waitFor({ timeout: 60000 });
-  await admin.screenshot({ path: `${SCREENSHOTS}/projections.png`, fullPage: true });
+  await shot(admin, 'projections');
 
   step('the admin sets a tax rate and a shipping method');
   await admin.getByRole('link', { name: 'Tax and shipping' }).click();
@@ -198,20 +147,6 @@ try {
   await auditor.locator('#tamper').filter({ hasText: 'intact' }).waitFor();
   if (await auditor.locator('#refund').count()) throw new Error('an auditor was offered a refund');
   await accessible(auditor, 'order timeline');
-  await auditor.screenshot({ path: `${SCREENSHOTS}/timeline.png`, fullPage: true });
+  await shot(auditor, 'timeline');
   console.log(`browser: order id ${order}`);
-} catch (error) {
-  failures.push(error.stack || String(error));
-  // What each page showed, to tell why.
-  for (const page of pages) {
-    const shown = await page.locator('body').innerText().catch(() => '(gone)');
-    failures.push(`page ${page.url()}:\n${shown.slice(0, 4000)}`);
-  }
-} finally {
-  await browser.close();
-}
-if (failures.length) {
-  console.error(`browser: FAILED\n${failures.join('\n')}`);
-  process.exit(1);
-}
-step('the staff journey passed');
+}, 'the staff journey passed');

@@ -386,6 +386,23 @@ pub async fn head(pool: &sqlx::PgPool) -> i64 {
         .0
 }
 
+/// Waits until every projection has applied the whole log (60 s at most); returns its head.
+#[allow(dead_code)]
+pub async fn caught_up(pool: &sqlx::PgPool) -> i64 {
+    let head = head(pool).await;
+    let store = events::PgEventStore::new(pool.clone());
+    for p in projections::registry::all() {
+        assert!(
+            projections::projector::wait_for(&store, pool, &*p, head, Duration::from_secs(60))
+                .await
+                .unwrap(),
+            "{} did not catch up with position {head}",
+            p.name()
+        );
+    }
+    head
+}
+
 /// Polls `check` until it returns true or the deadline passes.
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
