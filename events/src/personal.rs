@@ -145,7 +145,7 @@ impl Vault {
         match &self.keys {
             Keys::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                keys_in(&mut conn, subjects).await
+                keys_in(&mut conn, subjects, false).await
             }
             Keys::Memory(keys) => {
                 let keys = keys.lock().expect("vault keys");
@@ -259,14 +259,19 @@ impl From<VaultError> for StoreError {
     }
 }
 
-/// The keys of `subjects` that still exist, read on `conn`.
+/// The keys of `subjects` that still exist, read on `conn`; with `hold`, each key row is
+/// share-locked until `conn`'s transaction ends.
 async fn keys_in(
     conn: &mut PgConnection,
     subjects: &[Uuid],
+    hold: bool,
 ) -> Result<HashMap<Uuid, Vec<u8>>, VaultError> {
-    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "select subject, key from personal_keys where subject = any($1) and key is not null",
-    )
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(if hold {
+        "select subject, key from personal_keys where subject = any($1) and key is not null
+         for share"
+    } else {
+        "select subject, key from personal_keys where subject = any($1) and key is not null"
+    })
     .bind(subjects)
     .fetch_all(conn)
     .await?;
@@ -275,6 +280,12 @@ async fn keys_in(
 
 /// `events` with their sealed fields opened, keys read on `conn` (a projection batch's
 /// transaction); `None` when nothing in them is sealed, so the batch is used as it is.
+///
+/// The keys read stay share-locked until the batch commits, so an erasure (which updates the
+/// key's row) waits for a batch that opened the person's values: the batch's rows are then
+/// committed before `AccountErased` exists, and its patch of the read models finds them. Without
+/// the lock, a batch that opened values just before the erasure could commit them after the
+/// patch, leaving them in the clear.
 pub async fn open_in(
     conn: &mut PgConnection,
     events: &[RecordedEvent],
@@ -283,7 +294,9 @@ pub async fn open_in(
     if subjects.is_empty() {
         return Ok(None);
     }
-    let keys = keys_in(conn, &subjects).await.map_err(StoreError::from)?;
+    let keys = keys_in(conn, &subjects, true)
+        .await
+        .map_err(StoreError::from)?;
     let mut opened = events.to_vec();
     open_all(&mut opened, &keys)?;
     Ok(Some(opened))

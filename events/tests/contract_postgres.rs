@@ -67,3 +67,73 @@ async fn sealed_personal_data_opens_until_its_subject_is_erased() {
             .unwrap();
     assert_eq!(keys, 1, "only Bob's key is left");
 }
+
+/// A projection batch that opened a person's values holds their key until it commits: an
+/// erasure started meanwhile waits for it, so the batch's rows exist before `AccountErased`
+/// does, and the read models' patch on that event finds them.
+#[tokio::test]
+async fn an_erasure_waits_for_a_batch_that_opened_the_persons_values() {
+    use events::personal::{open_in, PersonalStore, Vault};
+    use events::{ExpectedVersion, Metadata, NewEvent, StreamAppend};
+    let db = events::testing::TestDatabase::create().await;
+    let vault = Vault::new(db.pool.clone());
+    let store = PersonalStore::new(Arc::new(PgEventStore::new(db.pool.clone())), vault.clone());
+    let ada = uuid::Uuid::now_v7();
+    store
+        .append(vec![StreamAppend {
+            stream_id: format!("account-{ada}"),
+            expected: ExpectedVersion::NoStream,
+            events: vec![NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: "AccountProfileChanged".into(),
+                schema_version: 1,
+                payload: serde_json::json!({"account_id": ada, "display_name": "Ada"}),
+                metadata: Metadata::default(),
+            }],
+        }])
+        .await
+        .unwrap();
+    let stored = PgEventStore::new(db.pool.clone())
+        .read_all(0, 10)
+        .await
+        .unwrap();
+
+    // A batch opens Ada's name and has not committed yet.
+    let mut batch = db.pool.begin().await.unwrap();
+    let opened = open_in(&mut batch, &stored).await.unwrap().unwrap();
+    assert_eq!(opened[0].payload["display_name"], "Ada");
+
+    // The erasure waits for it (its session is seen waiting on a lock)...
+    let erasing = tokio::spawn({
+        let vault = vault.clone();
+        async move { vault.erase(ada).await }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "select count(*) from pg_stat_activity
+             where wait_event_type = 'Lock' and query like '%personal_keys%'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            !erasing.is_finished(),
+            "the erasure did not wait for the batch"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the erasure never waited"
+        );
+        tokio::task::yield_now().await;
+    }
+    // ...and goes through once the batch commits; from then on the name reads as erased.
+    batch.commit().await.unwrap();
+    erasing.await.unwrap().unwrap();
+    let mut after = db.pool.begin().await.unwrap();
+    let reopened = open_in(&mut after, &stored).await.unwrap().unwrap();
+    assert_eq!(reopened[0].payload["display_name"], "(erased)");
+}
