@@ -486,11 +486,11 @@ async fn close(
     ApiQuery(q): ApiQuery<CloseQuery>,
 ) -> Result<Json<CommandOutcome>, ApiError> {
     let account_id = AccountId::from_uuid(actor.account_id);
-    let outcome = if q.erase.unwrap_or(false) {
-        erase_account(&state, &ctx, account_id).await?
-    } else {
-        state.commands.close_account(&ctx, account_id).await?
-    };
+    if q.erase.unwrap_or(false) {
+        // Ends the sessions too.
+        return Ok(Json(erase_account(&state, &ctx, account_id).await?));
+    }
+    let outcome = state.commands.close_account(&ctx, account_id).await?;
     state
         .security
         .refresh

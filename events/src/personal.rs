@@ -107,8 +107,10 @@ impl Vault {
         let fresh = XChaCha20Poly1305::generate_key(&mut OsRng).to_vec();
         let key = match &self.keys {
             Keys::Postgres(pool) => {
-                // One statement: the insert's own row, or the one already there.
-                let (key,): (Option<Vec<u8>>,) = sqlx::query_as(
+                // One statement: the insert's own row, or the one already there. A row another
+                // transaction committed after this statement's snapshot is not seen by its
+                // select (the insert still conflicts with it): it is read again then.
+                let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
                     "with created as (
                          insert into personal_keys (subject, key) values ($1, $2)
                          on conflict do nothing returning key)
@@ -119,9 +121,20 @@ impl Vault {
                 )
                 .bind(subject)
                 .bind(&fresh)
-                .fetch_one(pool)
+                .fetch_optional(pool)
                 .await?;
-                key
+                match row {
+                    Some((key,)) => key,
+                    None => {
+                        sqlx::query_as::<_, (Option<Vec<u8>>,)>(
+                            "select key from personal_keys where subject = $1",
+                        )
+                        .bind(subject)
+                        .fetch_one(pool)
+                        .await?
+                        .0
+                    }
+                }
             }
             Keys::Memory(keys) => keys
                 .lock()

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::account::Account;
 use domain::address::{Address, AddressBook, AddressBookEvent};
 use domain::Aggregate;
 use events::RecordedEvent;
@@ -25,9 +24,8 @@ impl Projection for AddressProjection {
         "addresses"
     }
 
-    /// Account events too: an erasure patches the person's entries.
     fn categories(&self) -> &'static [&'static str] {
-        &[AddressBook::CATEGORY, Account::CATEGORY]
+        &[AddressBook::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -52,19 +50,6 @@ impl Projection for AddressProjection {
     ) -> Result<(), ProjectionError> {
         let mut added = Additions::default();
         for event in events {
-            if event.category() == Account::CATEGORY {
-                if let Some(person) = events::personal::erased_subject(event) {
-                    added.flush(tx).await?;
-                    sqlx::query(
-                        "update customer_addresses set address = address || $2 where customer_id = $1",
-                    )
-                    .bind(person)
-                    .bind(Json(events::personal::erased_address()))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                continue;
-            }
             let Some(change) = decode_known::<AddressBookEvent>(event)? else {
                 continue;
             };
@@ -96,6 +81,18 @@ impl Projection for AddressProjection {
             }
         }
         added.flush(tx).await?;
+        Ok(())
+    }
+
+    /// An erased customer's entries keep their country; every other member reads as erased.
+    async fn forget(&self, tx: &mut PgConnection, people: &[Uuid]) -> Result<(), ProjectionError> {
+        sqlx::query(
+            "update customer_addresses set address = address || $2 where customer_id = any($1)",
+        )
+        .bind(people)
+        .bind(Json(events::personal::erased_address()))
+        .execute(tx)
+        .await?;
         Ok(())
     }
 }

@@ -4,7 +4,6 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::account::Account;
 use domain::address::Address;
 use domain::order::{FulfilmentState, Order, OrderEvent, OrderState, OrderStatus, PaymentState};
 use domain::Aggregate;
@@ -26,9 +25,8 @@ impl Projection for OrderProjection {
         "orders"
     }
 
-    /// Account events too: an erasure patches the person's order addresses.
     fn categories(&self) -> &'static [&'static str] {
-        &[Order::CATEGORY, Account::CATEGORY]
+        &[Order::CATEGORY]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -58,21 +56,6 @@ impl Projection for OrderProjection {
     ) -> Result<(), ProjectionError> {
         let mut pending = Pending::default();
         for event in events {
-            if event.category() == Account::CATEGORY {
-                if let Some(person) = events::personal::erased_subject(event) {
-                    pending.flush(tx).await?;
-                    sqlx::query(
-                        "update orders set shipping_address = shipping_address || $2,
-                           billing_address = billing_address || $2
-                         where customer_id = $1",
-                    )
-                    .bind(person)
-                    .bind(Json(events::personal::erased_address()))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                continue;
-            }
             let Some(order) = decode_known::<OrderEvent>(event)? else {
                 continue;
             };
@@ -88,6 +71,21 @@ impl Projection for OrderProjection {
             }
         }
         pending.flush(tx).await?;
+        Ok(())
+    }
+
+    /// An erased customer's order addresses keep their country; every other member reads as
+    /// erased.
+    async fn forget(&self, tx: &mut PgConnection, people: &[Uuid]) -> Result<(), ProjectionError> {
+        sqlx::query(
+            "update orders set shipping_address = shipping_address || $2,
+               billing_address = billing_address || $2
+             where customer_id = any($1)",
+        )
+        .bind(people)
+        .bind(Json(events::personal::erased_address()))
+        .execute(tx)
+        .await?;
         Ok(())
     }
 }

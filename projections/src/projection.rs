@@ -52,6 +52,21 @@ pub trait Projection: Send + Sync + 'static {
         }
         Ok(())
     }
+
+    /// Overwrites this read model's copies of the personal data of `people` (accounts whose
+    /// data was erased: `AccountErased`) with what an erased value reads as, so the rows equal
+    /// what a rebuild would write. The projector calls it inside the batch's transaction, after
+    /// the batch is applied, for every batch holding such events, whatever this projection's
+    /// categories; a redelivery calls it again, so it must be idempotent. The default keeps no
+    /// personal data.
+    async fn forget(
+        &self,
+        tx: &mut PgConnection,
+        people: &[uuid::Uuid],
+    ) -> Result<(), ProjectionError> {
+        let _ = (tx, people);
+        Ok(())
+    }
 }
 
 /// Decodes an event of a known type; `None` for event types this build does not know

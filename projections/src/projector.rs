@@ -139,7 +139,12 @@ impl Projector {
                 }
             }
         }
+        let erased: Vec<uuid::Uuid> = events
+            .iter()
+            .filter_map(events::personal::erased_subject)
+            .collect();
         if keys.is_empty() {
+            forget(&self.projections, tx, &erased).await?;
             return Ok(0);
         }
         // Rows are created when missing and locked in key order (no deadlock between two
@@ -190,6 +195,8 @@ impl Projector {
                 applied += fresh.len();
             }
         }
+        // After the batch, so rows it wrote are found too.
+        forget(&self.projections, tx, &erased).await?;
         let moved: Vec<((&str, &str), i64)> = keys
             .into_iter()
             .filter(|(key, version)| before.get(key) != Some(version))
@@ -223,6 +230,21 @@ impl Projector {
                 .await?;
         Ok(row.map_or(0, |(p,)| p))
     }
+}
+
+/// Every projection forgets its copies of the personal data of `people` (erased accounts).
+async fn forget(
+    projections: &[Arc<dyn Projection>],
+    tx: &mut sqlx::PgConnection,
+    people: &[uuid::Uuid],
+) -> Result<(), ProjectionError> {
+    if people.is_empty() {
+        return Ok(());
+    }
+    for projection in projections {
+        projection.forget(tx, people).await?;
+    }
+    Ok(())
 }
 
 /// Whether `projection` has applied every event of its categories at or below `position`.
