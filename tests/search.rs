@@ -637,3 +637,268 @@ async fn search_answers_are_kept_briefly_but_never_for_read_your_writes() {
     assert_eq!(status, 200, "{kept}");
     assert_eq!(kept, before, "the answer kept for SEARCH_CACHE_MS");
 }
+
+/// Products written straight into the catalog read model (what the index reads), `count` of
+/// them from `first`: ties in price, listing time and rating; some unpublished, archived, out
+/// of stock, unrated; sellers of whom one is suspended; a category missing from the tree.
+async fn seed_read_model(pool: &sqlx::PgPool, first: i32, count: i32, sellers: &[uuid::Uuid]) {
+    sqlx::query(
+        "with words as (select
+           array['bottle','kettle','teapot','mug','lamp','chair','glass','water','jug','flask']
+             as nouns,
+           array['red','blue','steel','compact','vintage','glass','smart'] as adjectives,
+           array['steel','ceramic','wood','glass','copper'] as materials),
+         generated as (
+           select g,
+             adjectives[1 + g % 7] || ' ' || materials[1 + g / 7 % 5] || ' ' || nouns[1 + g % 10]
+               as name,
+             'A ' || nouns[1 + g * 3 % 10] || ' for the ' || nouns[1 + g * 7 % 10] || '.'
+               as description,
+             jsonb_build_array(jsonb_build_object('name', 'Material',
+                                                  'value', materials[1 + g % 5]))
+               as specifications
+           from words, generate_series($1::int, $1::int + $2::int - 1) g)
+         insert into catalog_products (sku, name, description, category, price_minor, currency,
+           created_at, updated_at, seller_id, specifications, published, archived_at,
+           available, sold, rating_average, rating_count, search_document)
+         select format('P-%s', lpad(g::text, 6, '0')), name, description,
+           (array['home', 'kitchen', 'garden', 'tools', 'gone'])[1 + g % 5],
+           (g % 40) * 500 + 99, 'EUR',
+           timestamptz '2026-01-01' + (g % 300) * interval '1 hour', now(),
+           ($3::uuid[])[1 + g % 4], specifications,
+           g % 17 <> 0, case when g % 19 = 0 then now() end,
+           g % 3 * 5, g % 11,
+           case when g % 5 <> 0 then 1 + (g % 40) / 10.0 end,
+           case when g % 5 <> 0 then 1 + g % 7 else 0 end,
+           catalog_document((select language from catalog_settings), name, description,
+                            specifications)
+         from generated",
+    )
+    .bind(first)
+    .bind(count)
+    .bind(sellers)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into catalog_words (word, lexeme)
+         select w.word, w.lexeme from catalog_products p,
+           catalog_words_of((select language from catalog_settings),
+             p.name || ' ' || p.description || ' ' || catalog_specifications_text(p.specifications)) w
+         where p.published on conflict (word) do nothing",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Every search of the matrix, by the index and by PostgreSQL alone: the same totals, facets,
+/// corrections and pages (in relevance order, the same products: the two rank differently).
+async fn index_agrees_with_postgresql(
+    pool: &sqlx::PgPool,
+    index: &projections::search::SearchIndex,
+    sellers: &[uuid::Uuid],
+) -> usize {
+    use projections::search::{self, Search, SortOrder};
+    let texts = [
+        None,
+        Some("bottle"),
+        Some("steel bott"),
+        Some("\"steel mug\" -red"),
+        Some("kettle or teapot"),
+        Some("-glass"),
+        Some("the "),
+        Some("botle"),
+        Some("copper jug "),
+        Some("xylophone"),
+    ];
+    let sorts = SortOrder::NAMES
+        .split(", ")
+        .map(|n| SortOrder::parse(n).unwrap());
+    let mut compared = 0;
+    for (i, (text, sort)) in texts
+        .iter()
+        .flat_map(|t| sorts.clone().map(move |s| (t, s)))
+        .enumerate()
+    {
+        let base = Search {
+            text: text.map(str::to_owned),
+            category: [None, Some("home"), Some("kitchen"), Some("gone")][i % 4].map(str::to_owned),
+            price_min: (i % 3 == 1).then_some(2_000),
+            price_max: (i % 3 == 1).then_some(15_000),
+            in_stock: i % 5 == 2,
+            seller: (i % 7 == 3).then_some(sellers[1]),
+            min_rating: (i % 6 == 4).then_some(2.5),
+            sort,
+            after: None,
+            offset: if i % 8 == 5 { 7 } else { 0 },
+            limit: [20, 7, 100][i % 3],
+        };
+        let label = format!("{text:?} {sort:?} #{i}");
+        // The first page, then two more by each one's own cursor.
+        let (mut by_index, mut by_sql) = (base.clone(), base.clone());
+        let (mut seen_index, mut seen_sql) = (Vec::new(), Vec::new());
+        // The two rank differently: in relevance order, every page, to compare the products.
+        let ranked = sort == SortOrder::Relevance && text.is_some();
+        for page in 0..if ranked { 1_000 } else { 3 } {
+            let from_index = index
+                .search(pool, &by_index)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{label}: the index evaluates it"));
+            let from_sql = search::search(pool, &by_sql).await.unwrap();
+            let json = |p: &search::SearchPage| {
+                let mut v = serde_json::to_value(p).unwrap();
+                v.as_object_mut().unwrap().remove("items");
+                v
+            };
+            assert_eq!(json(&from_index), json(&from_sql), "{label} page {page}");
+            let page_skus =
+                |p: &search::SearchPage| p.items.iter().map(|i| i.sku.clone()).collect::<Vec<_>>();
+            if ranked {
+                seen_index.extend(page_skus(&from_index));
+                seen_sql.extend(page_skus(&from_sql));
+            } else {
+                assert_eq!(
+                    page_skus(&from_index),
+                    page_skus(&from_sql),
+                    "{label} page {page}"
+                );
+                assert_eq!(from_index.next, from_sql.next, "{label} page {page}");
+            }
+            compared += 1;
+            match (from_index.next, from_sql.next) {
+                (Some(a), Some(b)) => {
+                    by_index.after = Some(a);
+                    by_sql.after = Some(b);
+                }
+                (None, None) => break,
+                (a, b) => panic!("{label} page {page}: one has a next page: {a:?} {b:?}"),
+            }
+        }
+        if ranked {
+            let unique: HashSet<&String> = seen_index.iter().collect();
+            assert_eq!(unique.len(), seen_index.len(), "{label}: a product twice");
+            seen_index.sort();
+            seen_sql.sort();
+            assert_eq!(seen_index, seen_sql, "{label}: other products");
+        }
+    }
+    compared
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_index_answers_as_postgresql_does_and_follows_the_read_model() {
+    use projections::search::SearchIndex;
+    let db = TestDatabase::create().await;
+    let pool = &db.pool;
+    let sellers: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
+    sqlx::query(
+        "insert into catalog_categories (slug, name, parent, position, path) values
+           ('home', 'Home', null, 0, 'home'), ('kitchen', 'Kitchen', 'home', 0, 'home/kitchen'),
+           ('garden', 'Garden', 'home', 1, 'home/garden'), ('tools', 'Tools', null, 1, 'tools')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    for (seller, (name, status)) in sellers.iter().zip([
+        ("Acme", "verified"),
+        ("Bolt", "verified"),
+        ("Shady", "suspended"),
+    ]) {
+        sqlx::query(
+            "insert into sellers (account_id, store_name, description, status, applied_at,
+               updated_at) values ($1, $2, '', $3, now(), now())",
+        )
+        .bind(seller)
+        .bind(name)
+        .bind(status)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    // Products of the shop itself (no seller) and of the three sellers.
+    let owners: Vec<Option<uuid::Uuid>> = [None]
+        .into_iter()
+        .chain(sellers.iter().copied().map(Some))
+        .collect();
+    let owners: Vec<uuid::Uuid> = owners.iter().map(|o| o.unwrap_or_default()).collect();
+    seed_read_model(pool, 1, 1_500, &owners).await;
+    sqlx::query("update catalog_products set seller_id = null where seller_id = $1")
+        .bind(uuid::Uuid::default())
+        .execute(pool)
+        .await
+        .unwrap();
+
+    let index = SearchIndex::load(pool).await.unwrap();
+    let stats = index.stats();
+    assert_eq!(
+        stats.products as i64,
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from catalog_products where published and archived_at is null"
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    );
+    let compared = index_agrees_with_postgresql(pool, &index, &sellers).await;
+    assert!(compared > 60, "{compared} pages compared");
+
+    // The read model changes: prices, archival and restoration, a seller suspended and
+    // another reinstated, a category renamed and moved under another, new products. A
+    // transaction still running during a refresh is read by a later one.
+    let mut running = pool.begin().await.unwrap();
+    sqlx::query("update catalog_products set price_minor = 77 where sku = 'P-000002'")
+        .execute(&mut *running)
+        .await
+        .unwrap();
+    for change in [
+        "update catalog_products set price_minor = price_minor + 1234 where sku like '%3'",
+        "update catalog_products set archived_at = now() where sku like '%11'",
+        "update catalog_products set archived_at = null where sku like '%19'",
+        "update catalog_products set available = 0, sold = sold + 9 where sku like '%4'",
+        "update catalog_categories set name = 'Cooking', path = 'tools/kitchen',
+           parent = 'tools' where slug = 'kitchen'",
+    ] {
+        sqlx::query(change).execute(pool).await.unwrap();
+    }
+    sqlx::query("update sellers set status = case status when 'suspended' then 'verified' else 'suspended' end where account_id = any($1)")
+        .bind(&sellers[..1].iter().chain(&sellers[2..]).copied().collect::<Vec<_>>())
+        .execute(pool)
+        .await
+        .unwrap();
+    seed_read_model(pool, 2_000, 200, &owners).await;
+    sqlx::query("update catalog_products set seller_id = null where seller_id = $1")
+        .bind(uuid::Uuid::default())
+        .execute(pool)
+        .await
+        .unwrap();
+    index.refresh(pool).await.unwrap();
+    running.commit().await.unwrap();
+    index.refresh(pool).await.unwrap();
+    let cheap = projections::search::Search {
+        text: None,
+        category: None,
+        price_min: None,
+        price_max: Some(77),
+        in_stock: false,
+        seller: None,
+        min_rating: None,
+        sort: projections::search::SortOrder::PriceAsc,
+        after: None,
+        offset: 0,
+        limit: 5,
+    };
+    let found = index.search(pool, &cheap).await.unwrap().unwrap();
+    assert_eq!(
+        found
+            .items
+            .iter()
+            .map(|i| i.sku.as_str())
+            .collect::<Vec<_>>(),
+        ["P-000002"],
+        "a transaction committed after a refresh began is read by the next"
+    );
+    assert!(index.stats().products > stats.products);
+    index_agrees_with_postgresql(pool, &index, &sellers).await;
+}

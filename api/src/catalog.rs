@@ -562,7 +562,11 @@ async fn list_products(
     )
     .await?;
     let compute = async {
-        let page = search::search(&state.read_pool, &search).await?;
+        // The index answers; PostgreSQL alone for a query the index does not evaluate.
+        let page = match state.search_index.search(&state.read_pool, &search).await? {
+            Some(page) => page,
+            None => search::search(&state.read_pool, &search).await?,
+        };
         cache::Answer::of(&ProductsAnswer {
             next_cursor: page.next.as_ref().map(encode_cursor),
             page,
@@ -570,7 +574,11 @@ async fn list_products(
     };
     // Read-your-writes asks for the read model as of a position: never an older answer.
     let answer = match q.min_position {
-        Some(_) => std::sync::Arc::new(compute.await?),
+        Some(_) => {
+            // The read model has the writes; the index reads them now.
+            state.search_index.refresh_after(&state.read_pool).await?;
+            std::sync::Arc::new(compute.await?)
+        }
         None => {
             // Everything the answer depends on is in the validated search (the caller is not).
             let key = format!("{search:?}");

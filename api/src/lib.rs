@@ -84,6 +84,8 @@ pub struct AppState {
     pub cors_origins: Arc<Vec<String>>,
     /// Recent search answers (`SEARCH_CACHE_MS`).
     pub searches: cache::AnswerCache,
+    /// The catalog search index in memory, following the catalog read model.
+    pub search_index: Arc<projections::search::SearchIndex>,
     /// Wakes read-your-writes waits when a projection batch commits; `None`: they poll.
     pub projected: Option<events::AppendSignal>,
     /// What `/health/ready` checks besides the database.

@@ -11,8 +11,8 @@
 //! `GET /products` over HTTP for `BENCH_SECONDS` (default 30) with a mix of what shoppers
 //! type: one word, two words, a word being typed, a typo, a phrase with an exclusion, a word
 //! with filters, a word sorted by price, a category browsed by best selling, and page 5 of a
-//! word by keyset. Every answer carries its facets. Prints latency percentiles overall and
-//! per kind, and throughput. Uses a throw-away database on `TEST_DATABASE_URL`;
+//! word by keyset. Every answer carries its facets. Prints the search index's size and load
+//! time, then latency percentiles overall and per kind, and throughput. Uses a throw-away database on `TEST_DATABASE_URL`;
 //! `BENCH_KEEP_DB=1` keeps it and `BENCH_DATABASE_URL=<its url>` searches it again without
 //! seeding.
 
@@ -491,6 +491,19 @@ async fn main() {
 }
 
 async fn search(pool: &sqlx::PgPool, url: &str, products: usize, clients: usize, seconds: u64) {
+    // What each API process holds: the index, loaded as `serve` loads it.
+    let started = Instant::now();
+    let index = projections::search::SearchIndex::load(pool).await.unwrap();
+    let stats = index.stats();
+    println!(
+        "search index: {} products, {} lexemes, {} postings, about {:.1} MB, loaded in {:.1?}",
+        stats.products,
+        stats.lexemes,
+        stats.postings,
+        stats.bytes as f64 / 1e6,
+        started.elapsed()
+    );
+    drop(index);
     // First every search reaches PostgreSQL (no answer cache), then as the engine runs by
     // default (answers kept for SEARCH_CACHE_MS, 1 s).
     for (label, cache_ms) in [

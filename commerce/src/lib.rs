@@ -81,6 +81,10 @@ pub struct Config {
     /// How long a search's answer is kept and served again, in milliseconds (0: never).
     #[arg(long, env = "SEARCH_CACHE_MS", default_value_t = 1000)]
     pub search_cache_ms: u64,
+    /// How often the search index reads what changed in the catalog read model, in
+    /// milliseconds (a search with `min_position` reads it at once).
+    #[arg(long, env = "SEARCH_REFRESH_MS", default_value_t = 100)]
+    pub search_refresh_ms: u64,
     /// Events per projection or relay batch.
     #[arg(long, env = "BATCH_SIZE", default_value_t = 500)]
     pub batch_size: usize,
@@ -525,6 +529,12 @@ pub async fn serve(
     // The read models live in PostgreSQL whatever the store: their batches notify on commit.
     let projected =
         events::postgres::notifications(&pool, projections::projector::PROJECTED_CHANNEL);
+    let search_index = Arc::new(projections::search::SearchIndex::load(&pool).await?);
+    let follower = {
+        let (index, pool, stop) = (search_index.clone(), pool.clone(), shutdown.clone());
+        let every = Duration::from_millis(config.search_refresh_ms.max(1));
+        tokio::spawn(async move { index.follow(&pool, every, stop).await })
+    };
     let state = api::AppState {
         commands: match config.signup_credit {
             Some(credit) => CommandHandler::new(store).with_signup_credit(credit),
@@ -538,6 +548,7 @@ pub async fn serve(
         payments: Some(gateway.clone()),
         return_window: Duration::from_secs(config.return_window_days.saturating_mul(86_400)),
         searches: api::cache::AnswerCache::new(Duration::from_millis(config.search_cache_ms)),
+        search_index,
         projected: Some(projected),
         readiness: readiness(config)?,
         rebuilds: api::operations::Rebuilds::new(config.rebuild_batch_size),
@@ -577,6 +588,7 @@ pub async fn serve(
     announce(&format!("listening on http://{addr}"));
     api::serve::serve(listener, api::router(state), shutdown.cancelled_owned()).await?;
     sweeper.abort();
+    follower.abort();
     timeouts.abort();
     refunds.abort();
     Ok(())

@@ -56,6 +56,15 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+/// Triggers that belong to a projection's table (`create table ... (like ... including all)`
+/// copies no trigger): `(table, statement)`, where `{table}` stands for the new generation's
+/// table.
+pub const TRIGGERS: &[(&str, &str)] = &[(
+    "catalog_products",
+    "create trigger catalog_products_stamp before insert or update on {table}
+       for each row execute function public.catalog_products_stamp()",
+)];
+
 /// Why a rebuild failed. The live generation is untouched in every case.
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
@@ -96,6 +105,11 @@ pub async fn rebuild(
                 .as_str(),
         )
         .await?;
+        for (_, statement) in TRIGGERS.iter().filter(|(t, _)| t == table) {
+            let qualified = format!("{generation}.{table}");
+            pool.execute(statement.replace("{table}", &qualified).as_str())
+                .await?;
+        }
     }
     let result = replay_and_switch(
         pool,

@@ -28,6 +28,11 @@ use uuid::Uuid;
 
 use crate::catalog::{ProductView, SELECT_PRODUCTS};
 
+pub mod index;
+pub mod tsquery;
+
+pub use index::{IndexStats, SearchIndex};
+
 /// How results are ordered. Ties are broken by SKU, so every order is total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -99,7 +104,8 @@ pub struct After {
     /// The last item's SKU.
     pub sku: String,
     /// Its relevance (relevance order).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "exact")]
+    #[schemars(with = "Option<String>")]
     pub rank: Option<f64>,
     /// Its price in minor units (price orders).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,7 +114,12 @@ pub struct After {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listed_at: Option<DateTime<Utc>>,
     /// Its average rating, 0 without ratings, and how many (rating order).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "exact::with_count"
+    )]
+    #[schemars(with = "Option<(String, i64)>")]
     pub rating: Option<(f64, i64)>,
     /// Units sold (best selling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -404,19 +415,91 @@ struct Found {
     keys: sqlx::types::Json<Vec<PageKey>>,
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize)]
 struct PageKey {
     sku: String,
+    #[serde(deserialize_with = "exact::text")]
     rank: f64,
     price_minor: i64,
     created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "exact::text")]
     rating: f64,
     rating_count: i64,
     sold: i64,
 }
 
-/// Runs a search: one statement for the matches, facet counts and the page's keys, one for
-/// the page's products.
+/// Floating-point sort keys as text, both ways: serde_json reads a JSON number only to within
+/// a unit in the last place (unless its `float_roundtrip` feature is on), and a cursor must
+/// give back exactly the key it was made of, or a product tied with the page's last one is
+/// skipped. Rust writes the shortest text that reads back exactly, as PostgreSQL does
+/// (`float8::text`). Cursors with plain numbers are still read.
+mod exact {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(f64),
+    }
+
+    impl Raw {
+        fn value<E: serde::de::Error>(self) -> Result<f64, E> {
+            match self {
+                Raw::Text(text) => text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| E::custom("not a number")),
+                Raw::Number(v) => Ok(v),
+            }
+        }
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.serialize_some(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Option::<Raw>::deserialize(d)?.map(Raw::value).transpose()
+    }
+
+    /// A number written by PostgreSQL as text.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Raw::deserialize(d)?.value()
+    }
+
+    /// An `(f64, i64)` pair.
+    pub mod with_count {
+        use super::Raw;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            value: &Option<(f64, i64)>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match value {
+                Some((v, n)) => s.serialize_some(&(v.to_string(), n)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<(f64, i64)>, D::Error> {
+            Option::<(Raw, i64)>::deserialize(d)?
+                .map(|(v, n)| Ok((v.value()?, n)))
+                .transpose()
+        }
+    }
+}
+
+/// Runs a search in PostgreSQL alone: one statement for the matches, facet counts and the
+/// page's keys, one for the page's products. The API searches its [`SearchIndex`], which
+/// falls back to this for queries it cannot evaluate; tests compare the two.
 pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error> {
     let prepared = match s.text.as_deref() {
         Some(text) => Some(prepare(pool, text).await?),
@@ -516,8 +599,8 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
     push_filters(&mut b, s, Facet::Seller);
     b.push(
         " group by m.seller_id) f left join sellers sl on sl.account_id = f.seller_id) as sellers,
-          (select coalesce(json_agg(json_build_object('sku', m.sku, 'rank', m.rank,
-               'price_minor', m.price_minor, 'created_at', m.created_at, 'rating', m.rating,
+          (select coalesce(json_agg(json_build_object('sku', m.sku, 'rank', m.rank::text,
+               'price_minor', m.price_minor, 'created_at', m.created_at, 'rating', m.rating::text,
                'rating_count', m.rating_count, 'sold', m.sold) order by ",
     )
     .push(s.sort.order_by())
@@ -545,23 +628,41 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
 
     // Facets, total and page from one snapshot, and the page's products from the same one.
     let found: Found = b.build_query_as().fetch_one(&mut *tx).await?;
-    let Found {
+    let found = index::Found {
+        total: found.total,
+        facets: Facets {
+            categories: found.categories.0,
+            prices: found.prices.0.into_iter().map(PriceBucket::from).collect(),
+            sellers: found.sellers.0,
+        },
+        keys: found.keys.0,
+    };
+    let page = assemble(&mut *tx, s, prepared, found).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
+/// The answer around what a search found: the page's products read by SKU, in order, and
+/// where the next page starts.
+async fn assemble<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    s: &Search,
+    prepared: Option<Prepared>,
+    found: index::Found,
+) -> Result<SearchPage, sqlx::Error> {
+    let index::Found {
         total,
-        categories,
-        prices,
-        sellers,
-        keys,
+        facets,
+        mut keys,
     } = found;
-    let mut keys = keys.0;
     let more = keys.len() as i64 > s.limit;
     keys.truncate(s.limit as usize);
     let skus: Vec<&str> = keys.iter().map(|k| k.sku.as_str()).collect();
     let rows: Vec<crate::catalog::ProductRow> =
         sqlx::query_as(&format!("{SELECT_PRODUCTS} where p.sku = any($1)"))
             .bind(&skus)
-            .fetch_all(&mut *tx)
+            .fetch_all(db)
             .await?;
-    tx.commit().await?;
     let mut by_sku: std::collections::HashMap<String, ProductView> = rows
         .into_iter()
         .map(|r| {
@@ -590,11 +691,7 @@ pub async fn search(pool: &PgPool, s: &Search) -> Result<SearchPage, sqlx::Error
             text: text.trim().to_owned(),
             corrected: p.corrected.map(|c| c.trim().to_owned()),
         }),
-        facets: Facets {
-            categories: categories.0,
-            prices: prices.0.into_iter().map(PriceBucket::from).collect(),
-            sellers: sellers.0,
-        },
+        facets,
     })
 }
 
@@ -713,6 +810,36 @@ mod tests {
         assert_eq!(
             SortOrder::Rating.order_by(),
             "m.rating desc, m.rating_count desc, m.sku asc"
+        );
+    }
+
+    #[test]
+    fn a_cursor_gives_back_exactly_the_key_it_was_made_of() {
+        let mut value = 0.919_047_653_675_079_3_f64;
+        for n in 1..2_000 {
+            value = value * 1.000_7 + 1.0 / n as f64;
+            let after = After {
+                sort: SortOrder::Rating,
+                sku: "A".into(),
+                rank: Some(value / 3.0),
+                price: None,
+                listed_at: None,
+                rating: Some((value / 7.0, n)),
+                sold: None,
+            };
+            let json = serde_json::to_string(&after).unwrap();
+            assert_eq!(
+                serde_json::from_str::<After>(&json).unwrap(),
+                after,
+                "{json}"
+            );
+        }
+        // Cursors of earlier versions carried plain numbers.
+        let old: After =
+            serde_json::from_str(r#"{"sort":"relevance","sku":"A","rank":0.5}"#).unwrap();
+        assert_eq!(old.rank, Some(0.5));
+        assert!(
+            serde_json::from_str::<After>(r#"{"sort":"relevance","sku":"A","rank":"x"}"#).is_err()
         );
     }
 
