@@ -95,6 +95,33 @@ async fn rebuilding_while_commands_flow_matches_a_fresh_projection() {
     }
     let out = rebuild(&env, &["orders", "catalog"]).await;
     assert!(out.contains("rebuilt orders, catalog"), "{out}");
+    // The rebuilt catalog table keeps the search index's stamp, and the running API's index
+    // follows the new table: a product listed now is found at once.
+    let (stamps,): (i64,) = sqlx::query_as(
+        "select count(*) from pg_trigger
+         where tgrelid = 'catalog_products'::regclass and tgname = 'catalog_products_stamp'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(stamps, 1, "the new generation has the trigger");
+    let listed = staff
+        .admin
+        .ok(
+            Method::POST,
+            "/products",
+            Some(json!({"sku": "AFTER", "name": "Zeppelin after the rebuild",
+                        "category": "test", "price": {"amount_minor": 900, "currency": "EUR"}})),
+        )
+        .await;
+    let at = listed["global_position"].as_i64().unwrap();
+    let (status, found) = api
+        .get(&format!("/products?q=zeppelin&min_position={at}"))
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["items"][0]["sku"], "AFTER", "{found}");
+    let (_, all) = api.get(&format!("/products?min_position={at}")).await;
+    assert_eq!(all["total"], 4, "A, B, C and AFTER: {all}");
     stop.store(true, Ordering::Relaxed);
     for s in shoppers {
         s.await.unwrap();

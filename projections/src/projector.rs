@@ -403,9 +403,11 @@ pub async fn waken_for(
 pub async fn snapshot(pool: &PgPool) -> Result<serde_json::Value, sqlx::Error> {
     let mut out = serde_json::Map::new();
     for table in crate::registry::tables() {
-        // Table names are constants above, never input.
+        // Table names are constants above, never input. The search index's transaction
+        // stamps (`search_xid`) say when a row was written, not what it holds: left out.
         let (rows,): (serde_json::Value,) = sqlx::query_as(&format!(
-            "select coalesce(json_agg(t order by t::text), '[]'::json) from {table} t"
+            "select coalesce(json_agg(r order by r::text), '[]'::json)
+             from (select to_jsonb(t) - 'search_xid' as r from {table} t) x"
         ))
         .fetch_one(pool)
         .await?;
