@@ -862,11 +862,15 @@ async fn the_search_index_answers_as_postgresql_does_and_follows_the_read_model(
     ] {
         sqlx::query(change).execute(pool).await.unwrap();
     }
-    sqlx::query("update sellers set status = case status when 'suspended' then 'verified' else 'suspended' end where account_id = any($1)")
-        .bind(&sellers[..1].iter().chain(&sellers[2..]).copied().collect::<Vec<_>>())
-        .execute(pool)
-        .await
-        .unwrap();
+    // Acme suspended, Shady reinstated.
+    sqlx::query(
+        "update sellers set status = case status when 'suspended' then 'verified'
+           else 'suspended' end where account_id = any($1)",
+    )
+    .bind([sellers[0], sellers[2]])
+    .execute(pool)
+    .await
+    .unwrap();
     seed_read_model(pool, 2_000, 200, &owners).await;
     sqlx::query("update catalog_products set seller_id = null where seller_id = $1")
         .bind(uuid::Uuid::default())
