@@ -3,7 +3,8 @@
 //!
 //! PostgreSQL does the language work: each product's weighted document (`search_document`,
 //! stemmed in the catalog's language) is computed there, and each query goes through
-//! `websearch_to_tsquery` and the typo correction there (one or two short statements). What
+//! `websearch_to_tsquery` and the typo correction there (one short statement; a second one
+//! when a word was corrected). What
 //! costs the database most is everything after: visiting every match to check it, rank it and
 //! count it in three facets, a cost that grows with the number of matches. That part runs here,
 //! on an inverted index of the documents' lexemes:
@@ -248,13 +249,19 @@ impl SearchIndex {
             None => (None, Text::Any),
             Some(typed) => {
                 let prepared = super::prepare(pool, typed).await?;
-                let (printed,): (String,) = sqlx::query_as(
-                    "select websearch_to_tsquery(language, unaccent($1))::text
-                     from catalog_settings",
-                )
-                .bind(&prepared.text)
-                .fetch_one(pool)
-                .await?;
+                let printed = match &prepared.query {
+                    Some(query) => query.clone(),
+                    None => {
+                        // Corrected: the corrected text's query.
+                        sqlx::query_scalar(
+                            "select websearch_to_tsquery(language, unaccent($1))::text
+                             from catalog_settings",
+                        )
+                        .bind(&prepared.text)
+                        .fetch_one(pool)
+                        .await?
+                    }
+                };
                 // The word being typed is the query's last operand: a prefix, as in SQL.
                 let printed = if prepared.partial && printed.ends_with('\'') {
                     printed + ":*"

@@ -317,9 +317,13 @@ struct Prepared {
     partial: bool,
     /// The text after corrections, when any word was corrected.
     corrected: Option<String>,
+    /// `websearch_to_tsquery` of `text` as PostgreSQL prints it, when known (nothing was
+    /// corrected).
+    query: Option<String>,
 }
 
-/// Corrects unknown words against the catalog's vocabulary, in one round trip.
+/// Corrects unknown words against the catalog's vocabulary, in one round trip (which also
+/// parses the text as typed, for the index).
 async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
     let found = words(text);
     // Words of two characters or fewer, and numbers, are kept as typed: trigrams say little
@@ -336,14 +340,14 @@ async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
         .map(|w| text[w.start..w.end].to_lowercase())
         .collect();
     let partial: Vec<bool> = checked.iter().map(|w| w.partial).collect();
-    let suggestions: Vec<(Option<String>,)> = if inputs.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(
-            "with cfg as (select language from catalog_settings),
-             w as (select ord, unaccent(input) as input, partial
-                   from unnest($1::text[], $2::bool[]) with ordinality as u(input, partial, ord))
-             select case
+    // The corrections, and the query of the text as typed (what is searched when nothing
+    // needs correcting), in one round trip.
+    let (query, suggestions): (String, Vec<Option<String>>) = sqlx::query_as(
+        "with cfg as (select language from catalog_settings),
+         w as (select ord, unaccent(input) as input, partial
+               from unnest($1::text[], $2::bool[]) with ordinality as u(input, partial, ord))
+         select (select websearch_to_tsquery(language, unaccent($3))::text from cfg),
+           array(select case
                when exists (select 1 from catalog_words cw where cw.word = w.input)
                  or exists (select 1 from catalog_words cw
                       where cw.lexeme = catalog_stem((select language from cfg), w.input))
@@ -353,17 +357,17 @@ async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
                else (select cw.word from catalog_words cw where cw.word % w.input
                      order by similarity(cw.word, w.input) desc, cw.word limit 1)
              end
-             from w order by w.ord",
-        )
-        .bind(&inputs)
-        .bind(&partial)
-        .fetch_all(pool)
-        .await?
-    };
+             from w order by w.ord)",
+    )
+    .bind(&inputs)
+    .bind(&partial)
+    .bind(text)
+    .fetch_one(pool)
+    .await?;
     let mut corrected = String::with_capacity(text.len());
     let (mut last, mut any) = (0, false);
     let mut partial = found.last().is_some_and(|w| w.partial);
-    for (word, (suggestion,)) in checked.iter().zip(&suggestions) {
+    for (word, suggestion) in checked.iter().zip(&suggestions) {
         if let Some(s) = suggestion {
             corrected.push_str(&text[last..word.start]);
             corrected.push_str(s);
@@ -377,6 +381,7 @@ async fn prepare(pool: &PgPool, text: &str) -> Result<Prepared, sqlx::Error> {
     Ok(Prepared {
         text: corrected.clone(),
         partial,
+        query: (!any).then_some(query),
         corrected: any.then_some(corrected),
     })
 }
