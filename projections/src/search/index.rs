@@ -15,10 +15,11 @@
 //!   products where the positions line up.
 //! - **Filters and facets** read a few fields per match from a flat array: one pass counts the
 //!   total and every facet, with the same rules as the SQL search (see [`super`]).
-//! - **Ranking** weighs each query term's positions in the product: `A` 1.0, `B` 0.4, `C` 0.2,
-//!   `D` 0.1 (PostgreSQL's default weights), the best position fully and each further one
-//!   less (the `n`th counts `1/n²`), summed over the terms. Only the page's candidates are
-//!   sorted.
+//! - **Ranking** scores each lexeme of a product once, when it is indexed, from its positions'
+//!   weights: `A` 1.0, `B` 0.4, `C` 0.2, `D` 0.1 (PostgreSQL's default weights), the best
+//!   position fully and each further one less (the `n`th counts `1/n²`). A product's rank is
+//!   the sum over the query's terms of the best score among the lexemes each covers (a prefix
+//!   covers several). Only the page's candidates are sorted.
 //! - **Pages** come back as SKUs and sort keys; the products themselves are then read from
 //!   the read model by SKU.
 //!
@@ -393,6 +394,8 @@ impl Bits {
 #[derive(Default)]
 struct Doc {
     sku: Box<str>,
+    /// The SKU's first bytes, to compare most SKUs without reading them.
+    sku_prefix: u64,
     category: u32,
     seller: u32,
     price: i64,
@@ -407,6 +410,8 @@ struct Doc {
     spans: Box<[u32]>,
     /// Position << 2 | weight (0 = D ... 3 = A), as PostgreSQL keeps them.
     positions: Box<[u16]>,
+    /// By term: its [`score`] over all its positions, computed once.
+    scores: Box<[f32]>,
 }
 
 impl Doc {
@@ -423,6 +428,7 @@ impl Doc {
             + self.terms.len() * 4
             + self.spans.len() * 4
             + self.positions.len() * 2
+            + self.scores.len() * 4
     }
 }
 
@@ -610,6 +616,10 @@ impl Index {
             spans.push(positions.len() as u32);
         }
         let terms: Box<[u32]> = entries.iter().map(|(t, _)| *t).collect();
+        let scores: Box<[f32]> = entries
+            .iter()
+            .map(|(_, p)| score(p.iter().copied()) as f32)
+            .collect();
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -634,6 +644,7 @@ impl Index {
         let seller = self.seller_id(row.seller_id);
         self.docs[id as usize] = Doc {
             sku: row.sku.as_str().into(),
+            sku_prefix: prefix(&row.sku),
             category,
             seller,
             price: row.price_minor,
@@ -645,6 +656,7 @@ impl Index {
             terms,
             spans: spans.into(),
             positions: positions.into(),
+            scores,
         };
         self.live.set(id);
         self.by_sku.insert(row.sku.into(), id);
@@ -795,26 +807,31 @@ impl Index {
         }
     }
 
-    /// A document's relevance to the terms (see the module documentation).
+    /// A document's relevance to the terms (see the module documentation): for each term, the
+    /// best score among the lexemes it covers, summed.
     fn rank(doc: &Doc, terms: &[(&[u32], u8)]) -> f64 {
         let mut total = 0.0;
-        let mut weights: Vec<f64> = Vec::new();
         for (ids, allowed) in terms {
-            weights.clear();
+            let mut best = 0.0f64;
             for id in *ids {
-                weights.extend(
-                    doc.positions_of(*id)
-                        .iter()
-                        .filter(|p| allowed & (1 << (*p & 3)) != 0)
-                        .map(|p| WEIGHTS[(p & 3) as usize]),
-                );
+                let Ok(i) = doc.terms.binary_search(id) else {
+                    continue;
+                };
+                let score = if *allowed == ALL_WEIGHTS {
+                    f64::from(doc.scores[i])
+                } else {
+                    let positions =
+                        &doc.positions[doc.spans[i] as usize..doc.spans[i + 1] as usize];
+                    score(
+                        positions
+                            .iter()
+                            .copied()
+                            .filter(|p| allowed & (1 << (p & 3)) != 0),
+                    )
+                };
+                best = best.max(score);
             }
-            weights.sort_unstable_by(|a, b| b.total_cmp(a));
-            total += weights
-                .iter()
-                .enumerate()
-                .map(|(n, w)| w / ((n + 1) * (n + 1)) as f64)
-                .sum::<f64>();
+            total += best;
         }
         total
     }
@@ -989,6 +1006,7 @@ impl Index {
         let doc = &self.docs[k.doc as usize];
         KeyRef {
             sku: &doc.sku,
+            sku_prefix: doc.sku_prefix,
             rank: k.rank,
             price: doc.price,
             created_at: doc.created_at,
@@ -1002,6 +1020,7 @@ impl Index {
 /// A sort key, borrowed: compared without allocating.
 struct KeyRef<'a> {
     sku: &'a str,
+    sku_prefix: u64,
     rank: f64,
     price: i64,
     created_at: DateTime<Utc>,
@@ -1014,6 +1033,7 @@ impl KeyRef<'_> {
     fn of(k: &PageKey) -> KeyRef<'_> {
         KeyRef {
             sku: &k.sku,
+            sku_prefix: prefix(&k.sku),
             rank: k.rank,
             price: k.price_minor,
             created_at: k.created_at,
@@ -1049,8 +1069,31 @@ impl KeyRef<'_> {
                 .then(b.rating_count.cmp(&a.rating_count)),
             SortOrder::BestSelling => b.sold.cmp(&a.sold),
         };
-        first.then_with(|| a.sku.cmp(b.sku))
+        first
+            .then(a.sku_prefix.cmp(&b.sku_prefix))
+            .then_with(|| a.sku.cmp(b.sku))
     }
+}
+
+/// The first eight bytes of a SKU, zero-padded, big-endian: two SKUs whose prefixes differ
+/// compare as the prefixes do.
+fn prefix(sku: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = sku.len().min(8);
+    bytes[..n].copy_from_slice(&sku.as_bytes()[..n]);
+    u64::from_be_bytes(bytes)
+}
+
+/// A lexeme's score in a document from its positions: their weights, highest first, the `n`th
+/// counting `1/n²`.
+fn score(positions: impl Iterator<Item = u16>) -> f64 {
+    let mut weights: Vec<f64> = positions.map(|p| WEIGHTS[(p & 3) as usize]).collect();
+    weights.sort_unstable_by(|a, b| b.total_cmp(a));
+    weights
+        .iter()
+        .enumerate()
+        .map(|(n, w)| w / ((n + 1) * (n + 1)) as f64)
+        .sum()
 }
 
 /// Reads `tsvector::text`: `'lexeme':1A,5 'other':3` (a weight letter after a position, none
@@ -1136,6 +1179,27 @@ mod tests {
             ]
         );
         assert!(read_tsvector("").is_empty());
+    }
+
+    #[test]
+    fn sku_prefixes_order_as_the_skus_do() {
+        let skus = [
+            "",
+            "A",
+            "A-1",
+            "AB",
+            "ABCDEFGH",
+            "ABCDEFGH-2",
+            "ABCDEFGI",
+            "B",
+            "P-000010",
+        ];
+        for a in skus {
+            for b in skus {
+                let by_prefix = prefix(a).cmp(&prefix(b)).then_with(|| a.cmp(b));
+                assert_eq!(by_prefix, a.cmp(b), "{a} {b}");
+            }
+        }
     }
 
     #[test]
