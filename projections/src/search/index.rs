@@ -410,8 +410,6 @@ struct Doc {
     spans: Box<[u32]>,
     /// Position << 2 | weight (0 = D ... 3 = A), as PostgreSQL keeps them.
     positions: Box<[u16]>,
-    /// By term: its [`score`] over all its positions, computed once.
-    scores: Box<[f32]>,
 }
 
 impl Doc {
@@ -428,7 +426,6 @@ impl Doc {
             + self.terms.len() * 4
             + self.spans.len() * 4
             + self.positions.len() * 2
-            + self.scores.len() * 4
     }
 }
 
@@ -453,8 +450,8 @@ struct Index {
     by_sku: HashMap<Box<str>, u32>,
     live: Bits,
     lexicon: BTreeMap<Box<str>, u32>,
-    /// By lexeme id: the documents holding it, ascending.
-    postings: Vec<Vec<u32>>,
+    /// By lexeme id: the documents holding it, ascending, with the lexeme's score in each.
+    postings: Vec<Vec<Posting>>,
     categories: Vec<Category>,
     category_ids: HashMap<String, u32>,
     /// Seller 0 is the shop itself.
@@ -483,6 +480,14 @@ impl Default for Index {
     }
 }
 
+/// A document holding a lexeme, and the lexeme's [`score`] there (computed once, when the
+/// document is indexed).
+#[derive(Clone, Copy)]
+struct Posting {
+    doc: u32,
+    score: f32,
+}
+
 /// A query with its lexemes resolved to ids.
 enum Compiled {
     Term { ids: Vec<u32>, weights: u8 },
@@ -493,9 +498,72 @@ enum Compiled {
 }
 
 /// A candidate's sort key.
+///
+/// Everything an order compares is copied in, so sorting reads no document but for SKUs that
+/// share their first eight bytes.
+#[derive(Clone, Copy)]
 struct Key {
+    /// The document; [`CURSOR`] for a page's boundary.
     doc: u32,
-    rank: f64,
+    /// Relevance, or average rating (0 without), by the order.
+    first: f64,
+    /// Price, listing time (microseconds), rating count or units sold, by the order.
+    second: i64,
+    sku_prefix: u64,
+}
+
+/// The document id of a cursor's key.
+const CURSOR: u32 = u32::MAX;
+
+impl Key {
+    fn of(doc_id: u32, doc: &Doc, sort: SortOrder, rank: f64) -> Key {
+        let (first, second) = match sort {
+            SortOrder::Relevance => (rank, 0),
+            SortOrder::PriceAsc | SortOrder::PriceDesc => (0.0, doc.price),
+            SortOrder::Newest => (0.0, doc.created_at.timestamp_micros()),
+            SortOrder::Rating => (doc.rating_average.unwrap_or(0.0), doc.rating_count),
+            SortOrder::BestSelling => (0.0, doc.sold),
+        };
+        Key {
+            doc: doc_id,
+            first,
+            second,
+            sku_prefix: doc.sku_prefix,
+        }
+    }
+
+    fn of_cursor(after: &super::After) -> Key {
+        let (first, second) = match after.sort {
+            SortOrder::Relevance => (after.rank.unwrap_or_default(), 0),
+            SortOrder::PriceAsc | SortOrder::PriceDesc => (0.0, after.price.unwrap_or_default()),
+            SortOrder::Newest => (0.0, after.listed_at.unwrap_or_default().timestamp_micros()),
+            SortOrder::Rating => after.rating.unwrap_or_default(),
+            SortOrder::BestSelling => (0.0, after.sold.unwrap_or_default()),
+        };
+        Key {
+            doc: CURSOR,
+            first,
+            second,
+            sku_prefix: prefix(&after.sku),
+        }
+    }
+
+    /// Whether `self` comes before (`Less`) or after `other` in `sort`, ties broken by SKU
+    /// (`sku` gives a key's SKU).
+    fn order<'a>(&self, other: &Key, sort: SortOrder, sku: impl Fn(&Key) -> &'a str) -> Ordering {
+        let (a, b) = (self, other);
+        let first = match sort {
+            SortOrder::Relevance => b.first.total_cmp(&a.first),
+            SortOrder::PriceAsc => a.second.cmp(&b.second),
+            SortOrder::PriceDesc | SortOrder::Newest | SortOrder::BestSelling => {
+                b.second.cmp(&a.second)
+            }
+            SortOrder::Rating => b.first.total_cmp(&a.first).then(b.second.cmp(&a.second)),
+        };
+        first
+            .then(a.sku_prefix.cmp(&b.sku_prefix))
+            .then_with(|| sku(a).cmp(sku(b)))
+    }
 }
 
 impl Index {
@@ -505,7 +573,7 @@ impl Index {
             + self
                 .postings
                 .iter()
-                .map(|p| p.capacity() * 4 + 24)
+                .map(|p| p.capacity() * std::mem::size_of::<Posting>() + 24)
                 .sum::<usize>()
             + self.lexicon.keys().map(|k| k.len() + 48).sum::<usize>()
             + self.by_sku.keys().map(|k| k.len() + 32).sum::<usize>()
@@ -588,7 +656,7 @@ impl Index {
         let doc = std::mem::take(&mut self.docs[id as usize]);
         for term in doc.terms.iter() {
             let list = &mut self.postings[*term as usize];
-            if let Ok(at) = list.binary_search(&id) {
+            if let Ok(at) = list.binary_search_by_key(&id, |p| p.doc) {
                 list.remove(at);
             }
         }
@@ -616,10 +684,6 @@ impl Index {
             spans.push(positions.len() as u32);
         }
         let terms: Box<[u32]> = entries.iter().map(|(t, _)| *t).collect();
-        let scores: Box<[f32]> = entries
-            .iter()
-            .map(|(_, p)| score(p.iter().copied()) as f32)
-            .collect();
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -629,15 +693,21 @@ impl Index {
                 id
             }
         };
-        for term in terms.iter() {
+        for (term, (_, p)) in terms.iter().zip(&entries) {
+            let posting = Posting {
+                doc: id,
+                score: score(p.iter().copied()) as f32,
+            };
             let list = &mut self.postings[*term as usize];
             // Ids come in ascending order while loading: appending is the common case.
             match list.last() {
-                Some(&last) if last > id => {
-                    let at = list.binary_search(&id).unwrap_or_else(|at| at);
-                    list.insert(at, id);
+                Some(last) if last.doc > id => {
+                    let at = list
+                        .binary_search_by_key(&id, |p| p.doc)
+                        .unwrap_or_else(|at| at);
+                    list.insert(at, posting);
                 }
-                _ => list.push(id),
+                _ => list.push(posting),
             }
         }
         let category = self.category_id(&row.category);
@@ -656,7 +726,6 @@ impl Index {
             terms,
             spans: spans.into(),
             positions: positions.into(),
-            scores,
         };
         self.live.set(id);
         self.by_sku.insert(row.sku.into(), id);
@@ -716,8 +785,8 @@ impl Index {
             Compiled::Term { ids, weights } => {
                 let mut bits = Bits::new(len);
                 for id in ids {
-                    for doc in &self.postings[*id as usize] {
-                        bits.set(*doc);
+                    for posting in &self.postings[*id as usize] {
+                        bits.set(posting.doc);
                     }
                 }
                 if *weights != ALL_WEIGHTS {
@@ -807,33 +876,47 @@ impl Index {
         }
     }
 
-    /// A document's relevance to the terms (see the module documentation): for each term, the
-    /// best score among the lexemes it covers, summed.
-    fn rank(doc: &Doc, terms: &[(&[u32], u8)]) -> f64 {
-        let mut total = 0.0;
+    /// Every document's relevance to the terms (see the module documentation), by document id:
+    /// for each term, the best score among the lexemes it covers, summed. Read from the
+    /// postings, which hold the scores.
+    fn ranks(&self, terms: &[(&[u32], u8)]) -> Vec<f32> {
+        let len = self.docs.len();
+        let mut ranks = vec![0f32; len];
+        let mut best = Vec::new();
         for (ids, allowed) in terms {
-            let mut best = 0.0f64;
-            for id in *ids {
-                let Ok(i) = doc.terms.binary_search(id) else {
-                    continue;
-                };
-                let score = if *allowed == ALL_WEIGHTS {
-                    f64::from(doc.scores[i])
-                } else {
-                    let positions =
-                        &doc.positions[doc.spans[i] as usize..doc.spans[i + 1] as usize];
-                    score(
-                        positions
-                            .iter()
-                            .copied()
-                            .filter(|p| allowed & (1 << (p & 3)) != 0),
-                    )
-                };
-                best = best.max(score);
+            match ids {
+                [id] if *allowed == ALL_WEIGHTS => {
+                    for p in &self.postings[*id as usize] {
+                        ranks[p.doc as usize] += p.score;
+                    }
+                }
+                _ => {
+                    best.clear();
+                    best.resize(len, 0f32);
+                    for id in *ids {
+                        for p in &self.postings[*id as usize] {
+                            let score = if *allowed == ALL_WEIGHTS {
+                                p.score
+                            } else {
+                                // Only positions of the weights asked for (not written by
+                                // websearch_to_tsquery): scored here.
+                                let positions = self.docs[p.doc as usize].positions_of(*id);
+                                score(
+                                    positions
+                                        .iter()
+                                        .copied()
+                                        .filter(|q| allowed & (1 << (q & 3)) != 0),
+                                ) as f32
+                            };
+                            let at = &mut best[p.doc as usize];
+                            *at = at.max(score);
+                        }
+                    }
+                    ranks.iter_mut().zip(&best).for_each(|(r, b)| *r += b);
+                }
             }
-            total += best;
         }
-        total
+        ranks
     }
 
     /// The search over the index; `None` for a query only PostgreSQL evaluates.
@@ -907,33 +990,30 @@ impl Index {
 
         // The page: ranked only when relevance orders it.
         let ranked = compiled.is_some() && s.sort == SortOrder::Relevance;
-        let mut terms = Vec::new();
-        if let Some(q) = &compiled {
-            Self::positive_terms(q, false, &mut terms);
-        }
+        let ranks = match &compiled {
+            Some(q) if ranked => {
+                let mut terms = Vec::new();
+                Self::positive_terms(q, false, &mut terms);
+                self.ranks(&terms)
+            }
+            _ => Vec::new(),
+        };
         let mut keys: Vec<Key> = candidates
             .into_iter()
-            .map(|d| Key {
-                doc: d,
-                rank: if ranked {
-                    Self::rank(&self.docs[d as usize], &terms)
-                } else {
-                    0.0
-                },
+            .map(|d| {
+                let rank = ranks.get(d as usize).map_or(0.0, |r| f64::from(*r));
+                Key::of(d, &self.docs[d as usize], s.sort, rank)
             })
             .collect();
-        if let Some(after) = &s.after {
-            let cursor = PageKey {
-                sku: after.sku.clone(),
-                rank: after.rank.unwrap_or_default(),
-                price_minor: after.price.unwrap_or_default(),
-                created_at: after.listed_at.unwrap_or_default(),
-                rating: after.rating.unwrap_or_default().0,
-                rating_count: after.rating.unwrap_or_default().1,
-                sold: after.sold.unwrap_or_default(),
-            };
-            let cursor = KeyRef::of(&cursor);
-            keys.retain(|k| self.key(k).order(&cursor, s.sort) == Ordering::Greater);
+        let cursor = s.after.as_ref().map(Key::of_cursor);
+        let sku = |k: &Key| -> &str {
+            match (k.doc, &s.after) {
+                (CURSOR, Some(after)) => &after.sku,
+                (doc, _) => &self.docs[doc as usize].sku,
+            }
+        };
+        if let Some(cursor) = &cursor {
+            keys.retain(|k| k.order(cursor, s.sort, sku) == Ordering::Greater);
         }
         let skip = if s.after.is_some() {
             0
@@ -941,7 +1021,7 @@ impl Index {
             s.offset as usize
         };
         let wanted = skip + s.limit as usize + 1;
-        let compare = |a: &Key, b: &Key| self.key(a).order(&self.key(b), s.sort);
+        let compare = |a: &Key, b: &Key| a.order(b, s.sort, sku);
         if keys.len() > wanted {
             keys.select_nth_unstable_by(wanted - 1, compare);
             keys.truncate(wanted);
@@ -950,7 +1030,18 @@ impl Index {
         let keys: Vec<PageKey> = keys
             .iter()
             .skip(skip)
-            .map(|k| self.key(k).owned())
+            .map(|k| {
+                let doc = &self.docs[k.doc as usize];
+                PageKey {
+                    sku: doc.sku.to_string(),
+                    rank: if ranked { k.first } else { 0.0 },
+                    price_minor: doc.price,
+                    created_at: doc.created_at,
+                    rating: doc.rating_average.unwrap_or(0.0),
+                    rating_count: doc.rating_count,
+                    sold: doc.sold,
+                }
+            })
             .collect();
 
         let mut categories: Vec<CategoryCount> = by_category
@@ -1000,78 +1091,6 @@ impl Index {
             },
             keys,
         })
-    }
-
-    fn key(&self, k: &Key) -> KeyRef<'_> {
-        let doc = &self.docs[k.doc as usize];
-        KeyRef {
-            sku: &doc.sku,
-            sku_prefix: doc.sku_prefix,
-            rank: k.rank,
-            price: doc.price,
-            created_at: doc.created_at,
-            rating: doc.rating_average.unwrap_or(0.0),
-            rating_count: doc.rating_count,
-            sold: doc.sold,
-        }
-    }
-}
-
-/// A sort key, borrowed: compared without allocating.
-struct KeyRef<'a> {
-    sku: &'a str,
-    sku_prefix: u64,
-    rank: f64,
-    price: i64,
-    created_at: DateTime<Utc>,
-    rating: f64,
-    rating_count: i64,
-    sold: i64,
-}
-
-impl KeyRef<'_> {
-    fn of(k: &PageKey) -> KeyRef<'_> {
-        KeyRef {
-            sku: &k.sku,
-            sku_prefix: prefix(&k.sku),
-            rank: k.rank,
-            price: k.price_minor,
-            created_at: k.created_at,
-            rating: k.rating,
-            rating_count: k.rating_count,
-            sold: k.sold,
-        }
-    }
-
-    fn owned(&self) -> PageKey {
-        PageKey {
-            sku: self.sku.to_owned(),
-            rank: self.rank,
-            price_minor: self.price,
-            created_at: self.created_at,
-            rating: self.rating,
-            rating_count: self.rating_count,
-            sold: self.sold,
-        }
-    }
-
-    /// Whether `self` comes before (`Less`) or after `other` in `sort`, ties broken by SKU.
-    fn order(&self, other: &KeyRef<'_>, sort: SortOrder) -> Ordering {
-        let (a, b) = (self, other);
-        let first = match sort {
-            SortOrder::Relevance => b.rank.total_cmp(&a.rank),
-            SortOrder::PriceAsc => a.price.cmp(&b.price),
-            SortOrder::PriceDesc => b.price.cmp(&a.price),
-            SortOrder::Newest => b.created_at.cmp(&a.created_at),
-            SortOrder::Rating => b
-                .rating
-                .total_cmp(&a.rating)
-                .then(b.rating_count.cmp(&a.rating_count)),
-            SortOrder::BestSelling => b.sold.cmp(&a.sold),
-        };
-        first
-            .then(a.sku_prefix.cmp(&b.sku_prefix))
-            .then_with(|| a.sku.cmp(b.sku))
     }
 }
 

@@ -1,9 +1,14 @@
-//! Catalog search over the catalog read model, in PostgreSQL.
+//! Catalog search over the catalog read model.
+//!
+//! Two evaluations of one search: [`SearchIndex`] (module [`index`]), the in-memory index each
+//! API process searches, and [`search`], the same search in SQL alone, kept for the queries the
+//! index does not evaluate and as its reference in tests. Both give the same totals, facets,
+//! corrections, filters, orders and pages; only relevance is computed differently. The rules:
 //!
 //! - **Full text.** Each product has a weighted document (name A, specifications B,
 //!   description C, accents removed) in the catalog's text search configuration
-//!   (`catalog_settings.language`, set from `CATALOG_LANGUAGE`), kept by a trigger on
-//!   `catalog_products`. Queries take `websearch` syntax (`"water bottle" -plastic`,
+//!   (`catalog_settings.language`, set from `CATALOG_LANGUAGE`), kept by the catalog
+//!   projection on `catalog_products`. Queries take `websearch` syntax (`"water bottle" -plastic`,
 //!   `kettle or teapot`); the last word, while it is being typed (no space after it), also
 //!   matches as a prefix.
 //! - **Typos.** Every word of the catalog is kept in `catalog_words` with its stem. A query
