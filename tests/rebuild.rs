@@ -182,3 +182,68 @@ async fn rebuilding_while_commands_flow_matches_a_fresh_projection() {
             .unwrap();
     assert_eq!(accounts, registered);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_runs_one_rebuild_at_a_time() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let mut engine = Process::start("up", &env);
+    let api = Api::new(engine.base_url().await);
+    let staff = Staff::hire(&api, &env).await;
+    staff.list("A", 500, 10).await;
+
+    // Held here, the switch lock keeps the rebuild running (its switch waits for it).
+    let mut holder = db.pool.acquire().await.unwrap();
+    sqlx::query("select pg_advisory_lock_shared($1)")
+        .bind(projections::rebuild::SWITCH_LOCK)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let path = "/admin/projections/rebuild";
+    let (status, started) = staff
+        .admin
+        .post(path, json!({"projections": ["catalog"]}))
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["state"], "running");
+    let (status, refused) = staff.admin.post(path, json!({})).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("rebuild_running")),
+        "{refused}"
+    );
+    let (status, unknown) = staff
+        .admin
+        .post(path, json!({"projections": ["nope"]}))
+        .await;
+    assert_eq!(
+        (status, unknown["code"].as_str()),
+        (422, Some("unknown_projection")),
+        "{unknown}"
+    );
+    let (_, seen) = staff.admin.get("/admin/projections").await;
+    assert_eq!(seen["rebuild"]["state"], "running", "{seen}");
+
+    // Released, the rebuild switches and finishes; then another may start.
+    sqlx::query("select pg_advisory_unlock_shared($1)")
+        .bind(projections::rebuild::SWITCH_LOCK)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, seen) = staff.admin.get("/admin/projections").await;
+        match seen["rebuild"]["state"].as_str() {
+            Some("done") => break,
+            Some("running") if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            other => panic!("the rebuild ended {other:?}: {seen}"),
+        }
+    }
+    let (status, again) = staff
+        .admin
+        .post(path, json!({"projections": ["catalog"]}))
+        .await;
+    assert_eq!(status, 202, "{again}");
+}
