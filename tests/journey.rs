@@ -2219,3 +2219,38 @@ async fn a_cancelled_order_paid_offline_is_not_refunded_through_the_provider() {
     );
     engine.child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_catalog_is_seeded_once() {
+    let db = TestDatabase::create().await;
+    let env = EngineEnv::embedded(&db);
+    let counts = || async {
+        let (products, categories, accounts): (i64, i64, i64) = sqlx::query_as(
+            "select count(*) filter (where event_type = 'ProductCreated'),
+                    count(*) filter (where event_type = 'CategoryDefined'),
+                    count(*) filter (where event_type = 'AccountRegistered')
+             from events",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        (products, categories, accounts)
+    };
+    let mut first = Process::start("up --demo", &env);
+    first.base_url().await;
+    assert!(
+        first.demo_admin.is_some(),
+        "the first start creates the demo admin"
+    );
+    first.child.kill().await.unwrap();
+    assert_eq!(counts().await, (6, 3, 1));
+
+    // Started again on the same database: nothing is listed or created twice.
+    let mut again = Process::start("up --demo", &env);
+    let api = Api::new(again.base_url().await);
+    assert_eq!(again.demo_admin, None, "no second demo admin");
+    assert_eq!(counts().await, (6, 3, 1));
+    let at = common::caught_up(&db.pool).await;
+    let (status, page) = api.get(&format!("/products?min_position={at}")).await;
+    assert_eq!((status, page["total"].as_i64()), (200, Some(6)), "{page}");
+}
