@@ -339,27 +339,13 @@ async fn hang_the_broker(workers_must_recover: bool) {
 async fn read_models_equal_a_fresh_projection(db: &TestDatabase) {
     let head = common::head(&db.pool).await;
     let store = events::PgEventStore::new(db.pool.clone());
-    for projection in registry::all() {
-        let caught_up = projector::wait_for(
-            &store,
-            &db.pool,
-            &*projection,
-            head,
-            Duration::from_secs(120),
-        )
-        .await
-        .unwrap();
-        if !caught_up {
-            let relay: Option<(i64,)> =
-                sqlx::query_as("select position from checkpoints where name like 'relay:%'")
-                    .fetch_optional(&db.pool)
-                    .await
-                    .unwrap();
-            panic!(
-                "{} did not catch up to {head}; the relay's checkpoint: {relay:?}",
-                projection.name()
-            );
-        }
+    if let Some(name) = common::lagging(&db.pool, head, Duration::from_secs(120)).await {
+        let relay: Option<(i64,)> =
+            sqlx::query_as("select position from checkpoints where name like 'relay:%'")
+                .fetch_optional(&db.pool)
+                .await
+                .unwrap();
+        panic!("{name} did not catch up to {head}; the relay's checkpoint: {relay:?}");
     }
     let projected = projector::snapshot(&db.pool).await.unwrap();
     projector::reset(&db.pool).await.unwrap();

@@ -390,17 +390,26 @@ pub async fn head(pool: &sqlx::PgPool) -> i64 {
 #[allow(dead_code)]
 pub async fn caught_up(pool: &sqlx::PgPool) -> i64 {
     let head = head(pool).await;
-    let store = events::PgEventStore::new(pool.clone());
-    for p in projections::registry::all() {
-        assert!(
-            projections::projector::wait_for(&store, pool, &*p, head, Duration::from_secs(60))
-                .await
-                .unwrap(),
-            "{} did not catch up with position {head}",
-            p.name()
-        );
+    if let Some(name) = lagging(pool, head, Duration::from_secs(60)).await {
+        panic!("{name} did not catch up with position {head}");
     }
     head
+}
+
+/// Waits until every projection has applied the log up to `head`, `timeout` at most each;
+/// the first that has not, if any.
+#[allow(dead_code)]
+pub async fn lagging(pool: &sqlx::PgPool, head: i64, timeout: Duration) -> Option<&'static str> {
+    let store = events::PgEventStore::new(pool.clone());
+    for p in projections::registry::all() {
+        let reached = projections::projector::wait_for(&store, pool, &*p, head, timeout)
+            .await
+            .unwrap();
+        if !reached {
+            return Some(p.name());
+        }
+    }
+    None
 }
 
 /// Polls `check` until it returns true or the deadline passes.
