@@ -28,7 +28,8 @@
 //! repeatable-read snapshot, reads the rows stamped at or after the previous snapshot's oldest
 //! running transaction (`pg_snapshot_xmin`), so a transaction still running then is read once
 //! it has committed; rows read twice are applied twice, harmlessly. Categories and sellers
-//! (small tables) are read again whenever their row count or newest row version changes. A
+//! (small tables) are read again whenever their row count or the sum of their row versions
+//! changes. A
 //! rebuild switches in a new `catalog_products` table: the index sees another table and loads
 //! it whole, off to the side, then swaps. [`SearchIndex::refresh_after`] runs a refresh that
 //! began after a given moment, which read-your-writes searches use once the read model has
@@ -77,7 +78,9 @@ struct Tracker {
     table: Option<i64>,
     /// The oldest transaction running at the last refresh's snapshot.
     watermark: i64,
-    /// Row count and newest row version of `catalog_categories` and of `sellers`.
+    /// Row count and sum of row versions (`xmin`) of `catalog_categories` and of `sellers`:
+    /// an insert or delete changes the count, an update replaces a row version by a newer
+    /// one and so changes the sum (a maximum would miss an update once transaction ids wrap).
     categories: String,
     sellers: String,
 }
@@ -171,9 +174,9 @@ impl SearchIndex {
         let (table, watermark, categories, sellers): (i64, i64, String, String) = sqlx::query_as(
             "select 'catalog_products'::regclass::oid::int8,
                     pg_snapshot_xmin(pg_current_snapshot())::text::int8,
-                    (select count(*) || '/' || coalesce(max(xmin::text::int8), 0)
+                    (select count(*) || '/' || coalesce(sum(xmin::text::int8), 0)
                        from catalog_categories),
-                    (select count(*) || '/' || coalesce(max(xmin::text::int8), 0) from sellers)",
+                    (select count(*) || '/' || coalesce(sum(xmin::text::int8), 0) from sellers)",
         )
         .fetch_one(&mut *tx)
         .await?;
