@@ -64,15 +64,20 @@ async fn logged(pool: &sqlx::PgPool, which: &str, value: Option<&str>, kinds: &[
     }
 }
 
+/// The quick start's engine, `up --demo` (it seeds the demo catalog and prints its admin): the
+/// process, its address, a client, and the demo admin's email and password.
+async fn demo_engine(db: &TestDatabase) -> (Process, String, Api, (String, String)) {
+    let mut engine = Process::start("up --demo", &EngineEnv::embedded(db));
+    let base = engine.base_url().await;
+    let admin = engine.demo_admin.clone().expect("the demo admin");
+    let api = Api::new(base.clone());
+    (engine, base, api, admin)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_buys_and_returns_in_a_real_browser() {
     let db = TestDatabase::create().await;
-    let env = EngineEnv::embedded(&db);
-    // The quick start's engine: `up --demo` seeds the demo catalog and prints its admin.
-    let mut engine = Process::start("up --demo", &env);
-    let base = engine.base_url().await;
-    let (admin_email, admin_password) = engine.demo_admin.clone().expect("the demo admin");
-    let api = Api::new(base.clone());
+    let (mut engine, base, api, (admin_email, admin_password)) = demo_engine(&db).await;
     eventually("the demo catalog", Duration::from_secs(30), || async {
         api.get("/products/DEMO-LAMP").await.0 == 200
     })
@@ -109,11 +114,7 @@ async fn a_shopper_buys_and_returns_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_list_approve_ship_refund_and_audit_in_a_real_browser() {
     let db = TestDatabase::create().await;
-    let env = EngineEnv::embedded(&db);
-    let mut engine = Process::start("up --demo", &env);
-    let base = engine.base_url().await;
-    let (admin_email, admin_password) = engine.demo_admin.clone().expect("the demo admin");
-    let api = Api::new(base.clone());
+    let (mut engine, base, api, (admin_email, admin_password)) = demo_engine(&db).await;
     let (admin, _) = api.login(&admin_email, &admin_password).await;
     // A seller and an auditor, made by the admin through the API.
     let mut staff = Vec::new();
